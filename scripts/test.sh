@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Install what is missing, build (plain and sanitize), run every test in both
+# builds, fuzz for a bounded time, and print "N passed, N failed" last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+passed=0
+failed=0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test: integration tests need root (network namespaces, cgroups, BPF); run: sudo $0" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+./scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+./scripts/build.sh plain sanitize || { echo "0 passed, 1 failed"; exit 1; }
+
+# Count meson's per-test results from its JSON log.
+count() {
+	local log=$1/meson-logs/testlog.json
+	[ -f "$log" ] || return
+	local p f
+	p=$(grep -c '"result": "OK"' "$log" || true)
+	f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "test: $1: $p passed, $f failed"
+}
+
+for dir in build build-asan; do
+	echo "test: running the suite in $dir"
+	meson test -C "$dir" --print-errorlogs --num-processes 1 || true
+	count "$dir"
+done
+
+# Fuzz each target for a bounded time on a scratch copy of its corpus.
+for fz in build-asan/tests/fuzz/fuzz-*; do
+	[ -f "$fz" ] && [ -x "$fz" ] || continue
+	case $fz in *-replay) continue ;; esac
+	name=$(basename "$fz")
+	scratch=$(mktemp -d)
+	cp -r "tests/fuzz/corpus/${name#fuzz-}/." "$scratch/" 2>/dev/null || true
+	[ "$name" = fuzz-config ] && cp ../shared/examples/*.yaml "$scratch/" 2>/dev/null
+	if "$fz" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 "$scratch" \
+		>"$scratch.log" 2>&1; then
+		echo "test: $name: fuzzed ${FUZZ_SECONDS}s, no crash"
+		passed=$((passed + 1))
+	else
+		echo "test: $name: FAILED"
+		tail -40 "$scratch.log"
+		failed=$((failed + 1))
+	fi
+	rm -rf "$scratch" "$scratch.log"
+done
+
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]

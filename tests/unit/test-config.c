@@ -1,0 +1,731 @@
+// SPDX-License-Identifier: MIT
+/* Config model: every validation rule, positive and negative; VIP stability;
+ * YAML limits; the shared examples. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "util.h"
+
+#ifndef EXAMPLES_DIR
+#error EXAMPLES_DIR must point at shared/examples
+#endif
+
+static struct ms_config *load_opts(const char *yaml, const struct cfg_opts *o, struct cfg_errors *errs)
+{
+	struct ms_config *c = NULL;
+
+	if (cfg_load_buffer(yaml, strlen(yaml), "t.yaml", o, errs, &c) < 0)
+		return NULL;
+	return c;
+}
+
+static struct ms_config *load(const char *yaml, struct cfg_errors *errs)
+{
+	struct cfg_opts o;
+
+	cfg_opts_init(&o);
+	return load_opts(yaml, &o, errs);
+}
+
+static bool has_error(const struct cfg_errors *e, unsigned line, const char *field, const char *needle)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if ((line == 0 || e->v[i].line == line) && (!field || streq(e->v[i].field, field)) &&
+		    strstr(e->v[i].msg, needle))
+			return true;
+	return false;
+}
+
+static void dump(const struct cfg_errors *e)
+{
+	char buf[1024];
+	for (size_t i = 0; i < e->n; i++)
+		print_message("  %s\n", cfg_err_fmt(&e->v[i], buf, sizeof(buf)));
+}
+
+/* Load yaml, expect failure with an error at line/field containing needle. */
+static void expect_err(const char *yaml, unsigned line, const char *field, const char *needle)
+{
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = load(yaml, &e);
+
+	if (c || !has_error(&e, line, field, needle)) {
+		print_message("expected error at line %u field %s: %s\n", line, field ? field : "*", needle);
+		dump(&e);
+	}
+	assert_null(c);
+	assert_true(has_error(&e, line, field, needle));
+	cfg_errors_clear(&e);
+}
+
+static struct ms_config *expect_ok(const char *yaml)
+{
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = load(yaml, &e);
+
+	if (!c)
+		dump(&e);
+	assert_non_null(c);
+	cfg_errors_clear(&e);
+	return c;
+}
+
+static const struct ms_service *svc(const struct ms_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (streq(c->svcs[i].name, name))
+			return &c->svcs[i];
+	return NULL;
+}
+
+#define MES(name, port) \
+	"---\ntype: MeshExternalService\nname: " name "\nmesh: default\nspec:\n  match:\n    port: " #port \
+	"\n  endpoints:\n    - address: 198.18.0.2\n      port: 80\n"
+
+static void test_examples_valid(void **state)
+{
+	(void)state;
+	const char *good[] = { "hostname-generator.yaml", "mes-http-https-grpc.yaml", "mes-tcp-mtls.yaml",
+			       "mes-tcp-tls.yaml", "mes-tcp.yaml", "mesh-service.yaml", "mesh.yaml" };
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		char path[512];
+		const char *p = path;
+		struct cfg_errors e = { 0 };
+		struct ms_config *c = NULL;
+		struct cfg_opts o;
+
+		cfg_opts_init(&o);
+		snprintf(path, sizeof(path), "%s/%s", EXAMPLES_DIR, good[i]);
+		if (cfg_load_paths(&p, 1, &o, &e, &c) < 0) {
+			print_message("%s\n", path);
+			dump(&e);
+		}
+		assert_non_null(c);
+		cfg_unref(c);
+		cfg_errors_clear(&e);
+	}
+}
+
+static void test_examples_whole_dir_with_bad_files(void **state)
+{
+	(void)state;
+	const char *p = EXAMPLES_DIR;
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = NULL;
+	struct cfg_opts o;
+
+	cfg_opts_init(&o);
+	assert_int_equal(cfg_load_paths(&p, 1, &o, &e, &c), -EINVAL);
+	assert_null(c);
+	/* exactly the six problems the examples' README names */
+	if (e.n != 6)
+		dump(&e);
+	assert_int_equal(e.n, 6);
+	assert_true(has_error(&e, 31, "spec.tls.verification.caCert", "not a PEM certificate"));
+	assert_true(has_error(&e, 33, "spec.tls.verification.clientCert.secret", "secret \"123\" not found"));
+	assert_true(has_error(&e, 35, "spec.tls.verification.clientKey.secret", "secret \"456\" not found"));
+	assert_true(has_error(&e, 14, "networking.tls.caCert", "not a PEM certificate"));
+	assert_true(has_error(&e, 16, "networking.tls.clientCert.secret", "secret \"clientCert\" not found"));
+	assert_true(has_error(&e, 18, "networking.tls.clientKey.secret", "secret \"clientKey\" not found"));
+	cfg_errors_clear(&e);
+}
+
+static void test_mesh_flags_both_styles(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok("type: Mesh\nname: open\n---\n"
+					"apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: locked\n"
+					"spec:\n  networking:\n    outbound:\n      passthrough: false\n"
+					"  routing:\n    defaultForbidMeshExternalServiceAccess: true\n");
+	const struct ms_mesh *open = cfg_find_mesh(c, "open"), *locked = cfg_find_mesh(c, "locked");
+	const struct ms_mesh *def = cfg_find_mesh(c, "default");
+
+	assert_non_null(open);
+	assert_non_null(locked);
+	assert_true(open->passthrough);
+	assert_false(open->forbid_external);
+	assert_false(locked->passthrough);
+	assert_true(locked->forbid_external);
+	assert_non_null(def);
+	assert_true(def->implicit);
+	assert_int_not_equal(open->id, locked->id);
+	cfg_unref(c);
+}
+
+static void test_embedded_default(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(cfg_embedded_default);
+	assert_int_equal(c->n_meshes, 1);
+	assert_true(c->meshes[0].passthrough);
+	assert_false(c->meshes[0].implicit);
+	cfg_unref(c);
+}
+
+static void test_unknown_field(void **state)
+{
+	(void)state;
+	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthru: false\n", 5,
+		   "networking.outbound.passthru", "unknown field");
+	expect_err(MES("a", 80) "  tls:\n    enabld: true\n", 12, "spec.tls.enabld", "unknown field");
+}
+
+static void test_wrong_type(void **state)
+{
+	(void)state;
+	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: \"no\"\n", 5,
+		   "networking.outbound.passthrough", "expected true or false");
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints: {}\n", 6,
+		   "spec.endpoints", "expected a list");
+}
+
+static void test_port_range(void **state)
+{
+	(void)state;
+	expect_err(MES("a", 70000), 7, "spec.match.port", "out of range");
+	expect_err(MES("a", 0), 7, "spec.match.port", "out of range");
+	expect_err(MES("a", abc), 7, "spec.match.port", "expected a port number");
+}
+
+static void test_unknown_protocol_and_mode(void **state)
+{
+	(void)state;
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n    protocol: udp\n"
+		   "  endpoints:\n    - address: 198.18.0.2\n      port: 80\n",
+		   6, "spec.match.protocol", "unknown value \"udp\"");
+	expect_err(MES("a", 80) "  tls:\n    enabled: true\n    verification:\n      mode: Paranoid\n", 14,
+		   "spec.tls.verification.mode", "unknown value \"Paranoid\"");
+}
+
+static void test_endpoints(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		"    - address: 198.18.0.2\n      port: 80\n    - address: 2001:2::5\n      port: 81\n"
+		"    - address: up.example.test\n      port: 82\n    - address: unix:///run/x.sock\n");
+	const struct ms_service *s = svc(c, "a");
+	assert_int_equal(s->ports[0].n_eps, 4);
+	assert_int_equal(s->ports[0].eps[0].type, MS_EP_IP);
+	assert_true(addr_is_v4(&s->ports[0].eps[0].ip));
+	assert_int_equal(s->ports[0].eps[1].type, MS_EP_IP);
+	assert_false(addr_is_v4(&s->ports[0].eps[1].ip));
+	assert_int_equal(s->ports[0].eps[2].type, MS_EP_DNS);
+	assert_int_equal(s->ports[0].eps[3].type, MS_EP_UNIX);
+	assert_string_equal(s->ports[0].eps[3].host, "/run/x.sock");
+	cfg_unref(c);
+
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		   "    - address: \"bad host!\"\n      port: 80\n",
+		   7, "spec.endpoints[0].address", "not an IPv4 or IPv6 address");
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		   "    - address: unix://relative.sock\n",
+		   7, "spec.endpoints[0].address", "unix:///absolute/path");
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		   "    - address: 198.18.0.2\n",
+		   7, "spec.endpoints[0].port", "required");
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints: []\n", 6,
+		   "spec.endpoints", "at least one endpoint");
+}
+
+static void test_tls_versions(void **state)
+{
+	(void)state;
+	expect_err(MES("a", 80) "  tls:\n    version:\n      min: TLS13\n      max: TLS12\n", 13, "spec.tls.version",
+		   "min TLS13 is above max TLS12");
+	expect_err(MES("a", 80) "  tls:\n    version:\n      min: TLS14\n", 13, "spec.tls.version.min",
+		   "unknown value \"TLS14\"");
+	struct ms_config *c = expect_ok(MES("a", 80) "  tls:\n    enabled: true\n    version:\n      min: TLS12\n      max: TLS13\n");
+	assert_int_equal(svc(c, "a")->tls.min, MS_TLS12);
+	assert_int_equal(svc(c, "a")->tls.max, MS_TLS13);
+	cfg_unref(c);
+}
+
+static void test_bad_base64(void **state)
+{
+	(void)state;
+	expect_err(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        inline: \"not*base64\"\n", 14,
+		   "spec.tls.verification.caCert.inline", "not valid base64");
+	expect_err(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        inline: x\n        secret: y\n", 14,
+		   "spec.tls.verification.caCert", "exactly one of");
+}
+
+static void test_base64(void **state)
+{
+	(void)state;
+	unsigned char *out;
+	size_t len;
+
+	assert_int_equal(cfg_base64_decode("dGVzdA==", 8, &out, &len), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(out, "test", 4);
+	free(out);
+	assert_int_equal(cfg_base64_decode("dGVz\ndA==\n", 10, &out, &len), 0);
+	free(out);
+	assert_int_equal(cfg_base64_decode("dGVzdA=", 7, &out, &len), -EINVAL);
+	assert_int_equal(cfg_base64_decode("dG=VzdA==", 9, &out, &len), -EINVAL);
+	assert_int_equal(cfg_base64_decode("d", 1, &out, &len), -EINVAL);
+}
+
+/* A fresh key and a self-signed certificate for it, both PEM, base64'd. */
+static char *b64(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xcalloc(n * 2 + 8, 1);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+	return out;
+}
+
+static void make_cert(char **ret_cert_b64, char **ret_key_b64)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+
+	assert_non_null(key);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	PEM_write_bio_X509(cb, x);
+	PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(cb, &p);
+	char *s = xstrndup(p, (size_t)n);
+	*ret_cert_b64 = b64(s);
+	free(s);
+	n = BIO_get_mem_data(kb, &p);
+	s = xstrndup(p, (size_t)n);
+	*ret_key_b64 = b64(s);
+	free(s);
+	BIO_free(cb);
+	BIO_free(kb);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
+static void test_cert_key_pairs(void **state)
+{
+	(void)state;
+	char *c1, *k1, *c2, *k2;
+	make_cert(&c1, &k1);
+	make_cert(&c2, &k2);
+
+	char *good = xasprintf(MES("a", 80) "  tls:\n    enabled: true\n    verification:\n      caCert:\n        inline: %s\n"
+			       "      clientCert:\n        inline: %s\n      clientKey:\n        secret: k\n"
+			       "---\ntype: Secret\nname: k\nmesh: default\ndata: %s\n",
+			       c2, c1, k1);
+	struct ms_config *c = expect_ok(good);
+	assert_true(svc(c, "a")->tls.key.len > 100);
+	assert_string_equal(svc(c, "a")->tls.key.origin, "secret:k");
+	cfg_unref(c);
+
+	char *bad = xasprintf(MES("a", 80) "  tls:\n    verification:\n      clientCert:\n        inline: %s\n"
+			      "      clientKey:\n        inline: %s\n",
+			      c1, k2);
+	expect_err(bad, 16, "spec.tls.verification.clientKey", "does not match");
+
+	char *alone = xasprintf(MES("a", 80) "  tls:\n    verification:\n      clientCert:\n        inline: %s\n", c1);
+	expect_err(alone, 0, "spec.tls.verification", "go together");
+
+	/* Kubernetes Secret with data.value */
+	char *k8s = xasprintf(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        secret: ca\n"
+			      "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: ca\n  namespace: kuma-system\n"
+			      "  labels:\n    kuma.io/mesh: default\ndata:\n  value: %s\ntype: system.kuma.io/secret\n",
+			      c2);
+	c = expect_ok(k8s);
+	cfg_unref(c);
+	free(good);
+	free(bad);
+	free(alone);
+	free(k8s);
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+}
+
+static void test_secret_other_mesh(void **state)
+{
+	(void)state;
+	expect_err("type: Mesh\nname: other\n---\ntype: Secret\nname: s\nmesh: other\ndata: dGVzdA==\n---\n" MES("a", 80)
+		   "  tls:\n    verification:\n      caCert:\n        secret: s\n",
+		   22, "spec.tls.verification.caCert.secret", "secret \"s\" not found in mesh \"default\"");
+}
+
+static void test_duplicates(void **state)
+{
+	(void)state;
+	expect_err(MES("a", 80) MES("a", 81), 0, "name", "duplicate MeshExternalService \"a\"");
+	/* same name in different meshes is fine */
+	struct ms_config *c = expect_ok("type: Mesh\nname: m2\n" MES("a", 80)
+					"---\ntype: MeshExternalService\nname: a\nmesh: m2\nspec:\n  match:\n    port: 80\n"
+					"  endpoints:\n    - address: 198.18.0.2\n      port: 80\n");
+	assert_int_equal(c->n_svcs, 2);
+	cfg_unref(c);
+	expect_err("type: Mesh\nname: m\n---\ntype: Mesh\nname: m\n", 4, "name", "duplicate Mesh");
+	expect_err("a: 1\na: 2\n", 2, "", "duplicate key");
+}
+
+static void test_missing_mesh(void **state)
+{
+	(void)state;
+	expect_err("type: MeshExternalService\nname: a\nmesh: nowhere\nspec:\n  match:\n    port: 80\n"
+		   "  endpoints:\n    - address: 198.18.0.2\n      port: 80\n",
+		   1, "mesh", "mesh \"nowhere\" does not exist");
+}
+
+static void test_vip_clash(void **state)
+{
+	(void)state;
+	expect_err(MES("a", 80) "status:\n  vip:\n    ip: 242.0.0.9\n" MES("b", 80) "status:\n  vip:\n    ip: 242.0.0.9\n", 0,
+		   "status.vip", "claims 242.0.0.9 port 80");
+	/* same explicit VIP, different ports: allowed */
+	struct ms_config *c = expect_ok(MES("a", 80) "status:\n  vip:\n    ip: 242.0.0.9\n" MES("b", 81)
+					"status:\n  vip:\n    ip: 242.0.0.9\n");
+	const struct ms_port *p = NULL;
+	struct ms_addr vip;
+	addr_parse("242.0.0.9", &vip);
+	assert_ptr_equal(cfg_find_vip(c, "default", &vip, 81, &p), svc(c, "b"));
+	assert_int_equal(p->port, 81);
+	assert_null(cfg_find_vip(c, "default", &vip, 82, NULL));
+	assert_null(cfg_find_vip(c, "other", &vip, 80, NULL));
+	cfg_unref(c);
+}
+
+static void test_vip_ranges(void **state)
+{
+	(void)state;
+	struct cfg_errors e = { 0 };
+	struct cfg_opts o;
+	struct ms_config *c;
+	const char *y = MES("ext", 80) "---\ntype: MeshService\nname: ms\nspec:\n  selector:\n    dataplaneTags:\n"
+				       "      app: x\n  ports:\n    - port: 80\n";
+
+	cfg_opts_init(&o);
+	c = load_opts(y, &o, &e);
+	assert_non_null(c);
+	assert_true(cidr_contains(&o.mes_cidr, &svc(c, "ext")->vip));
+	assert_true(cidr_contains(&o.ms_cidr, &svc(c, "ms")->vip));
+	cfg_unref(c);
+	assert_int_equal(cidr_parse("198.18.128.0/30", &o.mes_cidr), 0);
+	c = load_opts(y, &o, &e);
+	assert_non_null(c);
+	char ip[64];
+	addr_fmt(&svc(c, "ext")->vip, ip, sizeof(ip));
+	assert_true(streq(ip, "198.18.128.1") || streq(ip, "198.18.128.2"));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+}
+
+static void test_vip_stability(void **state)
+{
+	(void)state;
+	struct cfg_errors e = { 0 };
+	struct ms_config *a, *b;
+	char *big = xstrdup("");
+	struct ms_vip_table t;
+
+	a = expect_ok(MES("keep", 80));
+	/* 200 unrelated services before and after it, in another order */
+	for (int i = 199; i >= 0; i--) {
+		char *n = xasprintf("%s---\ntype: MeshExternalService\nname: s%d\nspec:\n  match:\n    port: 80\n"
+				    "  endpoints:\n    - address: 198.18.0.2\n      port: 80\n%s",
+				    i == 100 ? MES("keep", 80) : "", i, big);
+		free(big);
+		big = n;
+	}
+	b = expect_ok(big);
+	assert_true(addr_eq(&svc(a, "keep")->vip, &svc(b, "keep")->vip));
+	/* a previous table wins over the hash, and survives the round trip */
+	cfg_vip_table_from_config(b, &t);
+	assert_int_equal(t.n, 201);
+	char *text = cfg_vip_table_format(&t);
+	struct ms_vip_table t2;
+	cfg_vip_table_parse(text, &t2);
+	assert_int_equal(t2.n, 201);
+	addr_parse("242.1.2.3", &t2.v[0].vip);
+	free(t2.v[0].key);
+	t2.v[0].key = xstrdup("MeshExternalService/default/keep");
+	struct cfg_opts o;
+	cfg_opts_init(&o);
+	o.prev = &t2;
+	struct ms_config *c = load_opts(big, &o, &e);
+	assert_non_null(c);
+	char ip[64];
+	assert_string_equal(addr_fmt(&svc(c, "keep")->vip, ip, sizeof(ip)), "242.1.2.3");
+	/* and every other service kept its VIP */
+	for (size_t i = 0; i < b->n_svcs; i++)
+		if (!streq(b->svcs[i].name, "keep"))
+			assert_true(addr_eq(&b->svcs[i].vip, &svc(c, b->svcs[i].name)->vip));
+	/* no two services share a VIP */
+	for (size_t i = 0; i < c->n_svcs; i++)
+		for (size_t j = 0; j < i; j++)
+			assert_false(addr_eq(&c->svcs[i].vip, &c->svcs[j].vip));
+	cfg_unref(c);
+	cfg_vip_table_clear(&t);
+	cfg_vip_table_clear(&t2);
+	free(text);
+	free(big);
+	cfg_unref(a);
+	cfg_unref(b);
+	cfg_errors_clear(&e);
+}
+
+static void test_hostnames(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: HostnameGenerator\nname: g1\nspec:\n  selector:\n    meshExternalService:\n      matchLabels:\n"
+		"        kuma.io/origin: zone\n  template: \"{{ .DisplayName }}.svc.meshext.local\"\n"
+		"---\ntype: HostnameGenerator\nname: g2\nspec:\n  selector:\n    meshExternalService:\n      matchLabels:\n"
+		"        team: a\n  template: \"{{label \\\"team\\\"}}-{{ .Mesh }}.{{ .Zone }}.test\"\n"
+		"---\ntype: HostnameGenerator\nname: g3\nspec:\n  selector:\n    meshService:\n      matchLabels: {}\n"
+		"  template: \"{{ .DisplayName }}.{{ .Namespace }}.svc.mesh.local\"\n"
+		"---\ntype: MeshExternalService\nname: ext\nlabels:\n  team: a\nspec:\n  match:\n    port: 80\n"
+		"  endpoints:\n    - address: 198.18.0.2\n      port: 80\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: web\n  namespace: shop\n"
+		"spec:\n  selector:\n    dataplaneTags:\n      app: web\n  ports:\n    - port: 80\n"
+		"---\ntype: MeshService\nname: nons\nspec:\n  selector:\n    dataplaneTags:\n      app: x\n  ports:\n    - port: 80\n");
+	const struct ms_service *ext = svc(c, "ext"), *web = svc(c, "web"), *nons = svc(c, "nons");
+	assert_int_equal(ext->n_hostnames, 2);
+	assert_string_equal(ext->hostnames[0], "ext.svc.meshext.local");
+	assert_string_equal(ext->hostnames[1], "a-default.zone.test");
+	assert_int_equal(web->n_hostnames, 1);
+	assert_string_equal(web->hostnames[0], "web.shop.svc.mesh.local");
+	/* no namespace in Universal: that generator makes no name for it */
+	assert_int_equal(nons->n_hostnames, 0);
+	cfg_unref(c);
+
+	expect_err("type: HostnameGenerator\nname: g\nspec:\n  selector:\n    meshService: {}\n  template: \"{{ .Nope }}\"\n", 6,
+		   "spec.template", "unknown template expression");
+	expect_err("type: HostnameGenerator\nname: g\nspec:\n  selector:\n    meshService: {}\n  template: \"{{ .Mesh \"\n", 6,
+		   "spec.template", "without a matching");
+	/* two services, one name */
+	expect_err("type: HostnameGenerator\nname: g\nspec:\n  selector:\n    meshExternalService: {}\n"
+		   "  template: \"same.test\"\n" MES("a", 80) MES("b", 80),
+		   0, "hostnames", "generated for both");
+}
+
+static void test_template_render(void **state)
+{
+	(void)state;
+	struct ms_service s = { .name = "n", .display_name = "dn", .mesh = "m", .ns = "ns" };
+	char *kv[] = { "app", "web", "bad", "a b" };
+	char *err = NULL, *r;
+
+	s.labels.kv = kv;
+	s.labels.n = 2;
+	r = cfg_template_render("{{.DisplayName}}.{{ label \"app\" }}.{{ .Zone }}", &s, "z1", &err);
+	assert_string_equal(r, "dn.web.z1");
+	free(r);
+	assert_null(cfg_template_render("{{ label \"bad\" }}.test", &s, "z", &err));
+	assert_non_null(strstr(err, "not a valid DNS name"));
+	free(err);
+	assert_null(cfg_template_render("{{ label \"none\" }}.test", &s, "z", &err));
+	assert_non_null(strstr(err, "no label \"none\""));
+	free(err);
+}
+
+static void test_mesh_service_dataplanes(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: MeshService\nname: redis\nspec:\n  selector:\n    dataplaneTags:\n      app: redis\n"
+		"  ports:\n    - port: 6379\n      targetPort: 6379\n    - name: admin\n      port: 16379\n"
+		"      targetPort: admin-port\n      appProtocol: http\n"
+		"---\ntype: Dataplane\nname: r1\nmesh: default\nnetworking:\n  address: 198.18.1.1\n  inbound:\n"
+		"    - port: 6379\n      tags:\n        app: redis\n        kuma.io/service: redis\n"
+		"    - port: 7000\n      name: admin-port\n      tags:\n        app: redis\n"
+		"---\ntype: Dataplane\nname: r2\nnetworking:\n  address: 198.18.1.2\n  inbound:\n"
+		"    - port: 6379\n      tags:\n        app: redis\n"
+		"---\ntype: Dataplane\nname: other\nnetworking:\n  address: 198.18.1.3\n  inbound:\n"
+		"    - port: 6379\n      tags:\n        app: web\n");
+	const struct ms_service *s = svc(c, "redis");
+	assert_int_equal(s->n_ports, 2);
+	assert_int_equal(s->ports[0].n_eps, 2);
+	assert_string_equal(s->ports[0].eps[0].host, "198.18.1.1");
+	assert_string_equal(s->ports[0].eps[1].host, "198.18.1.2");
+	assert_int_equal(s->ports[1].n_eps, 1);
+	assert_int_equal(s->ports[1].eps[0].port, 7000);
+	assert_int_equal(s->ports[1].proto, MS_PROTO_HTTP);
+	cfg_unref(c);
+	expect_err("type: MeshService\nname: r\nspec:\n  selector:\n    dataplaneTags:\n      app: r\n  ports:\n"
+		   "    - port: 80\n      targetPort: 99999\n",
+		   9, "spec.ports[0].targetPort", "out of range");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: nohost\n", 4, "networking.address",
+		   "not an IP address");
+}
+
+static void test_legacy_external_service(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: ExternalService\nmesh: default\nname: es\ntags:\n  kuma.io/service: httpbin\n  kuma.io/protocol: http\n"
+		"networking:\n  address: up.example.test:8443\n  tls:\n    enabled: true\n    serverName: \"\"\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: ExternalService\nmesh: default\nmetadata:\n  name: es2\n"
+		"spec:\n  tags:\n    kuma.io/service: v6\n  networking:\n    address: \"[2001:2::9]:443\"\n");
+	const struct ms_service *s = svc(c, "es"), *s2 = svc(c, "es2");
+	assert_true(s->tls.enabled);
+	assert_true(s->tls.sni_disabled);
+	assert_int_equal(s->ports[0].port, 8443);
+	assert_int_equal(s->ports[0].proto, MS_PROTO_HTTP);
+	assert_string_equal(s->ports[0].eps[0].host, "up.example.test");
+	assert_string_equal(s->hostnames[0], "httpbin.mesh");
+	assert_int_equal(s2->ports[0].eps[0].type, MS_EP_IP);
+	assert_int_equal(s2->ports[0].eps[0].port, 443);
+	cfg_unref(c);
+	expect_err("type: ExternalService\nname: es\ntags:\n  kuma.io/service: x\nnetworking:\n  address: nohost\n", 6,
+		   "networking.address", "not host:port");
+	expect_err("type: ExternalService\nname: es\ntags:\n  a: b\nnetworking:\n  address: h.test:1\n", 4, "tags",
+		   "kuma.io/service is required");
+}
+
+static void test_all_errors_at_once(void **state)
+{
+	(void)state;
+	struct cfg_errors e = { 0 };
+	assert_null(load("type: Mesh\nname: m\nfoo: 1\n---\n" MES("a", 99999) "---\ntype: Widget\nname: w\n", &e));
+	assert_int_equal(e.n, 3);
+	assert_true(has_error(&e, 3, "foo", "unknown field"));
+	assert_true(has_error(&e, 11, "spec.match.port", "out of range"));
+	assert_true(has_error(&e, 16, "type", "unknown resource \"Widget\""));
+	cfg_errors_clear(&e);
+}
+
+static void test_yaml_limits(void **state)
+{
+	(void)state;
+	expect_err("a: &a [ *a ]\n", 1, "", "cycle");
+	expect_err("a: *nope\n", 1, "", "has no anchor");
+	expect_err("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+		   "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+		   "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+		   "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+		   "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+		   "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+		   "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n",
+		   0, "", "more than 100000 nodes");
+	char deep[400] = "";
+	for (int i = 0; i < 100; i++)
+		strcat(deep, "[");
+	expect_err(deep, 1, "", "deeper than 64");
+	size_t big = (1u << 20) + 16;
+	char *s = xcalloc(big + 16, 1);
+	memcpy(s, "a: ", 3);
+	memset(s + 3, 'x', big);
+	expect_err(s, 1, "", "longer than 1 MiB");
+	free(s);
+	expect_err("a: [1, 2\n", 0, "", "invalid YAML");
+	/* aliases within limits still work */
+	struct ms_config *c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match: {port: 80}\n  endpoints:\n"
+					"    - &ep\n      address: 198.18.0.2\n      port: 80\n    - *ep\n");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 2);
+	cfg_unref(c);
+}
+
+static void test_not_a_resource(void **state)
+{
+	(void)state;
+	expect_err("- a\n- b\n", 1, "", "must be a mapping");
+	expect_err("name: x\n", 1, "", "not a resource");
+	expect_err("apiVersion: v1\nkind: Mesh\n", 1, "metadata", "required");
+	struct ms_config *c = expect_ok("---\n---\n# only comments\n");
+	cfg_unref(c);
+}
+
+static void test_directory(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ms-cfg-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *a = xasprintf("%s/a.yaml", dir), *b = xasprintf("%s/b.yml", dir), *x = xasprintf("%s/c.txt", dir);
+	assert_int_equal(write_file_atomic(a, MES("one", 80), strlen(MES("one", 80)), 0644), 0);
+	assert_int_equal(write_file_atomic(b, MES("two", 80), strlen(MES("two", 80)), 0644), 0);
+	assert_int_equal(write_file_atomic(x, "garbage: [", 10, 0644), 0);
+	const char *p = dir;
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = NULL;
+	struct cfg_opts o;
+	cfg_opts_init(&o);
+	assert_int_equal(cfg_load_paths(&p, 1, &o, &e, &c), 0);
+	assert_int_equal(c->n_files, 2);
+	assert_int_equal(c->n_svcs, 2);
+	cfg_unref(c);
+	/* a missing path is an error, not an empty config */
+	const char *missing = "/nonexistent/meshsplice";
+	assert_true(cfg_load_paths(&missing, 1, &o, &e, &c) < 0);
+	assert_true(e.n == 1 && strstr(e.v[0].msg, "cannot read"));
+	cfg_errors_clear(&e);
+	unlink(a);
+	unlink(b);
+	unlink(x);
+	rmdir(dir);
+	free(a);
+	free(b);
+	free(x);
+}
+
+static void test_sans(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(MES("a", 80) "  tls:\n    verification:\n      subjectAltNames:\n"
+				       "        - type: Exact\n          value: a.test\n        - type: Prefix\n"
+				       "          value: spiffe://mesh.test/\n");
+	assert_int_equal(svc(c, "a")->tls.n_sans, 2);
+	assert_false(svc(c, "a")->tls.sans[0].prefix);
+	assert_true(svc(c, "a")->tls.sans[1].prefix);
+	cfg_unref(c);
+	expect_err(MES("a", 80) "  tls:\n    verification:\n      subjectAltNames:\n        - type: Regex\n          value: x\n",
+		   14, "spec.tls.verification.subjectAltNames[0].type", "unknown value \"Regex\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_examples_valid),
+		cmocka_unit_test(test_examples_whole_dir_with_bad_files),
+		cmocka_unit_test(test_mesh_flags_both_styles),
+		cmocka_unit_test(test_embedded_default),
+		cmocka_unit_test(test_unknown_field),
+		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_port_range),
+		cmocka_unit_test(test_unknown_protocol_and_mode),
+		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_tls_versions),
+		cmocka_unit_test(test_bad_base64),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_cert_key_pairs),
+		cmocka_unit_test(test_secret_other_mesh),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_missing_mesh),
+		cmocka_unit_test(test_vip_clash),
+		cmocka_unit_test(test_vip_ranges),
+		cmocka_unit_test(test_vip_stability),
+		cmocka_unit_test(test_hostnames),
+		cmocka_unit_test(test_template_render),
+		cmocka_unit_test(test_mesh_service_dataplanes),
+		cmocka_unit_test(test_legacy_external_service),
+		cmocka_unit_test(test_all_errors_at_once),
+		cmocka_unit_test(test_yaml_limits),
+		cmocka_unit_test(test_not_a_resource),
+		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_sans),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+
+struct cli {
+	bool json;
+	const char *control; /* agent socket */
+	const char *mes_cidr, *ms_cidr;
+};
+
+struct cmd {
+	const char *name;
+	int (*fn)(struct cli *c, int argc, char **argv);
+	const char *help;
+};
+
+/* Run the command of table that argv[0] names (a unique prefix is enough). */
+int cli_dispatch(struct cli *c, const struct cmd *table, int argc, char **argv, const char *what);
+/* Print an error: plain "meshsplice: msg" or {"error": msg} in JSON mode. Returns 1. */
+int cli_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_validate(struct cli *c, int argc, char **argv);
+int cmd_render(struct cli *c, int argc, char **argv);
+int cmd_agent(struct cli *c, int argc, char **argv, const char *verb);

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/* Commands answered by the running agent over its control socket. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctl.h"
+#include "util.h"
+
+#define CTL_TIMEOUT_MS 10000
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || json_object_is_type(v, json_type_null))
+		return "-";
+	return json_object_get_string(v);
+}
+
+static long long jint(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static json_object *jget(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+static void print_pods(json_object *r)
+{
+	json_object *pods = jget(r, "pods");
+
+	printf("%-28s %-10s %-9s %-8s %-20s %s\n", "POD", "MESH", "STATE", "ENGINE", "SINCE", "NETNS");
+	for (size_t i = 0; pods && i < json_object_array_length(pods); i++) {
+		json_object *p = json_object_array_get_idx(pods, i);
+		printf("%-28s %-10s %-9s %-8s %-20s %s\n", jstr(p, "name"), jstr(p, "mesh"),
+		       jstr(p, "state"), jstr(p, "engine"), jstr(p, "since"), jstr(p, "netns"));
+	}
+}
+
+static void print_conns(json_object *r)
+{
+	json_object *cs = jget(r, "connections");
+
+	printf("%-24s %-24s %-28s %-26s %12s %12s %8s\n", "POD", "ORIGINAL", "SERVICE", "UPSTREAM",
+	       "TX", "RX", "AGE");
+	for (size_t i = 0; cs && i < json_object_array_length(cs); i++) {
+		json_object *c = json_object_array_get_idx(cs, i);
+		printf("%-24s %-24s %-28s %-26s %12lld %12lld %7.1fs\n", jstr(c, "pod"),
+		       jstr(c, "original"), jstr(c, "service"), jstr(c, "upstream"), jint(c, "tx_bytes"),
+		       jint(c, "rx_bytes"), (double)jint(c, "age_ms") / 1000.0);
+	}
+}
+
+static void print_flat(json_object *o, const char *prefix)
+{
+	json_object_object_foreach(o, k, v)
+	{
+		if (streq(k, "ok"))
+			continue;
+		if (json_object_is_type(v, json_type_object)) {
+			char p[256];
+			snprintf(p, sizeof(p), "%s%s.", prefix, k);
+			print_flat(v, p);
+		} else {
+			printf("%s%s: %s\n", prefix, k, json_object_get_string(v));
+		}
+	}
+}
+
+/* Build the request for verb from argv; NULL after printing an error. */
+static json_object *build(struct cli *c, int argc, char **argv, const char *verb)
+{
+	static const struct option opts[] = {
+		{ "netns", required_argument, NULL, 'n' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "mesh", required_argument, NULL, 'm' },
+		{ "exclude-port", required_argument, NULL, 'p' },
+		{ "exclude-cidr", required_argument, NULL, 'x' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_object *req = json_object_new_object();
+	json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
+	bool takes_pod = streq(verb, "enable") || streq(verb, "disable");
+	int o;
+
+	json_object_object_add(req, "cmd", json_object_new_string(verb));
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		if (!takes_pod && o != 'o') {
+			cli_error(c, "%s takes no options", verb);
+			goto fail;
+		}
+		switch (o) {
+		case 'n':
+			json_object_object_add(req, "netns", json_object_new_string(optarg));
+			break;
+		case 'N':
+			json_object_object_add(req, "name", json_object_new_string(optarg));
+			break;
+		case 'm':
+			json_object_object_add(req, "mesh", json_object_new_string(optarg));
+			break;
+		case 'p': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 65535) {
+				cli_error(c, "--exclude-port \"%s\" is not a port (1-65535)", optarg);
+				goto fail;
+			}
+			json_object_array_add(ports, json_object_new_int((int)v));
+			break;
+		}
+		case 'x':
+			json_object_array_add(cidrs, json_object_new_string(optarg));
+			break;
+		case 'o':
+			c->json = streq(optarg, "json");
+			break;
+		default:
+			goto fail;
+		}
+	}
+	if (takes_pod && optind < argc)
+		json_object_object_add(req, "name", json_object_new_string(argv[optind++]));
+	if (optind < argc) {
+		cli_error(c, "unexpected argument \"%s\"", argv[optind]);
+		goto fail;
+	}
+	if (takes_pod && !jget(req, "name") && !jget(req, "netns")) {
+		cli_error(c, "%s needs NS/POD or --netns PATH", verb);
+		goto fail;
+	}
+	json_object_object_add(req, "exclude_ports", ports);
+	json_object_object_add(req, "exclude_cidrs", cidrs);
+	return req;
+fail:
+	json_object_put(ports);
+	json_object_put(cidrs);
+	json_object_put(req);
+	return NULL;
+}
+
+int cmd_agent(struct cli *c, int argc, char **argv, const char *verb)
+{
+	json_object *req = build(c, argc, argv, verb), *resp = NULL;
+	int r;
+
+	if (!req)
+		return 1;
+	r = ctl_call(c->control, req, CTL_TIMEOUT_MS, &resp);
+	json_object_put(req);
+	if (r < 0) {
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			return cli_error(c, "no agent at %s (%s): is meshspliced running?", c->control,
+					 strerror(-r));
+		if (r == -EACCES || r == -EPERM)
+			return cli_error(c, "agent socket %s: %s (run as root)", c->control, strerror(-r));
+		return cli_error(c, "agent at %s: %s", c->control,
+				 r == -EPROTO ? "malformed reply" : strerror(-r));
+	}
+	json_object *ok = jget(resp, "ok");
+	if (!ok || !json_object_get_boolean(ok)) {
+		r = cli_error(c, "%s", jstr(resp, "error"));
+		json_object_put(resp);
+		return r;
+	}
+	if (c->json)
+		puts(json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	else if (streq(verb, "pods"))
+		print_pods(resp);
+	else if (streq(verb, "conns"))
+		print_conns(resp);
+	else if (streq(verb, "get"))
+		puts(json_object_to_json_string_ext(jget(resp, "config"), JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	else if (jget(resp, "message"))
+		puts(jstr(resp, "message"));
+	else
+		print_flat(resp, "");
+	json_object_put(resp);
+	return 0;
+}

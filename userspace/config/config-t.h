@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "errors.h"
+
+enum ms_kind {
+	MS_KIND_MESH_EXTERNAL_SERVICE,
+	MS_KIND_MESH_SERVICE,
+	MS_KIND_EXTERNAL_SERVICE, /* legacy ExternalService */
+};
+
+enum ms_proto { MS_PROTO_TCP, MS_PROTO_HTTP, MS_PROTO_HTTP2, MS_PROTO_GRPC, MS_PROTO_KAFKA };
+
+enum ms_ep_type { MS_EP_IP, MS_EP_DNS, MS_EP_UNIX };
+
+struct ms_endpoint {
+	enum ms_ep_type type;
+	char *host; /* DNS name, unix socket path, or the IP as written */
+	struct ms_addr ip;
+	uint16_t port; /* 0 for unix sockets */
+};
+
+enum ms_tls_version { MS_TLS_AUTO, MS_TLS10, MS_TLS11, MS_TLS12, MS_TLS13 };
+
+enum ms_verify_mode {
+	MS_VERIFY_SECURED,  /* chain and name */
+	MS_VERIFY_SKIP_SAN, /* chain only */
+	MS_VERIFY_SKIP_CA,  /* name only */
+	MS_VERIFY_SKIP_ALL,
+};
+
+struct ms_san {
+	bool prefix; /* Prefix, else Exact */
+	char *value;
+};
+
+/* Bytes from inline (base64), inlineString or a Secret; len 0 when unset.
+ * Key material: never logged, never rendered. */
+struct ms_blob {
+	unsigned char *data;
+	size_t len;
+	char *origin; /* "inline", "inlineString", "secret:NAME" */
+	unsigned line, col; /* where the source is written */
+};
+
+struct ms_tls {
+	bool enabled;
+	enum ms_tls_version min, max;
+	bool allow_renegotiation;
+	enum ms_verify_mode mode;
+	char *server_name;  /* NULL: default (the endpoint's DNS name) */
+	bool sni_disabled;  /* legacy serverName: "" */
+	struct ms_san *sans;
+	size_t n_sans;
+	struct ms_blob ca, cert, key;
+};
+
+struct ms_labels {
+	char **kv; /* key0, value0, key1, value1 ... */
+	size_t n;  /* pairs */
+};
+
+/* One port of a service and the endpoints that serve it. */
+struct ms_port {
+	char *name;
+	uint16_t port;        /* the port on the VIP; 0 = every port */
+	uint16_t target_port; /* MeshService: number, or 0 when target_name is used */
+	char *target_name;
+	enum ms_proto proto;
+	struct ms_endpoint *eps;
+	size_t n_eps;
+};
+
+struct ms_service {
+	enum ms_kind kind;
+	char *name;
+	char *mesh;
+	char *ns; /* Kubernetes namespace, or NULL */
+	char *display_name;
+	struct ms_labels labels;
+	struct ms_addr vip;
+	bool vip_explicit; /* from status, not allocated */
+	struct ms_port *ports;
+	size_t n_ports;
+	struct ms_tls tls; /* external services only */
+	char **hostnames;
+	size_t n_hostnames;
+	char *file;
+	unsigned line, col;
+};
+
+struct ms_mesh {
+	char *name;
+	uint32_t id; /* stable: hash of the name, shared with the BPF maps */
+	bool passthrough;
+	bool forbid_external;
+	bool implicit; /* the "default" mesh, created when no file defines it */
+};
+
+struct ms_hostgen {
+	char *name;
+	char *mesh; /* NULL: every mesh */
+	bool for_mes, for_ms;
+	struct ms_labels match; /* matchLabels */
+	char *tmpl;
+	char *file;
+	unsigned line, col;
+};
+
+/* A validated, immutable snapshot; shared by reference counting between
+ * the agent's event loop and the connections that outlive a reload. */
+struct ms_config {
+	int refs;
+	struct ms_mesh *meshes;
+	size_t n_meshes;
+	struct ms_service *svcs;
+	size_t n_svcs;
+	struct ms_hostgen *hostgens;
+	size_t n_hostgens;
+	size_t n_files;
+};
+
+/* A VIP that was handed out before, so it is kept. */
+struct ms_vip_entry {
+	char *key; /* "<kind>/<mesh>/<name>" */
+	struct ms_addr vip;
+};
+
+struct ms_vip_table {
+	struct ms_vip_entry *v;
+	size_t n;
+};
+
+struct cfg_opts {
+	struct ms_cidr mes_cidr; /* MeshExternalService and ExternalService VIPs */
+	struct ms_cidr ms_cidr;  /* MeshService VIPs */
+	const struct ms_vip_table *prev; /* may be NULL */
+	const char *zone;        /* {{ .Zone }} */
+};

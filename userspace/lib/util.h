@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MS_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Hand ownership out of a cleanup-managed variable. */
+#define TAKE_PTR(p)                        \
+	({                                 \
+		__typeof__(p) _p_ = (p);   \
+		(p) = NULL;                \
+		_p_;                       \
+	})
+#define TAKE_FD(fd)                        \
+	({                                 \
+		int _fd_ = (fd);           \
+		(fd) = -1;                 \
+		_fd_;                      \
+	})
+
+static inline bool streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* Allocation failure is not recoverable in this program: abort loudly. */
+void *xcalloc(size_t n, size_t sz);
+void *xrealloc(void *p, size_t n, size_t sz);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Monotonic clock in milliseconds. */
+unsigned long long now_ms(void);
+
+/* Read a whole file (at most max bytes) into a NUL-terminated buffer.
+ * Returns 0 and hands the buffer to the caller, or a negative errno
+ * (-EFBIG when the file is larger than max). */
+int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
+/* Write data to path atomically (temp file + rename). */
+int write_file_atomic(const char *path, const void *data, size_t len, int mode);
+
+/* 32-bit FNV-1a, used for stable identifiers (mesh ids, VIP hashing). */
+unsigned int fnv1a32(const void *data, size_t len, unsigned int seed);
+
+/* Escape a string for a log line: non-printable bytes as \xNN, at most max
+ * input bytes. Returns one of four per-thread buffers (valid until the
+ * fourth next call). */
+const char *log_escape(const char *s);
