@@ -20,3 +20,4 @@ int log_emit(enum log_level l, int err, const char *fmt, ...) __attribute__((for
 #define log_debug(...) log_emit(LOG_LVL_DEBUG, 0, __VA_ARGS__)
 #define log_error_errno(e, ...) log_emit(LOG_LVL_ERROR, (e), __VA_ARGS__)
 #define log_warn_errno(e, ...) log_emit(LOG_LVL_WARN, (e), __VA_ARGS__)
+#define log_info_errno(e, ...) log_emit(LOG_LVL_INFO, (e), __VA_ARGS__)

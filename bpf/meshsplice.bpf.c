@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/* Steering for enabled pods: connect4/6 save the original destination and
+ * send the socket to the pod's listener (or refuse it), sockops re-keys the
+ * saved destination by what the agent can see, getpeername4/6 give the app
+ * its original peer back.
+ *
+ * One object for all hooks: the programs share every map, and one skeleton
+ * keeps the load, pin and attach logic in one place. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "meshsplice.h"
+#include "lib/addr.h"
+
+/* UAPI values; <sys/socket.h> is libc's and does not build for BPF. */
+#define SOCK_STREAM 1
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+#define VERDICT_ALLOW 1
+#define VERDICT_DENY 0 /* connect() fails with EPERM */
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Set by the agent before load: sockets carrying this mark are its own. */
+const volatile __u32 ms_agent_mark = MS_DEFAULT_MARK;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MS_MAX_PODS);
+	__type(key, __u64);
+	__type(value, struct ms_pod);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_pods SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MS_MAX_SVCS);
+	__type(key, struct ms_svc_key);
+	__type(value, struct ms_svc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_svcs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ms_orig);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_orig SEC(".maps");
+
+/* LRU: an entry the agent never claims (agent down, client gone before the
+ * close callback could run) ages out instead of filling the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MS_MAX_CONNS);
+	__type(key, struct ms_conn_key);
+	__type(value, struct ms_orig);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MS_MAX_EXCL_CIDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_excl_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_excl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MS_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_counters SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&ms_counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int port_excluded(const struct ms_pod *pod, __u16 port)
+{
+	/* Bounded loop over a fixed array: the verifier can see the bound. */
+	for (int i = 0; i < MS_MAX_EXCL_PORTS; i++) {
+		if (i >= pod->n_excl_ports)
+			break;
+		if (pod->excl_ports[i] == port)
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int cidr_excluded(__u64 cookie, const __u8 *addr)
+{
+	struct ms_excl_key k = { .prefixlen = 64 + 128 };
+
+	__builtin_memcpy(k.cookie, &cookie, 8);
+	__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(&ms_excl, &k) != NULL;
+}
+
+/* The decision shared by both families. Returns VERDICT_DENY to refuse, or
+ * VERDICT_ALLOW with *redirect set when the caller must rewrite the address. */
+static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port,
+				  int local, const struct ms_pod **ret_pod, int *redirect)
+{
+	struct ms_svc_key sk = {};
+	const struct ms_pod *pod;
+	const struct ms_svc *svc;
+	struct ms_orig *orig;
+	__u64 cookie;
+
+	*redirect = 0;
+	if (ctx->type != SOCK_STREAM) {
+		count(MS_CNT_SKIP_NOT_TCP);
+		return VERDICT_ALLOW;
+	}
+	cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
+	if (!pod) {
+		count(MS_CNT_SKIP_POD_OFF);
+		return VERDICT_ALLOW;
+	}
+	if (ctx->sk->mark == ms_agent_mark) {
+		count(MS_CNT_SKIP_MARK);
+		return VERDICT_ALLOW;
+	}
+	if (local) {
+		count(MS_CNT_SKIP_LOCAL);
+		return VERDICT_ALLOW;
+	}
+	if (port_excluded(pod, port)) {
+		count(MS_CNT_SKIP_EXCL_PORT);
+		return VERDICT_ALLOW;
+	}
+	if (cidr_excluded(cookie, dst)) {
+		count(MS_CNT_SKIP_EXCL_CIDR);
+		return VERDICT_ALLOW;
+	}
+	sk.mesh_id = pod->mesh_id;
+	sk.port = port;
+	__builtin_memcpy(sk.vip, dst, 16);
+	svc = bpf_map_lookup_elem(&ms_svcs, &sk);
+	if (!svc) {
+		sk.port = 0;
+		svc = bpf_map_lookup_elem(&ms_svcs, &sk);
+	}
+	if (svc && svc->kind == MS_SVC_EXTERNAL && (pod->flags & MS_POD_FORBID_EXT)) {
+		count(MS_CNT_DENY_EXTERNAL);
+		return VERDICT_DENY;
+	}
+	if (!svc && !(pod->flags & MS_POD_PASSTHROUGH)) {
+		count(MS_CNT_DENY_PASSTHROUGH);
+		return VERDICT_DENY;
+	}
+	orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!orig) {
+		/* Without a saved destination the agent could not forward: leave the
+		 * socket alone rather than break it, and say so in a counter. */
+		count(MS_CNT_NO_STORAGE);
+		return VERDICT_ALLOW;
+	}
+	__builtin_memcpy(orig->addr, dst, 16);
+	orig->port = port;
+	*ret_pod = pod;
+	*redirect = 1;
+	count(MS_CNT_REDIRECTED);
+	return VERDICT_ALLOW;
+}
+
+SEC("cgroup/connect4")
+int ms_connect4(struct bpf_sock_addr *ctx)
+{
+	const struct ms_pod *pod = 0;
+	__u32 ip = ctx->user_ip4;
+	__u8 dst[16];
+	int redirect, v;
+
+	ms_addr_from4(dst, ip);
+	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), ms_local4(ip), &pod, &redirect);
+	if (redirect && pod) {
+		ctx->user_ip4 = bpf_htonl(0x7f000001);
+		ctx->user_port = bpf_htons(pod->listen_port);
+	}
+	return v;
+}
+
+SEC("cgroup/connect6")
+int ms_connect6(struct bpf_sock_addr *ctx)
+{
+	const struct ms_pod *pod = 0;
+	__u32 w[4];
+	__u8 dst[16];
+	int redirect, v, mapped, local;
+
+	w[0] = ctx->user_ip6[0];
+	w[1] = ctx->user_ip6[1];
+	w[2] = ctx->user_ip6[2];
+	w[3] = ctx->user_ip6[3];
+	ms_addr_from6(dst, w);
+	mapped = ms_is_mapped(w);
+	local = mapped ? ms_local4(w[3]) : ms_local6(w);
+	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), local, &pod, &redirect);
+	if (redirect && pod) {
+		/* A dual-stack socket dialling an IPv4-mapped address stays IPv4 on
+		 * the wire: send it to the IPv4 listener, still as a mapped address. */
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = mapped ? bpf_htonl(0x0000ffff) : 0;
+		ctx->user_ip6[3] = mapped ? bpf_htonl(0x7f000001) : bpf_htonl(1);
+		ctx->user_port = bpf_htons(pod->listen_port);
+	}
+	return v;
+}
+
+SEC("sockops")
+int ms_sockops(struct bpf_sock_ops *ctx)
+{
+	struct ms_conn_key k = {};
+	struct bpf_sock *sk;
+	struct ms_orig *orig;
+
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	sk = ctx->sk;
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&ms_orig, sk, 0, 0);
+	if (!orig)
+		return 1;
+	k.netns_cookie = bpf_get_netns_cookie(ctx);
+	if (ctx->family == AF_INET) {
+		ms_addr_from4(k.addr, ctx->local_ip4);
+	} else {
+		/* Verifier: sockops allows only 4-byte reads of local_ip6, and clang
+		 * would merge neighbours into one 8-byte load; volatile keeps them apart. */
+		__u32 w[4];
+		w[0] = *(volatile __u32 *)&ctx->local_ip6[0];
+		w[1] = *(volatile __u32 *)&ctx->local_ip6[1];
+		w[2] = *(volatile __u32 *)&ctx->local_ip6[2];
+		w[3] = *(volatile __u32 *)&ctx->local_ip6[3];
+		ms_addr_from6(k.addr, w);
+	}
+	k.port = (__u16)ctx->local_port;
+	if (ctx->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
+		/* Runs on the client's SYN-ACK, before the agent can accept. */
+		if (bpf_map_update_elem(&ms_conns, &k, orig, BPF_ANY) == 0) {
+			count(MS_CNT_REKEYED);
+			bpf_sock_ops_cb_flags_set(ctx, BPF_SOCK_OPS_STATE_CB_FLAG);
+		} else {
+			count(MS_CNT_REKEY_FAIL);
+		}
+		return 1;
+	}
+	/* STATE_CB: args[1] is the new state; the entry goes with the socket. */
+	if (ctx->args[1] == BPF_TCP_CLOSE)
+		bpf_map_delete_elem(&ms_conns, &k);
+	return 1;
+}
+
+SEC("cgroup/getpeername4")
+int ms_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
+	__u32 ip;
+
+	if (!orig)
+		return 1;
+	__builtin_memcpy(&ip, orig->addr + 12, 4);
+	ctx->user_ip4 = ip;
+	ctx->user_port = bpf_htons(orig->port);
+	count(MS_CNT_PEERNAME);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int ms_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
+	__u32 w[4];
+
+	if (!orig)
+		return 1;
+	__builtin_memcpy(w, orig->addr, 16);
+	ctx->user_ip6[0] = w[0];
+	ctx->user_ip6[1] = w[1];
+	ctx->user_ip6[2] = w[2];
+	ctx->user_ip6[3] = w[3];
+	ctx->user_port = bpf_htons(orig->port);
+	count(MS_CNT_PEERNAME);
+	return 1;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/* The one contract between the BPF programs and the agent: map keys and
+ * values, flags and counter indexes. Only <linux/types.h>; explicit padding. */
+#pragma once
+
+#include <linux/types.h>
+
+#define MS_DEFAULT_LISTEN_PORT 15001
+#define MS_DEFAULT_MARK 0x4d53 /* "MS" */
+#define MS_MAX_EXCL_PORTS 8
+
+#define MS_MAX_PODS 4096
+#define MS_MAX_SVCS 65536
+#define MS_MAX_CONNS 65536
+#define MS_MAX_EXCL_CIDRS 4096
+
+/* ms_pods: netns cookie → pod */
+enum ms_pod_flags {
+	MS_POD_PASSTHROUGH = 1 << 0, /* the pod's mesh lets non-mesh destinations through */
+	MS_POD_FORBID_EXT = 1 << 1,  /* the pod's mesh forbids external services */
+};
+
+struct ms_pod {
+	__u32 mesh_id;
+	__u32 flags;
+	__u16 listen_port; /* host order */
+	__u16 n_excl_ports;
+	__u16 excl_ports[MS_MAX_EXCL_PORTS]; /* host order */
+	__u32 pad;
+};
+
+/* ms_svcs: (mesh, VIP, port) → service; port 0 = every port of that VIP */
+enum ms_svc_kind { MS_SVC_MESH = 1, MS_SVC_EXTERNAL = 2 };
+
+struct ms_svc_key {
+	__u32 mesh_id;
+	__u16 port; /* host order */
+	__u16 pad;
+	__u8 vip[16]; /* IPv4 as ::ffff:a.b.c.d */
+};
+
+struct ms_svc {
+	__u32 kind;
+	__u32 pad;
+};
+
+/* Per-socket original destination (sk_storage, dies with the socket). */
+struct ms_orig {
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__u16 port;    /* host order */
+	__u16 pad;
+	__u32 pad2;
+};
+
+/* ms_conns: what the agent sees of a redirected socket → its original destination */
+struct ms_conn_key {
+	__u64 netns_cookie;
+	__u8 addr[16]; /* the client's local address, IPv4 as ::ffff:a.b.c.d */
+	__u16 port;    /* the client's local port, host order */
+	__u16 pad[3];
+};
+
+/* ms_excl: LPM trie, prefix over cookie (64 bits, always full) then address */
+struct ms_excl_key {
+	__u32 prefixlen; /* 64 + address prefix length over the 128-bit form */
+	__u8 cookie[8];
+	__u8 addr[16];
+};
+
+/* Counter indexes (ms_counters, per-CPU array): why a connect was or was not steered. */
+enum ms_counter {
+	MS_CNT_REDIRECTED,
+	MS_CNT_SKIP_NOT_TCP,
+	MS_CNT_SKIP_POD_OFF,
+	MS_CNT_SKIP_MARK,
+	MS_CNT_SKIP_LOCAL,
+	MS_CNT_SKIP_EXCL_PORT,
+	MS_CNT_SKIP_EXCL_CIDR,
+	MS_CNT_DENY_PASSTHROUGH,
+	MS_CNT_DENY_EXTERNAL,
+	MS_CNT_NO_STORAGE,
+	MS_CNT_REKEYED,
+	MS_CNT_REKEY_FAIL,
+	MS_CNT_PEERNAME,
+	MS_CNT__MAX,
+};
+
+_Static_assert(sizeof(struct ms_pod) == 32, "ms_pod layout");
+_Static_assert(sizeof(struct ms_svc_key) == 24, "ms_svc_key layout");
+_Static_assert(sizeof(struct ms_svc) == 8, "ms_svc layout");
+_Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
+_Static_assert(sizeof(struct ms_conn_key) == 32, "ms_conn_key layout");
+_Static_assert(sizeof(struct ms_excl_key) == 28, "ms_excl_key layout");

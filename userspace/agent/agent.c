@@ -1,0 +1,1324 @@
+// SPDX-License-Identifier: MIT
+/* meshspliced: one event loop for the control socket, the pods' listeners,
+ * the forwarder, config reloads and DNS lookups of endpoints. */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bpf-engine.h"
+#include "log.h"
+#include "ms-build.h"
+#include "netns.h"
+#include "render.h"
+#include "resolver.h"
+#include "util.h"
+
+#define TICK_MS 250
+#define RELOAD_DEBOUNCE_MS 200
+#define CTL_BUF 65536
+#define MAX_EXCL_CIDRS 64
+
+struct pod;
+
+struct listener {
+	struct ev ev;
+	struct pod *pod;
+	int fd;
+};
+
+struct pod {
+	char *name;  /* NS/POD */
+	char *netns; /* path */
+	char *mesh;
+	int nsfd;
+	uint64_t cookie;
+	bool enabled;
+	time_t since;
+	uint16_t excl_ports[MS_MAX_EXCL_PORTS];
+	size_t n_excl_ports;
+	struct ms_cidr excl_cidrs[MAX_EXCL_CIDRS];
+	size_t n_excl_cidrs;
+	struct listener l4, l6;
+	struct pod *next;
+};
+
+/* A client whose endpoints wait for DNS. */
+struct pending {
+	int cfd;
+	struct pod *pod;
+	struct ms_addr orig;
+	uint16_t port;
+	uint64_t deadline_ms;
+	struct pending *next;
+};
+
+struct ctl_client {
+	struct ev ev;
+	int fd;
+	size_t len;
+	char buf[CTL_BUF];
+};
+
+struct agent {
+	const struct agent_opts *o;
+	int epfd;
+	struct ev ctl_ev, ino_ev, sig_ev, timer_ev, res_ev;
+	int ctl_fd, ino_fd, sig_fd, timer_fd;
+	struct ms_config *cfg;
+	struct ms_vip_table vips;
+	uint64_t reload_at;
+	uint64_t reloads_ok, reloads_failed;
+	char *last_reload_error;
+	struct bpf_engine *bpf;
+	struct fwd fwd;
+	struct resolver *res;
+	struct pod *pods;
+	struct pending *pending;
+	uint64_t refused[REFUSE__MAX];
+	uint64_t accepted;
+	time_t started;
+	bool stop;
+};
+
+static const char *const refuse_names[REFUSE__MAX] = {
+	[REFUSE_PASSTHROUGH] = "passthrough_off",
+	[REFUSE_EXTERNAL] = "external_forbidden",
+	[REFUSE_UNKNOWN_ORIG] = "unknown_original_destination",
+	[REFUSE_NO_SERVICE] = "no_service_at_vip",
+	[REFUSE_NO_ENDPOINT] = "no_endpoint",
+	[REFUSE_TLS] = "tls_unavailable",
+	[REFUSE_LOOP] = "loop",
+	[REFUSE_LIMIT] = "connection_limit",
+	[REFUSE_MESH_GONE] = "mesh_gone",
+};
+
+const char *agent_refuse_name(enum refuse_reason r)
+{
+	return r < REFUSE__MAX ? refuse_names[r] : "?";
+}
+
+static int ep_add(struct agent *a, int fd, struct ev *ev, uint32_t events)
+{
+	struct epoll_event ee = { .events = events, .data.ptr = ev };
+	return epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ee) < 0 ? -errno : 0;
+}
+
+/* ---------- state: pods and VIPs survive restarts ---------- */
+
+static char *state_path(struct agent *a, const char *name)
+{
+	return xasprintf("%s/%s", a->o->state_dir, name);
+}
+
+static void save_vips(struct agent *a)
+{
+	_cleanup_free_ char *path = state_path(a, "vips");
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	cfg_vip_table_clear(&a->vips);
+	cfg_vip_table_from_config(a->cfg, &a->vips);
+	text = cfg_vip_table_format(&a->vips);
+	if ((r = write_file_atomic(path, text, strlen(text), 0600)) < 0)
+		log_warn_errno(r, "save VIPs to %s: %m (VIPs may move on restart)", path);
+}
+
+static json_object *pod_json(const struct pod *p, bool for_state)
+{
+	json_object *o = json_object_new_object(), *ports = json_object_new_array();
+	json_object *cidrs = json_object_new_array();
+	char buf[64];
+
+	json_object_object_add(o, "name", json_object_new_string(p->name));
+	json_object_object_add(o, "netns", json_object_new_string(p->netns));
+	json_object_object_add(o, "mesh", json_object_new_string(p->mesh));
+	json_object_object_add(o, "enabled", json_object_new_boolean(p->enabled));
+	json_object_object_add(o, "since_unix", json_object_new_int64(p->since));
+	for (size_t i = 0; i < p->n_excl_ports; i++)
+		json_object_array_add(ports, json_object_new_int(p->excl_ports[i]));
+	for (size_t i = 0; i < p->n_excl_cidrs; i++)
+		json_object_array_add(cidrs, json_object_new_string(cidr_fmt(&p->excl_cidrs[i], buf, sizeof(buf))));
+	json_object_object_add(o, "exclude_ports", ports);
+	json_object_object_add(o, "exclude_cidrs", cidrs);
+	if (!for_state) {
+		struct tm tm;
+		char ts[32];
+		gmtime_r(&p->since, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_object_add(o, "state", json_object_new_string(p->enabled ? "enabled" : "disabled"));
+		json_object_object_add(o, "engine", json_object_new_string("bpf"));
+		json_object_object_add(o, "since", json_object_new_string(ts));
+		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)p->cookie);
+		json_object_object_add(o, "netns_cookie", json_object_new_string(buf));
+	}
+	return o;
+}
+
+static void save_pods(struct agent *a)
+{
+	_cleanup_free_ char *path = state_path(a, "pods.json");
+	json_object *arr = json_object_new_array();
+	const char *s;
+	int r;
+
+	for (struct pod *p = a->pods; p; p = p->next)
+		json_object_array_add(arr, pod_json(p, true));
+	s = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY);
+	if ((r = write_file_atomic(path, s, strlen(s), 0600)) < 0)
+		log_warn_errno(r, "save pod registry to %s: %m", path);
+	json_object_put(arr);
+}
+
+/* ---------- pods ---------- */
+
+static struct pod *pod_find_name(struct agent *a, const char *name)
+{
+	for (struct pod *p = a->pods; p; p = p->next)
+		if (streq(p->name, name))
+			return p;
+	return NULL;
+}
+
+static void listener_close(struct agent *a, struct listener *l)
+{
+	if (l->fd < 0)
+		return;
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	close(l->fd);
+	l->fd = -1;
+}
+
+static int listener_open(struct agent *a, struct pod *p, struct listener *l, int family)
+{
+	struct sockaddr_storage ss;
+	struct ms_addr lo;
+	socklen_t len;
+	int fd, one = 1;
+
+	addr_parse(family == AF_INET ? "127.0.0.1" : "::1", &lo);
+	len = addr_to_sockaddr(&lo, a->o->listen_port, family == AF_INET6, &ss);
+	fd = netns_socket(p->nsfd, family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	l->ev.kind = EV_POD_LISTENER;
+	l->pod = p;
+	l->fd = fd;
+	return ep_add(a, fd, &l->ev, EPOLLIN);
+}
+
+static struct ms_pod pod_value(struct agent *a, const struct pod *p)
+{
+	const struct ms_mesh *m = cfg_find_mesh(a->cfg, p->mesh);
+	struct ms_pod v = { .listen_port = a->o->listen_port };
+
+	if (m) {
+		v.mesh_id = m->id;
+		v.flags = (m->passthrough ? MS_POD_PASSTHROUGH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0);
+	}
+	v.n_excl_ports = (uint16_t)p->n_excl_ports;
+	memcpy(v.excl_ports, p->excl_ports, sizeof(v.excl_ports));
+	return v;
+}
+
+/* Listeners first, then the map entry: the first redirected connect finds
+ * someone listening. Returns 0 or -errno with *why set. */
+static int pod_activate(struct agent *a, struct pod *p, const char **why)
+{
+	struct ms_pod v;
+	int r;
+
+	if (p->nsfd < 0) {
+		p->nsfd = netns_open(p->netns);
+		if (p->nsfd < 0) {
+			*why = "cannot open the netns";
+			return p->nsfd;
+		}
+	}
+	if ((r = netns_cookie(p->nsfd, &p->cookie)) < 0) {
+		*why = "cannot read the netns cookie";
+		return r;
+	}
+	if ((r = listener_open(a, p, &p->l4, AF_INET)) < 0) {
+		*why = "cannot listen on 127.0.0.1 in the pod (is lo up?)";
+		return r;
+	}
+	if ((r = listener_open(a, p, &p->l6, AF_INET6)) < 0)
+		log_info_errno(r, "pod %s: no IPv6 listener on [::1]:%u: %m; IPv6 connections will not be proxied",
+			       p->name, a->o->listen_port);
+	v = pod_value(a, p);
+	if ((r = bpf_engine_pod_put(a->bpf, p->cookie, &v)) < 0) {
+		*why = "cannot update the BPF pods map";
+		listener_close(a, &p->l4);
+		listener_close(a, &p->l6);
+		return r;
+	}
+	if ((r = bpf_engine_excl_set(a->bpf, p->cookie, p->excl_cidrs, p->n_excl_cidrs)) < 0) {
+		*why = "cannot update the BPF exclusions map";
+		return r;
+	}
+	p->enabled = true;
+	return 0;
+}
+
+static void pod_deactivate(struct agent *a, struct pod *p)
+{
+	/* Map entry first: new connects go direct before the listeners close.
+	 * Established proxied connections live in the forwarder and go on. */
+	if (p->cookie)
+		bpf_engine_pod_del(a->bpf, p->cookie);
+	listener_close(a, &p->l4);
+	listener_close(a, &p->l6);
+	if (p->nsfd >= 0)
+		close(p->nsfd);
+	p->nsfd = -1;
+	p->enabled = false;
+}
+
+static void pod_free(struct pod *p)
+{
+	free(p->name);
+	free(p->netns);
+	free(p->mesh);
+	free(p);
+}
+
+static struct pod *pod_new(const char *name, const char *netns, const char *mesh)
+{
+	struct pod *p = xcalloc(1, sizeof(*p));
+
+	p->name = xstrdup(name);
+	p->netns = xstrdup(netns);
+	p->mesh = xstrdup(mesh);
+	p->nsfd = -1;
+	p->l4.fd = p->l6.fd = -1;
+	return p;
+}
+
+/* ---------- policy ---------- */
+
+static void refuse(struct agent *a, int cfd, enum refuse_reason r, const struct pod *p,
+		   const struct ms_addr *orig, uint16_t port, const char *detail)
+{
+	char dst[MS_ADDR_STRLEN + 8] = "?";
+
+	if (orig)
+		addr_port_fmt(orig, port, dst, sizeof(dst));
+	a->refused[r]++;
+	fwd_reset_fd(cfd);
+	log_info("refused %s → %s: %s (%s)", p ? p->name : "?", dst, refuse_names[r], detail);
+}
+
+static bool in_vip_range(struct agent *a, const struct ms_addr *x)
+{
+	return cidr_contains(&a->o->cfg.mes_cidr, x) || cidr_contains(&a->o->cfg.ms_cidr, x);
+}
+
+static void target_ip(struct fwd_target *t, const struct ms_addr *ip, uint16_t port, int nsfd)
+{
+	memset(t, 0, sizeof(*t));
+	t->len = addr_to_sockaddr(ip, port, false, &t->sa);
+	t->netns_fd = nsfd;
+	t->mark = true;
+	addr_port_fmt(ip, port, t->label, sizeof(t->label));
+}
+
+/* Decide and start, or park the client until its endpoints resolve. */
+static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port,
+		     uint64_t deadline_ms)
+{
+	const struct ms_mesh *mesh = cfg_find_mesh(a->cfg, p->mesh);
+	const struct ms_port *sp = NULL;
+	const struct ms_service *svc;
+	char dst[MS_ADDR_STRLEN + 8], label[160];
+
+	addr_port_fmt(orig, port, dst, sizeof(dst));
+	if (!mesh)
+		return refuse(a, cfd, REFUSE_MESH_GONE, p, orig, port, p->mesh);
+	if (fwd_full(&a->fwd))
+		return refuse(a, cfd, REFUSE_LIMIT, p, orig, port, "too many connections");
+	svc = cfg_find_vip(a->cfg, p->mesh, orig, port, &sp);
+	if (!svc) {
+		if (in_vip_range(a, orig))
+			return refuse(a, cfd, REFUSE_NO_SERVICE, p, orig, port, "no service of this mesh has this VIP:port");
+		if (!mesh->passthrough)
+			return refuse(a, cfd, REFUSE_PASSTHROUGH, p, orig, port, "the mesh has passthrough off");
+		if (addr_is_local(orig))
+			return refuse(a, cfd, REFUSE_LOOP, p, orig, port, "a loopback destination is never proxied");
+		struct fwd_target *t = xcalloc(1, sizeof(*t));
+		target_ip(t, orig, port, p->nsfd);
+		fwd_start(&a->fwd, cfd, t, 1, p->name, dst, "passthrough");
+		return;
+	}
+	if (svc->kind != MS_KIND_MESH_SERVICE && mesh->forbid_external)
+		return refuse(a, cfd, REFUSE_EXTERNAL, p, orig, port, "the mesh forbids external services");
+	if (svc->tls.enabled)
+		return refuse(a, cfd, REFUSE_TLS, p, orig, port, "TLS origination is not available in this build");
+	snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(svc->kind), svc->name);
+
+	/* Round robin: start after the last endpoint used; the rest are the failover order. */
+	size_t n_eps = sp->n_eps, cap = 0, n = 0;
+	struct fwd_target *ts = NULL;
+	bool waiting = false;
+	struct ms_port *msp = (struct ms_port *)sp;
+	size_t start = n_eps ? msp->n_eps_rr++ % n_eps : 0;
+	for (size_t k = 0; k < n_eps; k++) {
+		const struct ms_endpoint *e = &sp->eps[(start + k) % n_eps];
+		const struct ms_addr *addrs;
+		size_t na = 0;
+
+		if (e->type == MS_EP_DNS) {
+			int r = resolver_lookup(a->res, e->host, &addrs, &na);
+			if (r == -EAGAIN) {
+				waiting = true;
+				continue;
+			}
+			if (r < 0)
+				continue;
+		} else if (e->type == MS_EP_IP) {
+			addrs = &e->ip;
+			na = 1;
+		}
+		if (n + (na ? na : 1) > cap) {
+			cap = (n + na + 1) * 2;
+			ts = xrealloc(ts, cap, sizeof(*ts));
+		}
+		if (e->type == MS_EP_UNIX) {
+			struct sockaddr_un *sun = (struct sockaddr_un *)&ts[n].sa;
+			memset(&ts[n], 0, sizeof(ts[n]));
+			sun->sun_family = AF_UNIX;
+			snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", e->host);
+			ts[n].len = sizeof(*sun);
+			ts[n].netns_fd = -1;
+			snprintf(ts[n].label, sizeof(ts[n].label), "unix://%s", e->host);
+			n++;
+			continue;
+		}
+		for (size_t i = 0; i < na; i++) {
+			target_ip(&ts[n], &addrs[i], e->port, p->nsfd);
+			if (e->type == MS_EP_DNS) {
+				char ip[MS_ADDR_STRLEN + 8];
+				snprintf(ts[n].label, sizeof(ts[n].label), "%s(%s)", e->host,
+					 addr_port_fmt(&addrs[i], e->port, ip, sizeof(ip)));
+			}
+			n++;
+		}
+	}
+	if (waiting && n == 0) {
+		free(ts);
+		if (deadline_ms && now_ms() >= deadline_ms)
+			return refuse(a, cfd, REFUSE_NO_ENDPOINT, p, orig, port, "DNS lookup timed out");
+		struct pending *pd = xcalloc(1, sizeof(*pd));
+		*pd = (struct pending){ .cfd = cfd, .pod = p, .orig = *orig, .port = port,
+					.deadline_ms = deadline_ms ? deadline_ms : now_ms() + a->o->connect_timeout_ms,
+					.next = a->pending };
+		a->pending = pd;
+		return;
+	}
+	if (n == 0) {
+		free(ts);
+		return refuse(a, cfd, REFUSE_NO_ENDPOINT, p, orig, port,
+			      n_eps ? "no endpoint resolved" : "the service has no endpoints");
+	}
+	fwd_start(&a->fwd, cfd, ts, n, p->name, dst, label);
+}
+
+static void pending_retry(struct agent *a, bool only_expired)
+{
+	struct pending *list = a->pending, *next;
+	uint64_t now = now_ms();
+
+	a->pending = NULL;
+	for (struct pending *pd = list; pd; pd = next) {
+		next = pd->next;
+		if (only_expired && now < pd->deadline_ms) {
+			pd->next = a->pending;
+			a->pending = pd;
+			continue;
+		}
+		dispatch(a, pd->cfd, pd->pod, &pd->orig, pd->port, pd->deadline_ms);
+		free(pd);
+	}
+}
+
+static void pod_accept(struct agent *a, struct listener *l)
+{
+	struct pod *p = l->pod;
+
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct ms_addr peer, orig;
+		uint16_t pport, oport;
+		int cfd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				log_warn_errno(errno, "pod %s: accept: %m", p->name);
+			return;
+		}
+		a->accepted++;
+		if (addr_from_sockaddr((struct sockaddr *)&ss, &peer, &pport) < 0 ||
+		    bpf_engine_conn_take(a->bpf, p->cookie, &peer, pport, &orig, &oport) < 0) {
+			/* Not a redirected connection (someone dialled the listener
+			 * directly): never an open relay. */
+			refuse(a, cfd, REFUSE_UNKNOWN_ORIG, p, NULL, 0, "no original destination recorded");
+			continue;
+		}
+		dispatch(a, cfd, p, &orig, oport, 0);
+	}
+}
+
+/* ---------- config ---------- */
+
+static int load_config(struct agent *a, struct ms_config **ret)
+{
+	struct cfg_errors errs = { 0 };
+	struct cfg_opts co = a->o->cfg;
+	int r;
+
+	co.prev = &a->vips;
+	if (a->o->config_dir) {
+		const char *p = a->o->config_dir;
+		r = cfg_load_paths(&p, 1, &co, &errs, ret);
+	} else {
+		r = cfg_load_buffer(cfg_embedded_default, strlen(cfg_embedded_default), "<embedded default>",
+				    &co, &errs, ret);
+	}
+	if (r < 0) {
+		char buf[1024];
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("config: %s", cfg_err_fmt(&errs.v[i], buf, sizeof(buf)));
+		free(a->last_reload_error);
+		a->last_reload_error = errs.n ? xstrdup(cfg_err_fmt(&errs.v[0], buf, sizeof(buf))) : xstrdup("unreadable");
+	}
+	cfg_errors_clear(&errs);
+	return r;
+}
+
+static void apply_config(struct agent *a, struct ms_config *c)
+{
+	struct ms_config *old = a->cfg;
+
+	a->cfg = c;
+	/* Keep round-robin cursors where the same service-port survives. */
+	if (old)
+		for (size_t i = 0; i < c->n_svcs; i++)
+			for (size_t j = 0; j < old->n_svcs; j++)
+				if (c->svcs[i].kind == old->svcs[j].kind && streq(c->svcs[i].name, old->svcs[j].name) &&
+				    streq(c->svcs[i].mesh, old->svcs[j].mesh))
+					for (size_t p = 0; p < c->svcs[i].n_ports && p < old->svcs[j].n_ports; p++)
+						c->svcs[i].ports[p].n_eps_rr = old->svcs[j].ports[p].n_eps_rr;
+	bpf_engine_svcs_sync(a->bpf, c);
+	for (struct pod *p = a->pods; p; p = p->next) {
+		if (!p->enabled)
+			continue;
+		if (!cfg_find_mesh(c, p->mesh))
+			log_warn("pod %s: mesh %s no longer exists; its connections are refused", p->name, p->mesh);
+		struct ms_pod v = pod_value(a, p);
+		bpf_engine_pod_put(a->bpf, p->cookie, &v);
+	}
+	save_vips(a);
+	cfg_unref(old);
+}
+
+static void reload(struct agent *a, const char *why)
+{
+	struct ms_config *c = NULL;
+	uint64_t t0 = now_ms();
+
+	if (load_config(a, &c) < 0) {
+		a->reloads_failed++;
+		log_error("config reload (%s) failed; the last good config stays in force", why);
+		return;
+	}
+	apply_config(a, c);
+	a->reloads_ok++;
+	free(a->last_reload_error);
+	a->last_reload_error = NULL;
+	log_info("config reloaded (%s): %zu files, %zu meshes, %zu services in %llu ms", why, c->n_files,
+		 c->n_meshes, c->n_svcs, (unsigned long long)(now_ms() - t0));
+}
+
+/* ---------- control ---------- */
+
+static json_object *reply_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *reply_err(const char *fmt, ...)
+{
+	json_object *o = json_object_new_object();
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+static json_object *reply_ok(void)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	return o;
+}
+
+static const char *req_str(json_object *req, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(req, k, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static json_object *do_enable(struct agent *a, json_object *req)
+{
+	const char *name = req_str(req, "name"), *netns = req_str(req, "netns"), *mesh = req_str(req, "mesh");
+	json_object *ports = NULL, *cidrs = NULL;
+	struct pod *p = NULL, tmp = { 0 };
+	const char *why = "";
+	int r;
+
+	json_object_object_get_ex(req, "exclude_ports", &ports);
+	json_object_object_get_ex(req, "exclude_cidrs", &cidrs);
+	if (ports && json_object_is_type(ports, json_type_array)) {
+		if (json_object_array_length(ports) > MS_MAX_EXCL_PORTS)
+			return reply_err("at most %d excluded ports", MS_MAX_EXCL_PORTS);
+		for (size_t i = 0; i < json_object_array_length(ports); i++) {
+			int v = json_object_get_int(json_object_array_get_idx(ports, i));
+			if (v < 1 || v > 65535)
+				return reply_err("excluded port %d is not 1-65535", v);
+			tmp.excl_ports[tmp.n_excl_ports++] = (uint16_t)v;
+		}
+	}
+	if (cidrs && json_object_is_type(cidrs, json_type_array)) {
+		if (json_object_array_length(cidrs) > MAX_EXCL_CIDRS)
+			return reply_err("at most %d excluded CIDRs", MAX_EXCL_CIDRS);
+		for (size_t i = 0; i < json_object_array_length(cidrs); i++) {
+			const char *s = json_object_get_string(json_object_array_get_idx(cidrs, i));
+			if (cidr_parse(s, &tmp.excl_cidrs[tmp.n_excl_cidrs]) < 0)
+				return reply_err("excluded CIDR \"%s\" is not address/prefix", log_escape(s));
+			tmp.n_excl_cidrs++;
+		}
+	}
+	if (mesh && !cfg_find_mesh(a->cfg, mesh))
+		return reply_err("mesh \"%s\" does not exist in the agent's config", log_escape(mesh));
+	if (name && (strlen(name) > 253 || !strchr(name, '/') || strpbrk(name, " \t\n\"")))
+		return reply_err("pod name \"%s\" is not NAMESPACE/POD", log_escape(name));
+
+	if (!netns) {
+		if (!name)
+			return reply_err("enable needs a pod name or --netns");
+		p = pod_find_name(a, name);
+		if (!p)
+			return reply_err("unknown pod %s: enable it once with --netns PATH", log_escape(name));
+	} else {
+		_cleanup_close_ int fd = netns_open(netns);
+		uint64_t cookie;
+		if (fd < 0)
+			return reply_err("netns %s: %s", log_escape(netns), strerror(-fd));
+		if ((r = netns_cookie(fd, &cookie)) < 0)
+			return reply_err("netns %s: cannot read its cookie: %s", log_escape(netns), strerror(-r));
+		for (struct pod *q = a->pods; q; q = q->next)
+			if ((q->enabled && q->cookie == cookie) || streq(q->netns, netns) || (name && streq(q->name, name)))
+				p = q;
+		if (!p) {
+			char auto_name[64];
+			snprintf(auto_name, sizeof(auto_name), "netns/%llx", (unsigned long long)cookie);
+			p = pod_new(name ? name : auto_name, netns, mesh ? mesh : "default");
+			p->next = a->pods;
+			a->pods = p;
+		} else if (!streq(p->netns, netns)) {
+			/* Same name, new netns (a restarted sandbox): start afresh. */
+			if (p->enabled)
+				pod_deactivate(a, p);
+			free(p->netns);
+			p->netns = xstrdup(netns);
+		}
+	}
+	if (mesh && !streq(p->mesh, mesh)) {
+		free(p->mesh);
+		p->mesh = xstrdup(mesh);
+	}
+	if (netns || tmp.n_excl_ports || tmp.n_excl_cidrs) {
+		memcpy(p->excl_ports, tmp.excl_ports, sizeof(p->excl_ports));
+		p->n_excl_ports = tmp.n_excl_ports;
+		memcpy(p->excl_cidrs, tmp.excl_cidrs, sizeof(p->excl_cidrs));
+		p->n_excl_cidrs = tmp.n_excl_cidrs;
+	}
+	if (p->enabled) {
+		/* Refresh flags and exclusions in place. */
+		struct ms_pod v = pod_value(a, p);
+		bpf_engine_pod_put(a->bpf, p->cookie, &v);
+		bpf_engine_excl_set(a->bpf, p->cookie, p->excl_cidrs, p->n_excl_cidrs);
+	} else if ((r = pod_activate(a, p, &why)) < 0) {
+		log_error_errno(r, "enable pod %s (netns %s): %s: %m", p->name, p->netns, why);
+		json_object *e = reply_err("enable %s: %s: %s", p->name, why, strerror(-r));
+		pod_deactivate(a, p);
+		save_pods(a);
+		return e;
+	} else {
+		p->since = time(NULL);
+		log_info("pod %s enabled: netns %s (cookie 0x%llx), mesh %s, listening on port %u", p->name,
+			 p->netns, (unsigned long long)p->cookie, p->mesh, a->o->listen_port);
+	}
+	save_pods(a);
+	json_object *o = reply_ok();
+	json_object_object_add(o, "pod", pod_json(p, false));
+	json_object_object_add(o, "message", json_object_new_string("enabled"));
+	return o;
+}
+
+static json_object *do_disable(struct agent *a, json_object *req)
+{
+	const char *name = req_str(req, "name"), *netns = req_str(req, "netns");
+	struct pod *p = NULL;
+
+	for (struct pod *q = a->pods; q; q = q->next)
+		if ((name && streq(q->name, name)) || (netns && streq(q->netns, netns)))
+			p = q;
+	if (!p)
+		return reply_err("unknown pod %s", log_escape(name ? name : netns ? netns : "?"));
+	if (p->enabled) {
+		pod_deactivate(a, p);
+		p->since = time(NULL);
+		log_info("pod %s disabled: new connections go direct; established ones continue", p->name);
+	}
+	save_pods(a);
+	json_object *o = reply_ok();
+	json_object_object_add(o, "message", json_object_new_string("disabled"));
+	return o;
+}
+
+static json_object *do_forget(struct agent *a, json_object *req)
+{
+	const char *name = req_str(req, "name"), *netns = req_str(req, "netns");
+	struct pod **pp;
+
+	for (pp = &a->pods; *pp; pp = &(*pp)->next) {
+		struct pod *p = *pp;
+		if ((name && streq(p->name, name)) || (netns && streq(p->netns, netns))) {
+			if (p->enabled)
+				pod_deactivate(a, p);
+			*pp = p->next;
+			log_info("pod %s removed", p->name);
+			/* parked clients of this pod are refused now */
+			for (struct pending *pd = a->pending; pd; pd = pd->next)
+				if (pd->pod == p)
+					pd->deadline_ms = 0;
+			pending_retry(a, true);
+			pod_free(p);
+			save_pods(a);
+			return reply_ok();
+		}
+	}
+	return reply_ok(); /* forgetting an unknown pod is not an error (CNI DEL) */
+}
+
+static json_object *do_pods(struct agent *a)
+{
+	json_object *o = reply_ok(), *arr = json_object_new_array();
+
+	for (struct pod *p = a->pods; p; p = p->next)
+		json_object_array_add(arr, pod_json(p, false));
+	json_object_object_add(o, "pods", arr);
+	return o;
+}
+
+static json_object *do_conns(struct agent *a)
+{
+	json_object *o = reply_ok(), *arr = json_object_new_array();
+	uint64_t now = now_ms();
+
+	for (struct fwd_conn *c = a->fwd.head; c; c = c->next) {
+		json_object *x = json_object_new_object();
+		json_object_object_add(x, "id", json_object_new_int64((int64_t)c->id));
+		json_object_object_add(x, "pod", json_object_new_string(c->pod));
+		json_object_object_add(x, "original", json_object_new_string(c->orig));
+		json_object_object_add(x, "service", json_object_new_string(c->service));
+		json_object_object_add(x, "upstream", json_object_new_string(c->cur < c->n_targets ? c->targets[c->cur].label : "-"));
+		json_object_object_add(x, "state", json_object_new_string(c->state == FWD_OPEN ? "open" : "connecting"));
+		json_object_object_add(x, "tx_bytes", json_object_new_int64((int64_t)c->up.bytes));
+		json_object_object_add(x, "rx_bytes", json_object_new_int64((int64_t)c->down.bytes));
+		json_object_object_add(x, "age_ms", json_object_new_int64((int64_t)(now - c->created_ms)));
+		json_object_array_add(arr, x);
+	}
+	json_object_object_add(o, "connections", arr);
+	return o;
+}
+
+static json_object *do_stats(struct agent *a)
+{
+	json_object *o = reply_ok(), *fw = json_object_new_object(), *ref = json_object_new_object();
+	json_object *bp = json_object_new_object();
+	uint64_t cnt[MS_CNT__MAX];
+	const struct fwd_stats *s = &a->fwd.st;
+
+#define F(name) json_object_object_add(fw, #name, json_object_new_int64((int64_t)s->name))
+	F(started);
+	F(active);
+	F(completed);
+	F(reset_client);
+	F(reset_upstream);
+	F(connect_failed);
+	F(connect_retries);
+	F(connect_timeout);
+	F(idle_timeout);
+	F(bytes_up);
+	F(bytes_down);
+	F(pipes_created);
+	F(pipe_errors);
+#undef F
+	json_object_object_add(fw, "pipes_pooled", json_object_new_int64((int64_t)a->fwd.n_pool));
+	json_object_object_add(fw, "accepted", json_object_new_int64((int64_t)a->accepted));
+	for (int i = 0; i < REFUSE__MAX; i++)
+		json_object_object_add(ref, refuse_names[i], json_object_new_int64((int64_t)a->refused[i]));
+	bpf_engine_counters(a->bpf, cnt);
+	for (int i = 0; i < MS_CNT__MAX; i++)
+		json_object_object_add(bp, bpf_counter_name(i), json_object_new_int64((int64_t)cnt[i]));
+	json_object_object_add(o, "forwarder", fw);
+	json_object_object_add(o, "refused", ref);
+	json_object_object_add(o, "bpf", bp);
+	return o;
+}
+
+static json_object *do_status(struct agent *a)
+{
+	json_object *o = reply_ok();
+	size_t enabled = 0, known = 0;
+
+	for (struct pod *p = a->pods; p; p = p->next) {
+		known++;
+		enabled += p->enabled;
+	}
+	json_object_object_add(o, "version", json_object_new_string(MS_VERSION));
+	json_object_object_add(o, "engine", json_object_new_string("bpf"));
+	json_object_object_add(o, "cgroup", json_object_new_string(a->o->cgroup));
+	json_object_object_add(o, "bpffs", json_object_new_string(a->o->bpffs));
+	json_object_object_add(o, "config", json_object_new_string(a->o->config_dir ? a->o->config_dir : "<embedded default>"));
+	json_object_object_add(o, "meshes", json_object_new_int((int)a->cfg->n_meshes));
+	json_object_object_add(o, "services", json_object_new_int((int)a->cfg->n_svcs));
+	json_object_object_add(o, "reloads_ok", json_object_new_int64((int64_t)a->reloads_ok));
+	json_object_object_add(o, "reloads_failed", json_object_new_int64((int64_t)a->reloads_failed));
+	if (a->last_reload_error)
+		json_object_object_add(o, "last_reload_error", json_object_new_string(a->last_reload_error));
+	json_object_object_add(o, "pods_enabled", json_object_new_int((int)enabled));
+	json_object_object_add(o, "pods_known", json_object_new_int((int)known));
+	json_object_object_add(o, "connections", json_object_new_int64((int64_t)a->fwd.st.active));
+	json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - a->started)));
+	return o;
+}
+
+static json_object *handle_request(struct agent *a, const char *line)
+{
+	json_object *req = json_tokener_parse(line), *resp;
+	const char *cmd;
+
+	if (!req || !json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		return reply_err("malformed request: expected one JSON object per line");
+	}
+	cmd = req_str(req, "cmd");
+	if (!cmd)
+		resp = reply_err("request has no \"cmd\"");
+	else if (streq(cmd, "enable"))
+		resp = do_enable(a, req);
+	else if (streq(cmd, "disable"))
+		resp = do_disable(a, req);
+	else if (streq(cmd, "forget"))
+		resp = do_forget(a, req);
+	else if (streq(cmd, "pods"))
+		resp = do_pods(a);
+	else if (streq(cmd, "conns"))
+		resp = do_conns(a);
+	else if (streq(cmd, "stats"))
+		resp = do_stats(a);
+	else if (streq(cmd, "status"))
+		resp = do_status(a);
+	else if (streq(cmd, "get")) {
+		resp = reply_ok();
+		json_object_object_add(resp, "config", cfg_render_json(a->cfg));
+	} else if (streq(cmd, "reload")) {
+		uint64_t before = a->reloads_ok;
+		reload(a, "requested");
+		resp = a->reloads_ok > before ? reply_ok() : reply_err("reload failed: %s", a->last_reload_error ? a->last_reload_error : "?");
+	} else
+		resp = reply_err("unknown command \"%s\"", log_escape(cmd));
+	json_object_put(req);
+	return resp;
+}
+
+static void ctl_close(struct agent *a, struct ctl_client *c)
+{
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}
+
+static void ctl_send(struct ctl_client *c, json_object *resp)
+{
+	const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct timeval tv = { .tv_sec = 1 };
+	int flags = fcntl(c->fd, F_GETFL);
+	size_t len = strlen(s), off = 0;
+
+	/* Replies are small; a client that does not read within a second loses its reply. */
+	fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (off < len) {
+		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+	send(c->fd, "\n", 1, MSG_NOSIGNAL);
+}
+
+static void ctl_readable(struct agent *a, struct ctl_client *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (nl || c->len >= sizeof(c->buf) - 1) {
+			json_object *resp;
+			if (!nl)
+				resp = reply_err("request longer than %d bytes", CTL_BUF - 1);
+			else {
+				*nl = '\0';
+				resp = handle_request(a, c->buf);
+			}
+			ctl_send(c, resp);
+			json_object_put(resp);
+			break;
+		}
+	}
+	ctl_close(a, c);
+}
+
+static void ctl_accept(struct agent *a)
+{
+	for (;;) {
+		int fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    (cred.uid != 0 && cred.uid != geteuid())) {
+			log_warn("control: refused a client with uid %u (root only)", (unsigned)cred.uid);
+			json_object *e = reply_err("permission denied: the control socket is for root");
+			struct ctl_client tmp = { .fd = fd };
+			ctl_send(&tmp, e);
+			json_object_put(e);
+			close(fd);
+			continue;
+		}
+		struct ctl_client *c = xcalloc(1, sizeof(*c));
+		c->ev.kind = EV_CONTROL_CLIENT;
+		c->fd = fd;
+		if (ep_add(a, fd, &c->ev, EPOLLIN) < 0) {
+			close(fd);
+			free(c);
+		}
+	}
+}
+
+static int ctl_open(struct agent *a)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ char *dir = xstrdup(a->o->control);
+	char *slash = strrchr(dir, '/');
+	mode_t old;
+	int fd;
+
+	if (strlen(a->o->control) >= sizeof(sa.sun_path))
+		return log_error_errno(ENAMETOOLONG, "control socket path %s: %m", a->o->control);
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return log_error_errno(errno, "mkdir %s: %m", dir);
+	}
+	strcpy(sa.sun_path, a->o->control);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* A socket file left by a dead agent: remove it only if nobody answers. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return log_error_errno(EADDRINUSE, "another agent is running at %s", a->o->control);
+	}
+	close(fd);
+	unlink(a->o->control);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	old = umask(0077);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		umask(old);
+		close(fd);
+		return log_error_errno(errno, "bind %s: %m", a->o->control);
+	}
+	umask(old);
+	if (listen(fd, 64) < 0) {
+		close(fd);
+		return -errno;
+	}
+	a->ctl_fd = fd;
+	a->ctl_ev.kind = EV_CONTROL_LISTEN;
+	return ep_add(a, fd, &a->ctl_ev, EPOLLIN);
+}
+
+/* ---------- restore after restart ---------- */
+
+static void restore_pods(struct agent *a)
+{
+	_cleanup_free_ char *path = state_path(a, "pods.json");
+	char *text = NULL;
+	size_t len;
+	json_object *arr;
+	uint64_t *cookies = NULL;
+	size_t n_cookies = 0, restored = 0, gone = 0;
+
+	if (read_file(path, 16u << 20, &text, &len) == 0) {
+		arr = json_tokener_parse(text);
+		free(text);
+		for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr); i++) {
+			json_object *x = json_object_array_get_idx(arr, i), *v;
+			const char *name = req_str(x, "name"), *netns = req_str(x, "netns"), *mesh = req_str(x, "mesh");
+			if (!name || !netns || !mesh)
+				continue;
+			struct pod *p = pod_new(name, netns, mesh);
+			if (json_object_object_get_ex(x, "since_unix", &v))
+				p->since = (time_t)json_object_get_int64(v);
+			if (json_object_object_get_ex(x, "exclude_ports", &v))
+				for (size_t k = 0; k < json_object_array_length(v) && k < MS_MAX_EXCL_PORTS; k++)
+					p->excl_ports[p->n_excl_ports++] = (uint16_t)json_object_get_int(json_object_array_get_idx(v, k));
+			if (json_object_object_get_ex(x, "exclude_cidrs", &v))
+				for (size_t k = 0; k < json_object_array_length(v) && k < MAX_EXCL_CIDRS; k++)
+					if (cidr_parse(json_object_get_string(json_object_array_get_idx(v, k)),
+						       &p->excl_cidrs[p->n_excl_cidrs]) == 0)
+						p->n_excl_cidrs++;
+			bool want = json_object_object_get_ex(x, "enabled", &v) && json_object_get_boolean(v);
+			int fd = netns_open(netns);
+			if (fd < 0) {
+				log_info("pod %s: netns %s is gone; forgetting the pod", name, netns);
+				gone++;
+				pod_free(p);
+				continue;
+			}
+			close(fd);
+			p->next = a->pods;
+			a->pods = p;
+			if (want) {
+				const char *why = "";
+				int r = pod_activate(a, p, &why);
+				if (r < 0) {
+					log_error_errno(r, "pod %s: re-enable after restart: %s: %m", name, why);
+					pod_deactivate(a, p);
+				} else {
+					restored++;
+				}
+			}
+		}
+		json_object_put(arr);
+	}
+	/* Pods in the pinned map that we no longer know: stale, remove. */
+	bpf_engine_pod_list(a->bpf, &cookies, &n_cookies);
+	for (size_t i = 0; i < n_cookies; i++) {
+		bool known = false;
+		for (struct pod *p = a->pods; p; p = p->next)
+			known |= p->enabled && p->cookie == cookies[i];
+		if (!known) {
+			bpf_engine_pod_del(a->bpf, cookies[i]);
+			log_info("removed stale pod entry 0x%llx from the pinned map", (unsigned long long)cookies[i]);
+		}
+	}
+	free(cookies);
+	if (restored || gone)
+		log_info("pod registry: %zu pods re-enabled, %zu forgotten (netns gone)", restored, gone);
+	save_pods(a);
+}
+
+/* ---------- main loop ---------- */
+
+static int setup_fds(struct agent *a)
+{
+	sigset_t ss;
+	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L }, .it_value = { 0, TICK_MS * 1000000L } };
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->sig_ev.kind = EV_SIGNAL;
+	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	timerfd_settime(a->timer_fd, 0, &its, NULL);
+	a->timer_ev.kind = EV_TIMER;
+	a->res_ev.kind = EV_RESOLVER;
+	if (a->sig_fd < 0 || a->timer_fd < 0)
+		return -errno;
+	ep_add(a, a->sig_fd, &a->sig_ev, EPOLLIN);
+	ep_add(a, a->timer_fd, &a->timer_ev, EPOLLIN);
+	ep_add(a, resolver_fd(a->res), &a->res_ev, EPOLLIN);
+	a->ino_fd = -1;
+	if (a->o->config_dir) {
+		a->ino_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (a->ino_fd < 0 ||
+		    inotify_add_watch(a->ino_fd, a->o->config_dir,
+				      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE) < 0)
+			log_warn_errno(errno, "watch %s: %m; reload with SIGHUP or 'meshsplice reload'", a->o->config_dir);
+		else {
+			a->ino_ev.kind = EV_INOTIFY;
+			ep_add(a, a->ino_fd, &a->ino_ev, EPOLLIN);
+		}
+	}
+	return 0;
+}
+
+static void on_signal(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(a, "SIGHUP");
+		} else {
+			log_info("%s: stopping; pods stay enabled in the pinned maps",
+				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			a->stop = true;
+		}
+	}
+}
+
+static void on_inotify(struct agent *a)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(a->ino_fd, buf, sizeof(buf)) > 0)
+		;
+	a->reload_at = now_ms() + RELOAD_DEBOUNCE_MS;
+}
+
+static void on_timer(struct agent *a)
+{
+	uint64_t n;
+
+	if (read(a->timer_fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: nothing expired */
+	}
+	fwd_tick(&a->fwd);
+	if (a->pending)
+		pending_retry(a, true);
+	if (a->reload_at && now_ms() >= a->reload_at) {
+		a->reload_at = 0;
+		reload(a, "config directory changed");
+	}
+}
+
+int agent_run(const struct agent_opts *o)
+{
+	struct agent a = { .o = o, .ctl_fd = -1, .ino_fd = -1, .sig_fd = -1, .timer_fd = -1 };
+	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark };
+	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size,
+			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
+			       .max_conns = o->max_conns };
+	struct ms_config *c = NULL;
+	int r;
+
+	a.started = time(NULL);
+	if ((r = netns_init()) < 0)
+		return log_error_errno(r, "open own netns: %m");
+	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST)
+		return log_error_errno(errno, "state dir %s: %m", o->state_dir);
+	{
+		_cleanup_free_ char *vp = state_path(&a, "vips");
+		char *text;
+		size_t len;
+		if (read_file(vp, 64u << 20, &text, &len) == 0) {
+			cfg_vip_table_parse(text, &a.vips);
+			free(text);
+		}
+	}
+	if (load_config(&a, &c) < 0) {
+		log_error("no valid config: not starting (fix the files above)");
+		r = -EINVAL;
+		goto out;
+	}
+	log_info("config: %s: %zu files, %zu meshes, %zu services", o->config_dir ? o->config_dir : "<embedded default>",
+		 c->n_files, c->n_meshes, c->n_svcs);
+	if (!streq(o->engine, "bpf") && !streq(o->engine, "auto")) {
+		r = log_error_errno(ENOTSUP, "engine %s: only the bpf engine is in this build", o->engine);
+		cfg_unref(c);
+		goto out;
+	}
+	if ((r = bpf_engine_open(&bo, &a.bpf)) < 0) {
+		cfg_unref(c);
+		goto out;
+	}
+	log_info("bpf engine: programs attached to %s, state pinned in %s, agent mark 0x%x", o->cgroup,
+		 o->bpffs, o->mark);
+	a.epfd = epoll_create1(EPOLL_CLOEXEC);
+	fwd_init(&a.fwd, a.epfd, &fo);
+	if ((r = resolver_new(o->dns_refresh_ms, &a.res)) < 0) {
+		log_error_errno(r, "start the resolver thread: %m");
+		cfg_unref(c);
+		goto out;
+	}
+	apply_config(&a, c);
+	if ((r = setup_fds(&a)) < 0 || (r = ctl_open(&a)) < 0)
+		goto out;
+	restore_pods(&a);
+	log_info("meshspliced %s ready: control socket %s", MS_VERSION, o->control);
+
+	while (!a.stop) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(a.epfd, evs, (int)ARRAY_SIZE(evs), -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = log_error_errno(errno, "epoll_wait: %m");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ev *ev = evs[i].data.ptr;
+			switch (ev->kind) {
+			case EV_FWD_CLIENT:
+			case EV_FWD_UPSTREAM:
+				fwd_event(&a.fwd, ev, evs[i].events);
+				break;
+			case EV_POD_LISTENER:
+				pod_accept(&a, (struct listener *)ev);
+				break;
+			case EV_CONTROL_LISTEN:
+				ctl_accept(&a);
+				break;
+			case EV_CONTROL_CLIENT:
+				ctl_readable(&a, (struct ctl_client *)ev);
+				break;
+			case EV_INOTIFY:
+				on_inotify(&a);
+				break;
+			case EV_SIGNAL:
+				on_signal(&a);
+				break;
+			case EV_TIMER:
+				on_timer(&a);
+				break;
+			case EV_RESOLVER:
+				resolver_drain(a.res);
+				pending_retry(&a, false);
+				break;
+			}
+		}
+	}
+	r = 0;
+out:
+	while (a.pending) {
+		struct pending *pd = a.pending;
+		a.pending = pd->next;
+		fwd_reset_fd(pd->cfd);
+		free(pd);
+	}
+	for (struct pod *p = a.pods, *next; p; p = next) {
+		next = p->next;
+		/* Keep the map entries: pods stay enabled across the restart. */
+		listener_close(&a, &p->l4);
+		listener_close(&a, &p->l6);
+		if (p->nsfd >= 0)
+			close(p->nsfd);
+		pod_free(p);
+	}
+	if (a.epfd > 0)
+		fwd_fini(&a.fwd);
+	resolver_free(a.res);
+	bpf_engine_close(a.bpf);
+	if (a.ctl_fd >= 0) {
+		close(a.ctl_fd);
+		unlink(o->control);
+	}
+	if (a.ino_fd >= 0)
+		close(a.ino_fd);
+	if (a.sig_fd >= 0)
+		close(a.sig_fd);
+	if (a.timer_fd >= 0)
+		close(a.timer_fd);
+	if (a.epfd > 0)
+		close(a.epfd);
+	cfg_unref(a.cfg);
+	cfg_vip_table_clear(&a.vips);
+	free(a.last_reload_error);
+	return r;
+}
+
+int agent_uninstall(const struct agent_opts *o)
+{
+	int r = bpf_engine_uninstall(o->bpffs);
+
+	if (r < 0)
+		return log_error_errno(r, "uninstall %s: %m", o->bpffs);
+	log_info("uninstalled: programs detached, maps and links unpinned from %s", o->bpffs);
+	return 0;
+}
+
+int agent_find_cgroup2(char **ret)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent major:minor root mountpoint opts ... - fstype source superopts */
+		char root[PATH_MAX], mnt[PATH_MAX];
+		const char *dash = strstr(line, " - ");
+		if (!dash || strncmp(dash + 3, "cgroup2 ", 8) != 0)
+			continue;
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) == 2 && streq(root, "/")) {
+			fclose(f);
+			*ret = xstrdup(mnt);
+			return 0;
+		}
+	}
+	fclose(f);
+	return -ENOENT;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "addr.h"
+#include "config.h"
+#include "ev.h"
+#include "fwd.h"
+#include "meshsplice.h"
+
+#define MS_DEFAULT_CONTROL "/run/meshsplice/agent.sock"
+#define MS_DEFAULT_STATE_DIR "/var/lib/meshsplice"
+#define MS_DEFAULT_BPFFS "/sys/fs/bpf/meshsplice"
+
+struct agent_opts {
+	const char *config_dir; /* NULL: the embedded default */
+	const char *cgroup;
+	const char *engine; /* bpf | auto */
+	const char *control;
+	const char *state_dir;
+	const char *bpffs;
+	uint32_t mark;
+	uint16_t listen_port;
+	int pipe_size;
+	unsigned connect_timeout_ms, idle_timeout_ms, max_conns, dns_refresh_ms;
+	struct cfg_opts cfg;
+};
+
+enum refuse_reason {
+	REFUSE_PASSTHROUGH,  /* mesh has passthrough off */
+	REFUSE_EXTERNAL,     /* mesh forbids external services */
+	REFUSE_UNKNOWN_ORIG, /* no original destination: not a redirected connection */
+	REFUSE_NO_SERVICE,   /* a VIP with no service behind it in the pod's mesh */
+	REFUSE_NO_ENDPOINT,  /* the service has no endpoint that resolves */
+	REFUSE_TLS,          /* TLS origination not available */
+	REFUSE_LOOP,         /* destination is the pod's own loopback */
+	REFUSE_LIMIT,        /* connection limit */
+	REFUSE_MESH_GONE,    /* the pod's mesh no longer exists */
+	REFUSE__MAX,
+};
+
+int agent_run(const struct agent_opts *o);
+int agent_uninstall(const struct agent_opts *o);
+/* The root of the unified cgroup v2 hierarchy, from /proc/self/mountinfo. */
+int agent_find_cgroup2(char **ret);
+const char *agent_refuse_name(enum refuse_reason r);

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: MIT
+#include "bpf-engine.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "log.h"
+#include "meshsplice.skel.h"
+#include "util.h"
+
+struct bpf_engine {
+	struct meshsplice_bpf *skel;
+	int ncpu;
+};
+
+struct hook {
+	const char *name;
+	enum bpf_attach_type type;
+};
+
+static const struct hook hooks[] = {
+	{ "connect4", BPF_CGROUP_INET4_CONNECT },
+	{ "connect6", BPF_CGROUP_INET6_CONNECT },
+	{ "sockops", BPF_CGROUP_SOCK_OPS },
+	{ "getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
+	{ "getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
+};
+
+static struct bpf_program *hook_prog(struct meshsplice_bpf *s, size_t i)
+{
+	struct bpf_program *p[] = { s->progs.ms_connect4, s->progs.ms_connect6, s->progs.ms_sockops,
+				    s->progs.ms_getpeername4, s->progs.ms_getpeername6 };
+	return p[i];
+}
+
+static const char *const counter_names[MS_CNT__MAX] = {
+	[MS_CNT_REDIRECTED] = "redirected",
+	[MS_CNT_SKIP_NOT_TCP] = "skip_not_tcp",
+	[MS_CNT_SKIP_POD_OFF] = "skip_pod_not_enabled",
+	[MS_CNT_SKIP_MARK] = "skip_agent_mark",
+	[MS_CNT_SKIP_LOCAL] = "skip_loopback",
+	[MS_CNT_SKIP_EXCL_PORT] = "skip_excluded_port",
+	[MS_CNT_SKIP_EXCL_CIDR] = "skip_excluded_cidr",
+	[MS_CNT_DENY_PASSTHROUGH] = "deny_passthrough_off",
+	[MS_CNT_DENY_EXTERNAL] = "deny_external_forbidden",
+	[MS_CNT_NO_STORAGE] = "no_socket_storage",
+	[MS_CNT_REKEYED] = "rekeyed",
+	[MS_CNT_REKEY_FAIL] = "rekey_failed",
+	[MS_CNT_PEERNAME] = "getpeername_rewritten",
+};
+
+const char *bpf_counter_name(int idx)
+{
+	return idx >= 0 && idx < MS_CNT__MAX ? counter_names[idx] : "?";
+}
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs sf;
+	return statfs(path, &sf) == 0 && sf.f_type == BPF_FS_MAGIC;
+}
+
+/* dir must live on a BPF filesystem; the conventional /sys/fs/bpf is mounted
+ * when a node has not done it (as systemd normally does). */
+static int ensure_dir(const char *dir)
+{
+	_cleanup_free_ char *parent = xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (!on_bpffs(parent)) {
+		if (streq(parent, "/sys/fs/bpf")) {
+			if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0)
+				return log_error_errno(errno, "mount bpffs at /sys/fs/bpf: %m");
+			log_info("mounted a BPF filesystem at /sys/fs/bpf");
+		} else {
+			log_error("%s is not on a BPF filesystem (mount -t bpf bpf %s)", parent, parent);
+			return -ENOTSUP;
+		}
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return log_error_errno(errno, "mkdir %s: %m", dir);
+	return 0;
+}
+
+static uint64_t cgroup_id(int cg_fd)
+{
+	struct stat st;
+	/* On cgroup2 the directory's inode number is the cgroup id. */
+	return fstat(cg_fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static int attach_one(struct bpf_engine *e, const char *dir, int cg_fd, size_t i)
+{
+	struct bpf_program *prog = hook_prog(e->skel, i);
+	_cleanup_free_ char *pin = xasprintf("%s/link_%s", dir, hooks[i].name);
+	int fd = bpf_obj_get(pin);
+
+	if (fd >= 0) {
+		struct bpf_link_info info = { 0 };
+		uint32_t len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+		    info.cgroup.cgroup_id == cgroup_id(cg_fd)) {
+			int r = bpf_link_update(fd, bpf_program__fd(prog), NULL);
+			close(fd);
+			if (r < 0)
+				return log_error_errno(errno, "update pinned link %s: %m", pin);
+			log_debug("reused pinned link %s with the new program", pin);
+			return 0;
+		}
+		/* Pinned for another cgroup (or unreadable): replace it. */
+		close(fd);
+		unlink(pin);
+		log_info("pinned link %s belonged to another cgroup; re-attaching", pin);
+	}
+	struct bpf_link *link = bpf_program__attach_cgroup(prog, cg_fd);
+	if (!link)
+		return log_error_errno(errno, "attach %s to the cgroup: %m", hooks[i].name);
+	if (bpf_link__pin(link, pin) < 0) {
+		int r = -errno;
+		bpf_link__destroy(link);
+		return log_error_errno(r, "pin %s: %m", pin);
+	}
+	bpf_link__destroy(link); /* the pin holds it */
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	static char buf[65536]; /* verifier logs are long; the loop is single-threaded */
+
+	if (level == LIBBPF_DEBUG && log_get_level() < LOG_LVL_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* The verifier log comes as one multi-line message: one log line each. */
+	for (char *line = buf, *nl; line && *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		if (*line)
+			log_emit(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, 0, "libbpf: %s", line);
+	}
+	return 0;
+}
+
+int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->bpffs_dir);
+	struct bpf_engine *e;
+	_cleanup_close_ int cg_fd = -1;
+	int r;
+
+	libbpf_set_print(libbpf_print);
+	if ((r = ensure_dir(o->bpffs_dir)) < 0)
+		return r;
+	cg_fd = open(o->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0)
+		return log_error_errno(errno, "open cgroup %s: %m", o->cgroup);
+	e = xcalloc(1, sizeof(*e));
+	e->ncpu = libbpf_num_possible_cpus();
+	e->skel = meshsplice_bpf__open_opts(&oo);
+	if (!e->skel) {
+		r = log_error_errno(errno, "open BPF object: %m");
+		goto fail;
+	}
+	e->skel->rodata->ms_agent_mark = o->mark;
+	if (meshsplice_bpf__load(e->skel) < 0) {
+		r = log_error_errno(errno, "load BPF programs (pinned maps in %s): %m", o->bpffs_dir);
+		goto fail;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++)
+		if ((r = attach_one(e, o->bpffs_dir, cg_fd, i)) < 0)
+			goto fail;
+	*ret = e;
+	return 0;
+fail:
+	bpf_engine_close(e);
+	return r;
+}
+
+void bpf_engine_close(struct bpf_engine *e)
+{
+	if (!e)
+		return;
+	meshsplice_bpf__destroy(e->skel);
+	free(e);
+}
+
+int bpf_engine_uninstall(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	/* Links first: unpinning them detaches the programs. */
+	for (int pass = 0; pass < 2; pass++) {
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			bool link = strncmp(de->d_name, "link_", 5) == 0;
+			bool map = strncmp(de->d_name, "ms_", 3) == 0;
+			if ((pass == 0 && !link) || (pass == 1 && !map))
+				continue;
+			if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+				r = -errno;
+		}
+	}
+	closedir(d);
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+bool bpf_engine_supported(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = 0xb7, .dst_reg = 0, .imm = 1 }, /* r0 = 1 */
+		{ .code = 0x95 },                          /* exit */
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "ms_probe", "GPL", insns, 2, &po);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+int bpf_engine_pod_put(struct bpf_engine *e, uint64_t cookie, const struct ms_pod *pod)
+{
+	if (bpf_map__update_elem(e->skel->maps.ms_pods, &cookie, sizeof(cookie), pod, sizeof(*pod),
+				 BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+int bpf_engine_pod_del(struct bpf_engine *e, uint64_t cookie)
+{
+	if (bpf_map__delete_elem(e->skel->maps.ms_pods, &cookie, sizeof(cookie), 0) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	bpf_engine_excl_set(e, cookie, NULL, 0);
+	return 0;
+}
+
+int bpf_engine_pod_list(struct bpf_engine *e, uint64_t **ret, size_t *ret_n)
+{
+	uint64_t key, *prev = NULL, *v = NULL;
+	size_t n = 0;
+
+	while (bpf_map__get_next_key(e->skel->maps.ms_pods, prev, &key, sizeof(key)) == 0) {
+		v = xrealloc(v, n + 1, sizeof(*v));
+		v[n++] = key;
+		prev = &v[n - 1];
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int bpf_engine_excl_set(struct bpf_engine *e, uint64_t cookie, const struct ms_cidr *cidrs,
+			size_t n)
+{
+	struct bpf_map *m = e->skel->maps.ms_excl;
+	struct ms_excl_key k, next, *prev = NULL;
+	struct ms_excl_key *del = NULL;
+	size_t n_del = 0;
+	uint8_t one = 1;
+
+	/* Drop this pod's entries, then add the new ones. */
+	while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+		if (memcmp(next.cookie, &cookie, 8) == 0) {
+			del = xrealloc(del, n_del + 1, sizeof(*del));
+			del[n_del++] = next;
+		}
+		k = next;
+		prev = &k;
+	}
+	for (size_t i = 0; i < n_del; i++)
+		bpf_map__delete_elem(m, &del[i], sizeof(del[i]), 0);
+	free(del);
+	for (size_t i = 0; i < n; i++) {
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = 64u + cidrs[i].plen;
+		memcpy(k.cookie, &cookie, 8);
+		memcpy(k.addr, cidrs[i].addr.b, 16);
+		if (bpf_map__update_elem(m, &k, sizeof(k), &one, 1, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int svc_key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct ms_svc_key));
+}
+
+int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
+{
+	struct bpf_map *m = e->skel->maps.ms_svcs;
+	struct ms_svc_key *want = NULL, k, next, *prev = NULL;
+	struct ms_svc *vals = NULL;
+	size_t n = 0, removed = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		const struct ms_mesh *mesh = cfg_find_mesh(c, s->mesh);
+		for (size_t p = 0; mesh && p < s->n_ports; p++) {
+			want = xrealloc(want, n + 1, sizeof(*want));
+			vals = xrealloc(vals, n + 1, sizeof(*vals));
+			memset(&want[n], 0, sizeof(want[n]));
+			want[n].mesh_id = mesh->id;
+			want[n].port = s->ports[p].port;
+			memcpy(want[n].vip, s->vip.b, 16);
+			vals[n] = (struct ms_svc){ .kind = s->kind == MS_KIND_MESH_SERVICE ? MS_SVC_MESH :
+											      MS_SVC_EXTERNAL };
+			n++;
+		}
+	}
+	/* Add first, then remove what is gone: a connect never sees a gap. */
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map__update_elem(m, &want[i], sizeof(want[i]), &vals[i], sizeof(vals[i]), BPF_ANY) < 0)
+			r = -errno;
+	struct ms_svc_key *sorted = xcalloc(n ? n : 1, sizeof(*sorted));
+	memcpy(sorted, want, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), svc_key_cmp);
+	struct ms_svc_key *gone = NULL;
+	size_t n_gone = 0;
+	while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+		if (!bsearch(&next, sorted, n, sizeof(*sorted), svc_key_cmp)) {
+			gone = xrealloc(gone, n_gone + 1, sizeof(*gone));
+			gone[n_gone++] = next;
+		}
+		k = next;
+		prev = &k;
+	}
+	for (size_t i = 0; i < n_gone; i++)
+		if (bpf_map__delete_elem(m, &gone[i], sizeof(gone[i]), 0) == 0)
+			removed++;
+	free(gone);
+	free(sorted);
+	free(want);
+	free(vals);
+	log_debug("BPF services map: %zu entries, %zu removed", n, removed);
+	return r;
+}
+
+int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_addr *client,
+			 uint16_t client_port, struct ms_addr *ret_addr, uint16_t *ret_port)
+{
+	struct ms_conn_key k = { .netns_cookie = cookie, .port = client_port };
+	struct ms_orig o;
+
+	memcpy(k.addr, client->b, 16);
+	if (bpf_map__lookup_elem(e->skel->maps.ms_conns, &k, sizeof(k), &o, sizeof(o), 0) < 0)
+		return -errno;
+	bpf_map__delete_elem(e->skel->maps.ms_conns, &k, sizeof(k), 0);
+	memcpy(ret_addr->b, o.addr, 16);
+	*ret_port = o.port;
+	return 0;
+}
+
+int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX])
+{
+	uint64_t *vals = xcalloc((size_t)e->ncpu, sizeof(uint64_t));
+
+	for (uint32_t i = 0; i < MS_CNT__MAX; i++) {
+		ret[i] = 0;
+		if (bpf_map__lookup_elem(e->skel->maps.ms_counters, &i, sizeof(i), vals,
+					 sizeof(uint64_t) * (size_t)e->ncpu, 0) < 0)
+			continue;
+		for (int c = 0; c < e->ncpu; c++)
+			ret[i] += vals[c];
+	}
+	free(vals);
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "meshsplice.h"
+
+/* The eBPF steering engine: programs attached to a cgroup through pinned
+ * links, maps pinned beside them, so that they outlive the agent. */
+struct bpf_engine;
+
+struct bpf_engine_opts {
+	const char *bpffs_dir; /* e.g. /sys/fs/bpf/meshsplice */
+	const char *cgroup;    /* cgroup v2 directory */
+	uint32_t mark;
+};
+
+/* Load the programs (reusing pinned maps), then attach them, or swap the
+ * new programs into links already pinned by an earlier agent. */
+int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret);
+/* Close fds; pinned links and maps stay. Accepts NULL. */
+void bpf_engine_close(struct bpf_engine *e);
+/* Remove every pin (links detach when unpinned) and the directory. */
+int bpf_engine_uninstall(const char *bpffs_dir);
+/* Can this kernel load cgroup sock_addr programs? (for --engine auto) */
+bool bpf_engine_supported(void);
+
+int bpf_engine_pod_put(struct bpf_engine *e, uint64_t cookie, const struct ms_pod *pod);
+int bpf_engine_pod_del(struct bpf_engine *e, uint64_t cookie);
+/* Cookies in the pods map (so a restarted agent can drop pods it no longer knows). */
+int bpf_engine_pod_list(struct bpf_engine *e, uint64_t **ret, size_t *ret_n);
+/* Replace the pod's CIDR exclusions. */
+int bpf_engine_excl_set(struct bpf_engine *e, uint64_t cookie, const struct ms_cidr *cidrs,
+			size_t n);
+/* Make ms_svcs hold exactly the VIPs of c. */
+int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c);
+/* Look up and delete the original destination of an accepted connection. */
+int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_addr *client,
+			 uint16_t client_port, struct ms_addr *ret_addr, uint16_t *ret_port);
+int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX]);
+const char *bpf_counter_name(int idx);

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/* meshspliced: the node agent. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+#include "ms-build.h"
+#include "util.h"
+
+static void usage(void)
+{
+	printf("Usage: meshspliced [OPTIONS]\n"
+	       "  --config-dir DIR       YAML resources (default: the embedded default, one Mesh \"default\")\n"
+	       "  --cgroup PATH          cgroup v2 to attach to (default: the unified hierarchy's root)\n"
+	       "  --engine bpf|auto      steering engine (default: auto)\n"
+	       "  --control SOCK         control socket (default: %s)\n"
+	       "  --state-dir DIR        pod registry and VIPs (default: %s)\n"
+	       "  --bpffs DIR            pinned maps and links (default: %s)\n"
+	       "  --listen-port N        per-pod listener port (default: %d)\n"
+	       "  --mark N               SO_MARK of the agent's own sockets (default: 0x%x)\n"
+	       "  --mes-cidr CIDR        MeshExternalService VIPs (default: %s)\n"
+	       "  --ms-cidr CIDR         MeshService VIPs (default: %s)\n"
+	       "  --zone NAME            {{ .Zone }} in hostname templates (default: zone)\n"
+	       "  --connect-timeout MS   upstream connect timeout, all endpoints (default: 5000)\n"
+	       "  --idle-timeout MS      close idle connections (default: 3600000, 0: never)\n"
+	       "  --max-conns N          connection limit (default: 65536)\n"
+	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
+	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
+	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
+	       "  --uninstall            detach the programs, remove every pin, exit\n",
+	       MS_DEFAULT_CONTROL, MS_DEFAULT_STATE_DIR, MS_DEFAULT_BPFFS, MS_DEFAULT_LISTEN_PORT,
+	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR);
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || !*s || v > max || s[0] == '-') {
+		fprintf(stderr, "meshspliced: %s \"%s\" is not a number in 0..%lu\n", opt, s, max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
+	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION };
+	static const struct option opts[] = {
+		{ "config-dir", required_argument, NULL, O_CONFIG },
+		{ "cgroup", required_argument, NULL, O_CGROUP },
+		{ "engine", required_argument, NULL, O_ENGINE },
+		{ "control", required_argument, NULL, O_CONTROL },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "bpffs", required_argument, NULL, O_BPFFS },
+		{ "listen-port", required_argument, NULL, O_PORT },
+		{ "mark", required_argument, NULL, O_MARK },
+		{ "mes-cidr", required_argument, NULL, O_MES },
+		{ "ms-cidr", required_argument, NULL, O_MS },
+		{ "zone", required_argument, NULL, O_ZONE },
+		{ "connect-timeout", required_argument, NULL, O_CTO },
+		{ "idle-timeout", required_argument, NULL, O_ITO },
+		{ "max-conns", required_argument, NULL, O_MAXC },
+		{ "pipe-size", required_argument, NULL, O_PIPE },
+		{ "dns-refresh", required_argument, NULL, O_DNS },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "uninstall", no_argument, NULL, O_UNINSTALL },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent_opts o = {
+		.engine = "auto",
+		.control = MS_DEFAULT_CONTROL,
+		.state_dir = MS_DEFAULT_STATE_DIR,
+		.bpffs = MS_DEFAULT_BPFFS,
+		.mark = MS_DEFAULT_MARK,
+		.listen_port = MS_DEFAULT_LISTEN_PORT,
+		.pipe_size = 524288,
+		.connect_timeout_ms = 5000,
+		.idle_timeout_ms = 3600000,
+		.max_conns = 65536,
+		.dns_refresh_ms = 30000,
+	};
+	_cleanup_free_ char *cgroup = NULL;
+	bool uninstall = false;
+	unsigned long v;
+	int c;
+
+	cfg_opts_init(&o.cfg);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_CONFIG: o.config_dir = optarg; break;
+		case O_CGROUP: o.cgroup = optarg; break;
+		case O_ENGINE:
+			if (!streq(optarg, "bpf") && !streq(optarg, "auto") && !streq(optarg, "iptables")) {
+				fprintf(stderr, "meshspliced: --engine takes bpf, iptables or auto\n");
+				return 2;
+			}
+			o.engine = optarg;
+			break;
+		case O_CONTROL: o.control = optarg; break;
+		case O_STATE: o.state_dir = optarg; break;
+		case O_BPFFS: o.bpffs = optarg; break;
+		case O_PORT:
+			if (parse_uint("--listen-port", optarg, 65535, &v) < 0 || v == 0)
+				return 2;
+			o.listen_port = (uint16_t)v;
+			break;
+		case O_MARK:
+			if (parse_uint("--mark", optarg, 0xffffffffUL, &v) < 0 || v == 0)
+				return 2;
+			o.mark = (uint32_t)v;
+			break;
+		case O_MES:
+		case O_MS:
+			if (cidr_parse(optarg, c == O_MES ? &o.cfg.mes_cidr : &o.cfg.ms_cidr) < 0) {
+				fprintf(stderr, "meshspliced: %s \"%s\" is not a CIDR\n",
+					c == O_MES ? "--mes-cidr" : "--ms-cidr", optarg);
+				return 2;
+			}
+			break;
+		case O_ZONE: o.cfg.zone = optarg; break;
+		case O_CTO:
+			if (parse_uint("--connect-timeout", optarg, 600000, &v) < 0 || v == 0)
+				return 2;
+			o.connect_timeout_ms = (unsigned)v;
+			break;
+		case O_ITO:
+			if (parse_uint("--idle-timeout", optarg, 86400000UL * 7, &v) < 0)
+				return 2;
+			o.idle_timeout_ms = (unsigned)v;
+			break;
+		case O_MAXC:
+			if (parse_uint("--max-conns", optarg, 10000000, &v) < 0)
+				return 2;
+			o.max_conns = (unsigned)v;
+			break;
+		case O_PIPE:
+			if (parse_uint("--pipe-size", optarg, 1u << 30, &v) < 0)
+				return 2;
+			o.pipe_size = (int)v;
+			break;
+		case O_DNS:
+			if (parse_uint("--dns-refresh", optarg, 86400000UL, &v) < 0 || v < 100)
+				return 2;
+			o.dns_refresh_ms = (unsigned)v;
+			break;
+		case O_LOG: {
+			enum log_level l;
+			if (log_parse_level(optarg, &l) < 0) {
+				fprintf(stderr, "meshspliced: --log-level takes error, warn, info or debug\n");
+				return 2;
+			}
+			log_set_level(l);
+			break;
+		}
+		case O_UNINSTALL: uninstall = true; break;
+		case O_VERSION: puts("meshspliced " MS_VERSION); return 0;
+		case 'h':
+		case O_HELP: usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "meshspliced: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (uninstall)
+		return agent_uninstall(&o) < 0 ? 1 : 0;
+	if (!o.cgroup) {
+		int r = agent_find_cgroup2(&cgroup);
+		if (r < 0) {
+			log_error_errno(r, "no cgroup v2 hierarchy in /proc/self/mountinfo: %m (pass --cgroup)");
+			return 1;
+		}
+		o.cgroup = cgroup;
+	}
+	return agent_run(&o) < 0 ? 1 : 0;
+}

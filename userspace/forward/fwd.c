@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: MIT
+#include "fwd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "netns.h"
+#include "util.h"
+
+#define FWD_POOL_MAX 256
+
+static struct fwd_conn *conn_of(struct ev *ev)
+{
+	if (ev->kind == EV_FWD_CLIENT)
+		return (struct fwd_conn *)((char *)ev - offsetof(struct fwd_conn, cev));
+	return (struct fwd_conn *)((char *)ev - offsetof(struct fwd_conn, uev));
+}
+
+void fwd_init(struct fwd *f, int epfd, const struct fwd_opts *o)
+{
+	memset(f, 0, sizeof(*f));
+	f->epfd = epfd;
+	f->o = *o;
+	f->pool = xcalloc(FWD_POOL_MAX, sizeof(*f->pool));
+}
+
+bool fwd_full(const struct fwd *f)
+{
+	return f->o.max_conns && f->st.active >= f->o.max_conns;
+}
+
+void fwd_reset_fd(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+static int pipe_get(struct fwd *f, struct fwd_dir *d)
+{
+	if (d->pipe[0] >= 0)
+		return 0;
+	if (f->n_pool > 0) {
+		f->n_pool--;
+		d->pipe[0] = f->pool[f->n_pool][0];
+		d->pipe[1] = f->pool[f->n_pool][1];
+		return 0;
+	}
+	if (pipe2(d->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		d->pipe[0] = d->pipe[1] = -1;
+		f->st.pipe_errors++;
+		return -errno;
+	}
+	if (f->o.pipe_size > 0)
+		fcntl(d->pipe[0], F_SETPIPE_SZ, f->o.pipe_size); /* best effort: the default works */
+	f->st.pipes_created++;
+	return 0;
+}
+
+/* An empty pipe goes back to the pool; one with bytes in it or that failed
+ * is closed (its content cannot be trusted to belong to nobody). */
+static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
+{
+	if (d->pipe[0] < 0)
+		return;
+	if (!failed && d->in_pipe == 0 && f->n_pool < FWD_POOL_MAX) {
+		f->pool[f->n_pool][0] = d->pipe[0];
+		f->pool[f->n_pool][1] = d->pipe[1];
+		f->n_pool++;
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
+	d->in_pipe = 0;
+}
+
+static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool reset_upstream)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		f->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (reset_client)
+		fwd_reset_fd(c->cfd);
+	else if (c->cfd >= 0)
+		close(c->cfd);
+	if (reset_upstream)
+		fwd_reset_fd(c->ufd);
+	else if (c->ufd >= 0)
+		close(c->ufd);
+	pipe_put(f, &c->up, reset_client || reset_upstream);
+	pipe_put(f, &c->down, reset_client || reset_upstream);
+	free(c->targets);
+	f->st.active--;
+	free(c);
+}
+
+static void touch(struct fwd_conn *c)
+{
+	c->last_ms = now_ms();
+}
+
+enum pump_result { PUMP_OK, PUMP_SRC_RESET, PUMP_DST_RESET, PUMP_ERROR };
+
+/* Move what can move from src to dst through d's pipe. Consumes readiness
+ * until the kernel says EAGAIN, as edge-triggered epoll requires. */
+static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *d, int src,
+			     int dst, bool *src_rd, bool *dst_wr)
+{
+	size_t cap = f->o.pipe_size > 0 ? (size_t)f->o.pipe_size : 65536;
+
+	for (;;) {
+		bool progress = false;
+
+		if (!d->eof && *src_rd && d->in_pipe < cap) {
+			if (pipe_get(f, d) < 0)
+				return PUMP_ERROR;
+			ssize_t n = splice(src, NULL, d->pipe[1], NULL, cap - d->in_pipe,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->in_pipe += (size_t)n;
+				progress = true;
+			} else if (n == 0) {
+				d->eof = true;
+				progress = true;
+			} else if (errno == EAGAIN) {
+				/* Empty socket, or a pipe out of slots before cap bytes: only
+				 * an empty pipe proves the socket is empty. */
+				if (d->in_pipe == 0)
+					*src_rd = false;
+			} else if (errno == EINTR) {
+				progress = true;
+			} else if (errno == ECONNRESET || errno == ETIMEDOUT || errno == EPIPE) {
+				return PUMP_SRC_RESET;
+			} else {
+				return PUMP_ERROR;
+			}
+		}
+		if (d->in_pipe > 0 && *dst_wr) {
+			ssize_t n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->in_pipe -= (size_t)n;
+				d->bytes += (uint64_t)n;
+				if (d == &c->up)
+					f->st.bytes_up += (uint64_t)n;
+				else
+					f->st.bytes_down += (uint64_t)n;
+				progress = true;
+			} else if (n < 0 && errno == EAGAIN) {
+				*dst_wr = false;
+			} else if (n < 0 && errno == EINTR) {
+				progress = true;
+			} else if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+				return PUMP_DST_RESET;
+			} else if (n < 0) {
+				return PUMP_ERROR;
+			}
+		}
+		if (!progress)
+			break;
+	}
+	/* FIN goes only after every byte before it. */
+	if (d->eof && d->in_pipe == 0 && !d->shut) {
+		shutdown(dst, SHUT_WR);
+		d->shut = true;
+	}
+	if (d->in_pipe == 0)
+		pipe_put(f, d, false); /* idle connections hold no pipe */
+	return PUMP_OK;
+}
+
+static void conn_run(struct fwd *f, struct fwd_conn *c)
+{
+	uint64_t before = c->up.bytes + c->down.bytes;
+	bool up_eof = c->up.eof, down_eof = c->down.eof;
+	enum pump_result up, down = PUMP_OK;
+	bool client_reset = false, upstream_reset = false;
+
+	up = pump(f, c, &c->up, c->cfd, c->ufd, &c->c_rd, &c->u_wr);
+	if (up == PUMP_OK)
+		down = pump(f, c, &c->down, c->ufd, c->cfd, &c->u_rd, &c->c_wr);
+	if (c->up.bytes + c->down.bytes != before || c->up.eof != up_eof || c->down.eof != down_eof)
+		touch(c);
+	/* Client → upstream: the source is the client; upstream → client: the reverse. */
+	client_reset = up == PUMP_SRC_RESET || down == PUMP_DST_RESET;
+	upstream_reset = up == PUMP_DST_RESET || down == PUMP_SRC_RESET;
+	if (client_reset) {
+		f->st.reset_client++;
+		log_debug("conn %llu: client reset; resetting upstream %s", (unsigned long long)c->id,
+			  c->targets[c->cur].label);
+		conn_free(f, c, false, true);
+		return;
+	}
+	if (upstream_reset) {
+		f->st.reset_upstream++;
+		log_debug("conn %llu: upstream %s reset; resetting the client", (unsigned long long)c->id,
+			  c->targets[c->cur].label);
+		conn_free(f, c, true, false);
+		return;
+	}
+	if (up == PUMP_ERROR || down == PUMP_ERROR) {
+		log_warn_errno(errno, "conn %llu: splice failed: %m; resetting both sides",
+			       (unsigned long long)c->id);
+		conn_free(f, c, true, true);
+		return;
+	}
+	if (c->up.shut && c->down.shut) {
+		f->st.completed++;
+		conn_free(f, c, false, false);
+	}
+}
+
+static int try_connect(struct fwd *f, struct fwd_conn *c)
+{
+	while (c->cur < c->n_targets) {
+		struct fwd_target *t = &c->targets[c->cur];
+		int fd = netns_socket(t->netns_fd, t->sa.ss_family, SOCK_STREAM, 0), one = 1;
+
+		if (fd < 0) {
+			log_warn_errno(fd, "conn %llu: socket for %s: %m", (unsigned long long)c->id, t->label);
+			c->cur++;
+			continue;
+		}
+		if (t->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &f->o.mark, sizeof(f->o.mark)) < 0) {
+			/* Without the mark our own connect would be steered back to us. */
+			log_error_errno(errno, "conn %llu: SO_MARK: %m", (unsigned long long)c->id);
+			close(fd);
+			return -EPERM;
+		}
+		if (t->sa.ss_family != AF_UNIX)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, (struct sockaddr *)&t->sa, t->len) < 0 && errno != EINPROGRESS) {
+			log_info_errno(errno, "conn %llu: connect %s: %m", (unsigned long long)c->id, t->label);
+			close(fd);
+			f->st.connect_retries++;
+			c->cur++;
+			continue;
+		}
+		struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.ptr = &c->uev };
+		if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+			close(fd);
+			return -errno;
+		}
+		c->ufd = fd;
+		c->u_rd = c->u_wr = false;
+		return 0;
+	}
+	return -EHOSTUNREACH;
+}
+
+static void connect_failed(struct fwd *f, struct fwd_conn *c, const char *why)
+{
+	f->st.connect_failed++;
+	log_info("conn %llu: %s → %s: no endpoint answered (%s); resetting the client",
+		 (unsigned long long)c->id, c->pod, c->service, why);
+	conn_free(f, c, true, false);
+}
+
+/* The upstream socket became writable (or failed) while connecting. */
+static void connect_done(struct fwd *f, struct fwd_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == 0) {
+		c->state = FWD_OPEN;
+		touch(c);
+		log_debug("conn %llu: connected to %s", (unsigned long long)c->id, c->targets[c->cur].label);
+		conn_run(f, c);
+		return;
+	}
+	log_info("conn %llu: connect %s: %s; trying the next endpoint", (unsigned long long)c->id,
+		 c->targets[c->cur].label, strerror(err));
+	close(c->ufd);
+	c->ufd = -1;
+	c->cur++;
+	f->st.connect_retries++;
+	if (now_ms() >= c->deadline_ms || try_connect(f, c) < 0)
+		connect_failed(f, c, strerror(err));
+}
+
+int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
+	      const char *orig, const char *service)
+{
+	struct fwd_conn *c = xcalloc(1, sizeof(*c));
+	int one = 1, r;
+
+	c->f = f;
+	c->id = ++f->next_id;
+	c->cev.kind = EV_FWD_CLIENT;
+	c->uev.kind = EV_FWD_UPSTREAM;
+	c->cfd = cfd;
+	c->ufd = -1;
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	c->targets = targets;
+	c->n_targets = n;
+	c->created_ms = c->last_ms = now_ms();
+	c->deadline_ms = c->created_ms + f->o.connect_timeout_ms;
+	snprintf(c->pod, sizeof(c->pod), "%s", pod);
+	snprintf(c->orig, sizeof(c->orig), "%s", orig);
+	snprintf(c->service, sizeof(c->service), "%s", service);
+	c->next = f->head;
+	if (f->head)
+		f->head->prev = c;
+	f->head = c;
+	f->st.started++;
+	f->st.active++;
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->cev };
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, cfd, &ee) < 0) {
+		r = -errno;
+		conn_free(f, c, true, false);
+		return r;
+	}
+	if ((r = try_connect(f, c)) < 0) {
+		connect_failed(f, c, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+void fwd_event(struct fwd *f, struct ev *ev, uint32_t events)
+{
+	struct fwd_conn *c = conn_of(ev);
+	bool client = ev->kind == EV_FWD_CLIENT;
+
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		if (client)
+			c->c_rd = true;
+		else
+			c->u_rd = true;
+	}
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+		if (client)
+			c->c_wr = true;
+		else
+			c->u_wr = true;
+	}
+	if (c->state == FWD_CONNECTING) {
+		if (!client && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+			connect_done(f, c);
+			return;
+		}
+		if (client && (events & (EPOLLERR | EPOLLHUP))) {
+			/* Client gone before the upstream answered. */
+			f->st.reset_client++;
+			conn_free(f, c, false, true);
+		}
+		return;
+	}
+	conn_run(f, c);
+}
+
+void fwd_tick(struct fwd *f)
+{
+	uint64_t now = now_ms();
+	struct fwd_conn *c = f->head, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->state == FWD_CONNECTING && now >= c->deadline_ms) {
+			f->st.connect_timeout++;
+			connect_failed(f, c, "connect timeout");
+		} else if (c->state == FWD_OPEN && f->o.idle_timeout_ms &&
+			   now - c->last_ms >= f->o.idle_timeout_ms) {
+			f->st.idle_timeout++;
+			log_info("conn %llu: %s → %s idle for %u ms; closing", (unsigned long long)c->id,
+				 c->pod, c->service, f->o.idle_timeout_ms);
+			conn_free(f, c, true, true);
+		}
+	}
+}
+
+void fwd_fini(struct fwd *f)
+{
+	while (f->head)
+		conn_free(f, f->head, false, false);
+	for (size_t i = 0; i < f->n_pool; i++) {
+		close(f->pool[i][0]);
+		close(f->pool[i][1]);
+	}
+	free(f->pool);
+	f->pool = NULL;
+	f->n_pool = 0;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ev.h"
+
+/* The splice forwarder: one client socket, one upstream socket, a pipe per
+ * direction taken from a pool only while bytes are in flight. Single-threaded,
+ * edge-triggered epoll. Policy is decided before fwd_start; this moves bytes. */
+
+struct fwd_target {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int netns_fd; /* create the socket in this netns; -1: the agent's own */
+	bool mark;    /* set the agent's SO_MARK (IP sockets) */
+	char label[96];
+};
+
+struct fwd_opts {
+	uint32_t mark;
+	int pipe_size;
+	unsigned connect_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned max_conns;
+};
+
+struct fwd_dir {
+	int pipe[2];
+	size_t in_pipe; /* bytes in the pipe now: splice's EAGAIN alone cannot tell */
+	uint64_t bytes; /* bytes delivered to the destination */
+	bool eof;       /* source sent FIN */
+	bool shut;      /* FIN forwarded (shutdown(SHUT_WR) on the destination) */
+};
+
+enum fwd_state { FWD_CONNECTING, FWD_OPEN };
+
+struct fwd;
+
+struct fwd_conn {
+	struct ev cev, uev; /* epoll handles for the client and upstream fds */
+	struct fwd *f;
+	uint64_t id;
+	int cfd, ufd;
+	bool c_rd, c_wr, u_rd, u_wr; /* edge-triggered readiness we have not consumed */
+	struct fwd_dir up, down;     /* client → upstream, upstream → client */
+	enum fwd_state state;
+	struct fwd_target *targets;
+	size_t n_targets, cur;
+	uint64_t created_ms, deadline_ms, last_ms;
+	char pod[96], orig[64], service[160];
+	struct fwd_conn *prev, *next;
+};
+
+struct fwd_stats {
+	uint64_t started, active, completed;
+	uint64_t reset_client, reset_upstream;
+	uint64_t connect_failed, connect_retries, connect_timeout, idle_timeout;
+	uint64_t bytes_up, bytes_down;
+	uint64_t pipes_created, pipes_pooled, pipe_errors;
+};
+
+struct fwd {
+	int epfd;
+	struct fwd_opts o;
+	int (*pool)[2];
+	size_t n_pool;
+	struct fwd_conn *head;
+	uint64_t next_id;
+	struct fwd_stats st;
+};
+
+void fwd_init(struct fwd *f, int epfd, const struct fwd_opts *o);
+/* Close every connection (resetting none: FIN both ways) and the pool. */
+void fwd_fini(struct fwd *f);
+/* Take cfd and targets (malloc'd, owned from now on) and connect to the
+ * first target that answers within the connect timeout. pod/orig/service
+ * label the connection for `meshsplice conns`. 0 or -errno (cfd is closed
+ * with a reset on error). */
+int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
+	      const char *orig, const char *service);
+void fwd_event(struct fwd *f, struct ev *ev, uint32_t events);
+/* Apply connect and idle timeouts; call a few times a second. */
+void fwd_tick(struct fwd *f);
+/* Close fd so that the peer sees a reset, not a FIN. */
+void fwd_reset_fd(int fd);
+bool fwd_full(const struct fwd *f);

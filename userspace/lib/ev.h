@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Every epoll registration points at a struct that starts with struct ev, so
+ * the loop can dispatch on kind. */
+enum ev_kind {
+	EV_CONTROL_LISTEN,
+	EV_CONTROL_CLIENT,
+	EV_POD_LISTENER,
+	EV_FWD_CLIENT,
+	EV_FWD_UPSTREAM,
+	EV_INOTIFY,
+	EV_SIGNAL,
+	EV_TIMER,
+	EV_RESOLVER,
+};
+
+struct ev {
+	enum ev_kind kind;
+};

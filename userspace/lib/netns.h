@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdint.h>
+
+/* The agent stays in its own network namespace; it enters a pod's only
+ * long enough to create a socket there (a socket belongs to the netns it
+ * was created in for life). Single-threaded callers only: setns() acts on
+ * the calling thread. */
+
+/* Open the agent's own netns once at start; 0 or -errno. */
+int netns_init(void);
+/* Open a netns file (/var/run/netns/x, /proc/PID/ns/net); O_CLOEXEC fd or -errno. */
+int netns_open(const char *path);
+/* socket(2) inside netns_fd (or here when netns_fd < 0); fd or -errno.
+ * SOCK_CLOEXEC|SOCK_NONBLOCK are added. */
+int netns_socket(int netns_fd, int domain, int type, int protocol);
+/* The netns cookie of a netns (SO_NETNS_COOKIE of a socket made there). */
+int netns_cookie(int netns_fd, uint64_t *ret);
+/* 1 if two netns fds name the same namespace, 0 if not, -errno. */
+int netns_same(int a, int b);
