@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Test peers for the integration suite: servers for the outside netns and
+clients for the pod netns. Every client prints one line and exits non-zero
+when what it checked did not hold."""
+import asyncio
+import hashlib
+import os
+import socket
+import struct
+import sys
+import time
+
+
+def addr_family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def connect(host, port, timeout=5.0):
+    s = socket.socket(addr_family(host), socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((host, int(port)))
+    return s
+
+
+def recv_all(s):
+    out = bytearray()
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return bytes(out)
+        out += b
+
+
+# ---------- servers ----------
+
+async def serve(port, handler):
+    servers = []
+    for host in ("0.0.0.0", "::"):
+        try:
+            # asyncio sets IPV6_V6ONLY, so both families can listen on the port
+            servers.append(await asyncio.start_server(handler, host, int(port),
+                                                      reuse_address=True, backlog=4096))
+        except OSError:
+            pass
+    if not servers:
+        sys.exit("cannot listen")
+    # say we are ready
+    print("ready", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+
+
+def srv_echo(port):
+    async def h(r, w):
+        try:
+            while True:
+                b = await r.read(65536)
+                if not b:
+                    break
+                w.write(b)
+                await w.drain()
+            w.write_eof()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            w.close()
+    asyncio.run(serve(port, h))
+
+
+def srv_halfclose(port):
+    """Read until the client's FIN, then answer with the byte count and a digest."""
+    async def h(r, w):
+        data = await r.read()
+        w.write(b"got %d %s\n" % (len(data), hashlib.sha256(data).hexdigest().encode()))
+        await w.drain()
+        w.close()
+    asyncio.run(serve(port, h))
+
+
+def srv_record(port, path):
+    """Append one line per connection: bytes received and how it ended."""
+    async def h(r, w):
+        n, how = 0, "fin"
+        peer = w.get_extra_info("peername")
+        try:
+            while True:
+                b = await r.read(65536)
+                if not b:
+                    break
+                n += len(b)
+        except ConnectionResetError:
+            how = "reset"
+        with open(path, "a") as f:
+            f.write("%s %d %s\n" % (peer[0], n, how))
+        w.close()
+    asyncio.run(serve(port, h))
+
+
+def srv_banner(port, text):
+    async def h(r, w):
+        w.write(text.encode() + b"\n")
+        await w.drain()
+        w.close()
+    asyncio.run(serve(port, h))
+
+
+def srv_unix_echo(path):
+    async def h(r, w):
+        while True:
+            b = await r.read(65536)
+            if not b:
+                break
+            w.write(b)
+            await w.drain()
+        w.close()
+
+    async def main():
+        s = await asyncio.start_unix_server(h, path)
+        print("ready", flush=True)
+        await s.serve_forever()
+    asyncio.run(main())
+
+
+# ---------- clients ----------
+
+def cli_echo(host, port, size=1000):
+    size = int(size)
+    data = os.urandom(size)
+    s = connect(host, port)
+    peer = s.getpeername()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    back = recv_all(s)
+    s.close()
+    if back != data:
+        sys.exit("echo mismatch: sent %d got %d" % (len(data), len(back)))
+    print("echo ok %d peer %s %d" % (size, peer[0], peer[1]))
+
+
+def cli_read(host, port):
+    s = connect(host, port)
+    print(recv_all(s).decode().strip())
+
+
+def cli_halfclose(host, port, size=200000):
+    data = os.urandom(int(size))
+    s = connect(host, port)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    reply = recv_all(s).decode().strip()
+    want = "got %d %s" % (len(data), hashlib.sha256(data).hexdigest())
+    if reply != want:
+        sys.exit("half-close reply %r, want %r" % (reply, want))
+    print("halfclose ok")
+
+
+def cli_reset(host, port):
+    s = connect(host, port)
+    s.sendall(b"x" * 1000)
+    time.sleep(0.3)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("reset sent")
+
+
+def cli_refused(host, port):
+    """The connection must fail: EPERM at connect, or a reset/EOF with no data."""
+    try:
+        s = connect(host, port, timeout=3)
+    except PermissionError:
+        print("refused: EPERM at connect")
+        return
+    except (ConnectionRefusedError, ConnectionResetError, OSError) as e:
+        print("refused: %s" % e)
+        return
+    try:
+        s.sendall(b"must not arrive\n")
+        b = s.recv(100)
+        if b:
+            sys.exit("connection was not refused: got %r" % b)
+        print("refused: closed without data")
+    except (ConnectionResetError, BrokenPipeError) as e:
+        print("refused: %s" % e)
+
+
+def cli_many(host, port, n, conc, size):
+    n, conc, size = int(n), int(conc), int(size)
+    fails = []
+
+    async def one(i, sem):
+        async with sem:
+            data = os.urandom(size)
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 10)
+                w.write(data)
+                await w.drain()
+                w.write_eof()
+                back = await asyncio.wait_for(r.read(), 30)
+                w.close()
+                if back != data:
+                    fails.append("conn %d: sent %d got %d" % (i, len(data), len(back)))
+            except Exception as e:  # noqa: BLE001 - report every failure
+                fails.append("conn %d: %r" % (i, e))
+
+    async def main():
+        sem = asyncio.Semaphore(conc)
+        await asyncio.gather(*(one(i, sem) for i in range(n)))
+    t0 = time.time()
+    asyncio.run(main())
+    if fails:
+        sys.exit("%d of %d failed, first: %s" % (len(fails), n, fails[0]))
+    print("many ok %d conns x %d bytes, %d concurrent, %.1fs" % (n, size, conc, time.time() - t0))
+
+
+def cli_hold(host, port, seconds):
+    """Open a connection, then keep it and check it still echoes after seconds."""
+    s = connect(host, port, timeout=float(seconds) + 10)
+    s.sendall(b"before\n")
+    assert s.recv(100) == b"before\n"
+    print("held", flush=True)
+    time.sleep(float(seconds))
+    s.sendall(b"after\n")
+    b = s.recv(100)
+    if b != b"after\n":
+        sys.exit("held connection broke: %r" % b)
+    print("hold ok")
+
+
+CMDS = {
+    "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
+    "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo,
+    "echo": cli_echo, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
+    "refused": cli_refused, "many": cli_many, "hold": cli_hold,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in CMDS:
+        sys.exit("usage: peer.py %s ARGS" % "|".join(CMDS))
+    CMDS[sys.argv[1]](*sys.argv[2:])

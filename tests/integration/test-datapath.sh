@@ -1,0 +1,232 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The eBPF data path end to end: pods in network namespaces, real servers in
+# an outside namespace, the agent in between.
+source "$(dirname "$0")/lib.sh"
+require_root
+make_topology || { echo "topology failed"; exit 1; }
+
+cat >"$T/conf/meshes.yaml" <<YAML
+type: Mesh
+name: default
+---
+type: Mesh
+name: closed
+networking:
+  outbound:
+    passthrough: false
+routing:
+  defaultForbidMeshExternalServiceAccess: true
+YAML
+mes() { # name vip endpoints-yaml [mesh]
+	cat >"$T/conf/$1.yaml" <<YAML
+type: MeshExternalService
+name: $1
+mesh: ${4:-default}
+spec:
+  match:
+    port: 80
+    protocol: tcp
+  endpoints:
+$3
+status:
+  vip:
+    ip: $2
+YAML
+}
+mes echo-ip 242.0.0.10 "    - address: 198.18.3.2
+      port: 8080"
+mes echo-dns 242.0.0.11 "    - address: echo.test
+      port: 8080"
+mes echo-unix 242.0.0.12 "    - address: unix://$T/echo.sock"
+mes failover 242.0.0.13 "    - address: 198.18.3.2
+      port: 8081
+    - address: 198.18.3.2
+      port: 8080"
+mes halfclose 242.0.0.14 "    - address: 198.18.3.2
+      port: 8082"
+mes record 242.0.0.15 "    - address: 198.18.3.2
+      port: 8083"
+mes ext-closed 242.0.0.30 "    - address: 198.18.3.2
+      port: 8083" closed
+cat >"$T/conf/web.yaml" <<YAML
+type: MeshService
+name: web
+spec:
+  selector:
+    dataplaneTags:
+      app: web
+  ports:
+    - port: 80
+      targetPort: 8080
+status:
+  vips:
+    - ip: 241.0.0.20
+---
+type: MeshService
+name: web
+mesh: closed
+spec:
+  selector:
+    dataplaneTags:
+      app: web
+  ports:
+    - port: 80
+      targetPort: 8080
+status:
+  vips:
+    - ip: 241.0.0.31
+---
+type: Dataplane
+name: web-1
+networking:
+  address: 198.18.3.2
+  inbound:
+    - port: 8080
+      tags:
+        app: web
+---
+type: Dataplane
+name: web-1
+mesh: closed
+networking:
+  address: 198.18.3.2
+  inbound:
+    - port: 8080
+      tags:
+        app: web
+YAML
+
+bg_out echo $PEER serve-echo 8080 || exit 1
+bg_out halfclose $PEER serve-halfclose 8082 || exit 1
+bg_out record $PEER serve-record 8083 "$T/record.log" || exit 1
+bg_out unix $PEER serve-unix-echo "$T/echo.sock" || exit 1
+echo "198.18.3.2 echo.test" >"$T/hosts"
+
+start_agent || exit 1
+ms enable --netns "/var/run/netns/$NS_A" --name test/a --mesh default >/dev/null || exit 1
+ms enable --netns "/var/run/netns/$NS_B" --name test/b --mesh closed >/dev/null || exit 1
+
+started() { stat forwarder.started; }
+records() { if [ -f "$T/record.log" ]; then wc -l <"$T/record.log"; else echo 0; fi; }
+wait_for() { # seconds cmd...
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq $n); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+
+case_vip_ip() {
+	local out
+	out=$(in_pod "$NS_A" $PEER echo 242.0.0.10 80 5000) || return 1
+	echo "$out"
+	# getpeername shows the VIP, not the listener
+	echo "$out" | grep -q "peer 242.0.0.10 80"
+}
+check "VIP → endpoint by IP, getpeername shows the VIP" case_vip_ip
+check "VIP → endpoint by DNS name (hosts file)" in_pod "$NS_A" $PEER echo 242.0.0.11 80 5000
+check "VIP → endpoint by unix socket" in_pod "$NS_A" $PEER echo 242.0.0.12 80 5000
+check "MeshService VIP → Dataplane endpoint" in_pod "$NS_A" $PEER echo 241.0.0.20 80 5000
+check "endpoint failover: first refuses, second answers" in_pod "$NS_A" $PEER echo 242.0.0.13 80 100
+
+case_passthrough_on() {
+	local before after
+	before=$(started)
+	in_pod "$NS_A" $PEER echo 198.18.3.2 8080 3000 || return 1
+	after=$(started)
+	echo "forwarder started $before → $after"
+	[ "$after" -eq $((before + 1)) ] # it went through the proxy
+}
+check "passthrough on: real destination reached through the proxy" case_passthrough_on
+
+case_passthrough_off() {
+	local before=$(records)
+	in_pod "$NS_B" $PEER refused 198.18.3.2 8083 || return 1
+	sleep 0.5
+	[ "$(records)" -eq "$before" ] || { echo "the server saw a connection"; return 1; }
+}
+check "passthrough off: refused, zero bytes and no connection at the server" case_passthrough_off
+
+case_forbidden() {
+	local before=$(records)
+	in_pod "$NS_B" $PEER refused 242.0.0.30 80 || return 1
+	sleep 0.5
+	[ "$(records)" -eq "$before" ] || { echo "the server saw a connection"; return 1; }
+}
+check "external services forbidden: refused, nothing reaches the server" case_forbidden
+check "MeshService still allowed in the closed mesh" in_pod "$NS_B" $PEER echo 241.0.0.31 80 1000
+
+case_ipv6() {
+	local out
+	out=$(in_pod "$NS_A" $PEER echo 2001:2:0:1::2 8080 3000) || return 1
+	echo "$out" | grep -q "peer 2001:2:0:1::2 8080" || return 1
+	out=$(in_pod "$NS_A" $PEER echo ::ffff:242.0.0.10 80 3000) || return 1
+	echo "$out"
+	echo "$out" | grep -q "peer ::ffff:242.0.0.10 80"
+}
+check "IPv6 passthrough and an IPv4-mapped VIP on a dual-stack socket" case_ipv6
+check "half-close: client shuts down writing, still reads the full reply" in_pod "$NS_A" $PEER halfclose 242.0.0.14 80 300000
+
+case_reset() {
+	in_pod "$NS_A" $PEER reset 242.0.0.15 80 || return 1
+	wait_for 3 grep -q " reset$" "$T/record.log" || { cat "$T/record.log"; return 1; }
+	tail -1 "$T/record.log"
+}
+check "a client reset reaches the server as a reset" case_reset
+
+case_not_relay() {
+	local before=$(stat refused.unknown_original_destination)
+	in_pod "$NS_A" $PEER refused 127.0.0.1 15001 || return 1
+	[ "$(stat refused.unknown_original_destination)" -eq $((before + 1)) ]
+}
+check "a direct connection to the listener is refused (not an open relay)" case_not_relay
+
+case_toggle() {
+	local before after
+	in_pod "$NS_A" $PEER hold 242.0.0.10 80 2 >"$T/hold.out" 2>&1 &
+	local hold=$!
+	wait_for 3 grep -q held "$T/hold.out" || return 1
+	ms disable test/a || return 1
+	before=$(started)
+	in_pod "$NS_A" $PEER echo 198.18.3.2 8080 100 || return 1
+	after=$(started)
+	[ "$after" -eq "$before" ] || { echo "still proxied after disable"; return 1; }
+	if in_pod "$NS_A" $PEER echo 242.0.0.10 80 100 2>/dev/null; then
+		echo "VIP still answers after disable"
+		return 1
+	fi
+	wait $hold || { echo "established connection cut by disable: $(cat "$T/hold.out")"; return 1; }
+	ms enable test/a || return 1
+	in_pod "$NS_A" $PEER echo 242.0.0.10 80 100
+}
+check "disable: direct, VIPs stop, established survive; enable: proxied again" case_toggle
+
+check "1,000 concurrent connections, every byte checked" in_pod "$NS_A" $PEER many 242.0.0.10 80 1000 1000 20000
+
+case_restart() {
+	stop_agent KILL
+	# the pods stay enabled in the pinned map while the agent is down
+	local t0=$(date +%s%N)
+	start_agent || return 1
+	wait_for 1 in_pod "$NS_A" $PEER echo 242.0.0.10 80 100 >/dev/null || return 1
+	local ms_taken=$((($(date +%s%N) - t0) / 1000000))
+	echo "agent restarted and serving in ${ms_taken} ms"
+	ms pods | grep -q "test/b.*enabled"
+}
+check "agent killed and restarted: pods stay enabled, new connections work within 1 s" case_restart
+
+agent_fds() { ls "/proc/$AGENT_PID/fd" | wc -l; }
+agent_rss() { awk '/VmRSS/ { print $2 }' "/proc/$AGENT_PID/status"; }
+case_no_growth() {
+	in_pod "$NS_A" $PEER many 242.0.0.10 80 1000 100 100 >/dev/null || return 1
+	sleep 0.5
+	local fd0=$(agent_fds) rss0=$(agent_rss)
+	in_pod "$NS_A" $PEER many 242.0.0.10 80 10000 100 100 || return 1
+	sleep 0.5
+	local fd1=$(agent_fds) rss1=$(agent_rss)
+	echo "fds $fd0 → $fd1, RSS ${rss0} → ${rss1} KiB"
+	[ "$fd1" -le "$fd0" ] && [ $((rss1 - rss0)) -lt 2048 ]
+}
+check "no fd or memory growth after 10,000 connections" case_no_growth
+
+finish
