@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -1078,18 +1079,23 @@ static void restore_pods(struct agent *a)
 
 /* ---------- main loop ---------- */
 
-static int setup_fds(struct agent *a)
+static void signals_block(sigset_t *ss)
 {
-	sigset_t ss;
+	/* Before any thread exists: threads inherit the mask, and a process
+	 * signal goes to any thread that does not block it. */
+	sigemptyset(ss);
+	sigaddset(ss, SIGTERM);
+	sigaddset(ss, SIGINT);
+	sigaddset(ss, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int setup_fds(struct agent *a, const sigset_t *ss)
+{
 	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L }, .it_value = { 0, TICK_MS * 1000000L } };
 
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	a->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->sig_fd = signalfd(-1, ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->sig_ev.kind = EV_SIGNAL;
 	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	timerfd_settime(a->timer_fd, 0, &its, NULL);
@@ -1163,8 +1169,10 @@ int agent_run(const struct agent_opts *o)
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
 			       .max_conns = o->max_conns };
 	struct ms_config *c = NULL;
+	sigset_t ss;
 	int r;
 
+	signals_block(&ss);
 	a.started = time(NULL);
 	if ((r = netns_init()) < 0)
 		return log_error_errno(r, "open own netns: %m");
@@ -1205,7 +1213,7 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	}
 	apply_config(&a, c);
-	if ((r = setup_fds(&a)) < 0 || (r = ctl_open(&a)) < 0)
+	if ((r = setup_fds(&a, &ss)) < 0 || (r = ctl_open(&a)) < 0)
 		goto out;
 	restore_pods(&a);
 	log_info("meshspliced %s ready: control socket %s", MS_VERSION, o->control);
