@@ -14,15 +14,20 @@ TEST_PKGS=(
 	python3
 )
 
+# Peers the benchmarks compare against (scripts/bench.sh passes --bench).
+BENCH_PKGS=(haproxy nginx-light wrk)
+WANT=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+[ "${1:-}" = "--bench" ] && WANT+=("${BENCH_PKGS[@]}")
+
 missing=()
-for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for p in "${WANT[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing+=("$p")
 	fi
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "setup: all ${#BUILD_PKGS[@]} build and ${#TEST_PKGS[@]} test packages present"
+	echo "setup: all ${#WANT[@]} packages present"
 	exit 0
 fi
 
