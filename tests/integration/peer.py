@@ -121,6 +121,56 @@ def srv_unix_echo(path):
     asyncio.run(main())
 
 
+def srv_tls(port, cert, key, log, *opts):
+    """TLS echo server. Options: ca=PATH (require a client cert), max=TLS12,
+    alpn=h2,http/1.1. One JSON line per handshake in log: sni, alpn, version,
+    session_reused, client subject."""
+    import json
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    sni = {}
+    for o in opts:
+        k, v = o.split("=", 1)
+        if k == "ca":
+            ctx.load_verify_locations(v)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        elif k == "max":
+            ctx.maximum_version = getattr(ssl.TLSVersion, {"TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}[v])
+        elif k == "alpn":
+            ctx.set_alpn_protocols(v.split(","))
+
+    def on_sni(sslobj, name, _ctx):
+        sni[id(sslobj)] = name
+    ctx.sni_callback = on_sni
+
+    async def h(r, w):
+        so = w.get_extra_info("ssl_object")
+        peer = so.getpeercert() if so else None
+        rec = {"sni": sni.pop(id(so), None), "alpn": so.selected_alpn_protocol(), "version": so.version(),
+               "resumed": so.session_reused,
+               "client": dict(x[0] for x in peer["subject"]).get("commonName") if peer else None}
+        with open(log, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        try:
+            while True:
+                b = await r.read(65536)
+                if not b:
+                    break
+                w.write(b)
+                await w.drain()
+            w.close()
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass
+
+    async def main():
+        srv = await asyncio.start_server(h, "0.0.0.0", int(port), ssl=ctx, reuse_address=True,
+                                         ssl_handshake_timeout=5)
+        print("ready", flush=True)
+        await srv.serve_forever()
+    asyncio.run(main())
+
+
 # ---------- clients ----------
 
 def cli_echo(host, port, size=1000):
@@ -135,6 +185,45 @@ def cli_echo(host, port, size=1000):
     if back != data:
         sys.exit("echo mismatch: sent %d got %d" % (len(data), len(back)))
     print("echo ok %d peer %s %d" % (size, peer[0], peer[1]))
+
+
+def cli_echo_exact(host, port, size=1000):
+    """Send, read the same number of bytes back, then close (no half-close:
+    many TLS servers end the whole connection at close_notify)."""
+    size = int(size)
+    data = os.urandom(size)
+    s = connect(host, port)
+    peer = s.getpeername()
+    s.sendall(data)
+    back = bytearray()
+    while len(back) < size:
+        b = s.recv(65536)
+        if not b:
+            break
+        back += b
+    s.close()
+    if bytes(back) != data:
+        sys.exit("echo mismatch: sent %d got %d" % (len(data), len(back)))
+    print("echo ok %d peer %s %d" % (size, peer[0], peer[1]))
+
+
+def cli_until(host, port, mark, seconds=5):
+    """Send a line, then read until mark arrives (ok) or the connection ends."""
+    s = connect(host, port, timeout=float(seconds))
+    s.sendall(b"hello\n")
+    print("connected", flush=True)
+    got = b""
+    try:
+        while mark.encode() not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    except (ConnectionResetError, socket.timeout) as e:
+        sys.exit("ended before %r: %r" % (mark, e))
+    if mark.encode() not in got:
+        sys.exit("ended before %r (got %r)" % (mark, got))
+    print("got %s" % mark)
 
 
 def cli_read(host, port):
@@ -228,8 +317,8 @@ def cli_hold(host, port, seconds):
 
 CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
-    "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo,
-    "echo": cli_echo, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
+    "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
+    "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
     "refused": cli_refused, "many": cli_many, "hold": cli_hold,
 }
 

@@ -75,8 +75,17 @@ struct ctl_client {
 	char buf[CTL_BUF];
 };
 
+/* The TLS context of each service with tls.enabled, for the current config. */
+struct svc_tls {
+	char *key; /* kind/mesh/name */
+	struct tls_ctx *ctx; /* NULL when it could not be built: err says why */
+	char *err;
+};
+
 struct agent {
 	const struct agent_opts *o;
+	struct svc_tls *tls;
+	size_t n_tls;
 	int epfd;
 	struct ev ctl_ev, ino_ev, sig_ev, timer_ev, res_ev;
 	int ctl_fd, ino_fd, sig_fd, timer_fd;
@@ -320,6 +329,8 @@ static struct pod *pod_new(const char *name, const char *netns, const char *mesh
 
 /* ---------- policy ---------- */
 
+static const struct svc_tls *svc_tls_find(struct agent *a, const struct ms_service *s);
+
 static void refuse(struct agent *a, int cfd, enum refuse_reason r, const struct pod *p,
 		   const struct ms_addr *orig, uint16_t port, const char *detail)
 {
@@ -344,6 +355,28 @@ static void target_ip(struct fwd_target *t, const struct ms_addr *ip, uint16_t p
 	t->netns_fd = nsfd;
 	t->mark = true;
 	addr_port_fmt(ip, port, t->label, sizeof(t->label));
+}
+
+/* SNI and the names to verify, per endpoint: serverName when given (SNI
+ * unless the legacy "" disabled it); else a DNS endpoint's name; an IP
+ * endpoint sends no SNI and is checked against IP SANs. */
+static void target_tls(struct fwd_target *t, const struct svc_tls *st, const struct ms_tls *tls,
+		       const struct ms_endpoint *e, const struct ms_addr *ip)
+{
+	if (!st)
+		return;
+	t->tls = tls_ctx_ref(st->ctx);
+	if (tls->server_name) {
+		snprintf(t->host, sizeof(t->host), "%s", tls->server_name);
+		if (!tls->sni_disabled)
+			snprintf(t->sni, sizeof(t->sni), "%s", tls->server_name);
+	} else if (e->type == MS_EP_DNS) {
+		snprintf(t->host, sizeof(t->host), "%s", e->host);
+		if (!tls->sni_disabled)
+			snprintf(t->sni, sizeof(t->sni), "%s", e->host);
+	} else if (ip) {
+		addr_fmt(ip, t->ip, sizeof(t->ip));
+	}
 }
 
 /* Decide and start, or park the client until its endpoints resolve. */
@@ -375,8 +408,12 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 	}
 	if (svc->kind != MS_KIND_MESH_SERVICE && mesh->forbid_external)
 		return refuse(a, cfd, REFUSE_EXTERNAL, p, orig, port, "the mesh forbids external services");
-	if (svc->tls.enabled)
-		return refuse(a, cfd, REFUSE_TLS, p, orig, port, "TLS origination is not available in this build");
+	const struct svc_tls *st = NULL;
+	if (svc->tls.enabled) {
+		st = svc_tls_find(a, svc);
+		if (!st || !st->ctx)
+			return refuse(a, cfd, REFUSE_TLS, p, orig, port, st && st->err ? st->err : "no TLS context");
+	}
 	snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(svc->kind), svc->name);
 
 	/* Round robin: start after the last endpoint used; the rest are the failover order. */
@@ -414,6 +451,7 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 			ts[n].len = sizeof(*sun);
 			ts[n].netns_fd = -1;
 			snprintf(ts[n].label, sizeof(ts[n].label), "unix://%s", e->host);
+			target_tls(&ts[n], st, &svc->tls, e, NULL);
 			n++;
 			continue;
 		}
@@ -424,6 +462,7 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 				snprintf(ts[n].label, sizeof(ts[n].label), "%s(%s)", e->host,
 					 addr_port_fmt(&addrs[i], e->port, ip, sizeof(ip)));
 			}
+			target_tls(&ts[n], st, &svc->tls, e, &addrs[i]);
 			n++;
 		}
 	}
@@ -443,6 +482,8 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 		return refuse(a, cfd, REFUSE_NO_ENDPOINT, p, orig, port,
 			      n_eps ? "no endpoint resolved" : "the service has no endpoints");
 	}
+	for (size_t i = 0; i < n; i++)
+		fwd_target_fix(&ts[i]);
 	fwd_start(&a->fwd, cfd, ts, n, p->name, dst, label);
 }
 
@@ -521,6 +562,59 @@ static int load_config(struct agent *a, struct ms_config **ret)
 	return r;
 }
 
+static void svc_tls_clear(struct svc_tls *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].err);
+		tls_ctx_unref(v[i].ctx);
+	}
+	free(v);
+}
+
+static char *svc_key(const struct ms_service *s)
+{
+	return xasprintf("%s/%s/%s", cfg_kind_name(s->kind), s->mesh, s->name);
+}
+
+/* Contexts whose settings did not change are kept (and their sessions);
+ * changed ones are built anew, so no session crosses a settings change. */
+static void build_tls(struct agent *a, const struct ms_config *c)
+{
+	struct svc_tls *v = xcalloc(c->n_svcs ? c->n_svcs : 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		uint8_t digest[32];
+		if (!s->tls.enabled)
+			continue;
+		v[n].key = svc_key(s);
+		tls_settings_digest(&s->tls, s->ports[0].proto, digest);
+		for (size_t j = 0; j < a->n_tls; j++)
+			if (streq(a->tls[j].key, v[n].key) && a->tls[j].ctx &&
+			    memcmp(a->tls[j].ctx->digest, digest, 32) == 0)
+				v[n].ctx = tls_ctx_ref(a->tls[j].ctx);
+		if (!v[n].ctx && tls_ctx_new(&s->tls, s->ports[0].proto, &v[n].ctx, &v[n].err) < 0)
+			log_error("%s: TLS origination unavailable: %s; its connections are refused", v[n].key,
+				  v[n].err);
+		n++;
+	}
+	svc_tls_clear(a->tls, a->n_tls);
+	a->tls = v;
+	a->n_tls = n;
+}
+
+static const struct svc_tls *svc_tls_find(struct agent *a, const struct ms_service *s)
+{
+	_cleanup_free_ char *key = svc_key(s);
+
+	for (size_t i = 0; i < a->n_tls; i++)
+		if (streq(a->tls[i].key, key))
+			return &a->tls[i];
+	return NULL;
+}
+
 static void apply_config(struct agent *a, struct ms_config *c)
 {
 	struct ms_config *old = a->cfg;
@@ -534,6 +628,7 @@ static void apply_config(struct agent *a, struct ms_config *c)
 				    streq(c->svcs[i].mesh, old->svcs[j].mesh))
 					for (size_t p = 0; p < c->svcs[i].n_ports && p < old->svcs[j].n_ports; p++)
 						c->svcs[i].ports[p].n_eps_rr = old->svcs[j].ports[p].n_eps_rr;
+	build_tls(a, c);
 	bpf_engine_svcs_sync(a->bpf, c);
 	for (struct pod *p = a->pods; p; p = p->next) {
 		if (!p->enabled)
@@ -796,6 +891,14 @@ static json_object *do_stats(struct agent *a)
 	F(pipe_errors);
 #undef F
 	json_object_object_add(fw, "pipes_pooled", json_object_new_int64((int64_t)a->fwd.n_pool));
+	json_object *tl = json_object_new_object(), *tf = json_object_new_object();
+	json_object_object_add(tl, "handshakes", json_object_new_int64((int64_t)s->tls_handshakes));
+	json_object_object_add(tl, "resumed", json_object_new_int64((int64_t)s->tls_resumed));
+	json_object_object_add(tl, "ktls", json_object_new_int64((int64_t)s->tls_ktls));
+	for (int i = 0; i < TLS_FAIL__MAX; i++)
+		json_object_object_add(tf, tls_fail_name((enum tls_fail)i), json_object_new_int64((int64_t)s->tls_fail[i]));
+	json_object_object_add(tl, "failures", tf);
+	json_object_object_add(o, "tls", tl);
 	json_object_object_add(fw, "accepted", json_object_new_int64((int64_t)a->accepted));
 	for (int i = 0; i < REFUSE__MAX; i++)
 		json_object_object_add(ref, refuse_names[i], json_object_new_int64((int64_t)a->refused[i]));
@@ -1292,6 +1395,7 @@ out:
 		close(a.timer_fd);
 	if (a.epfd > 0)
 		close(a.epfd);
+	svc_tls_clear(a.tls, a.n_tls);
 	cfg_unref(a.cfg);
 	cfg_vip_table_clear(&a.vips);
 	free(a.last_reload_error);

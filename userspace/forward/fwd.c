@@ -10,11 +10,26 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "log.h"
 #include "netns.h"
 #include "util.h"
 
 #define FWD_POOL_MAX 256
+#define TLS_BUF 16384 /* one TLS record */
+
+void fwd_target_fix(struct fwd_target *t)
+{
+	t->tt.sni = t->sni[0] ? t->sni : NULL;
+	t->tt.host = t->host[0] ? t->host : NULL;
+	t->tt.ip = t->ip[0] ? t->ip : NULL;
+	t->tt.endpoint = t->label;
+}
+
+static void tls_start(struct fwd *f, struct fwd_conn *c);
+static void tls_handshake(struct fwd *f, struct fwd_conn *c);
+static void tls_run(struct fwd *f, struct fwd_conn *c);
 
 static struct fwd_conn *conn_of(struct ev *ev)
 {
@@ -93,6 +108,12 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool
 		f->head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->ssl)
+		SSL_free(c->ssl);
+	free(c->ubuf);
+	free(c->dbuf);
+	for (size_t i = 0; i < c->n_targets; i++)
+		tls_ctx_unref(c->targets[i].tls);
 	if (reset_client)
 		fwd_reset_fd(c->cfd);
 	else if (c->cfd >= 0)
@@ -185,6 +206,10 @@ static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *
 
 static void conn_run(struct fwd *f, struct fwd_conn *c)
 {
+	if (c->ssl) {
+		tls_run(f, c);
+		return;
+	}
 	uint64_t before = c->up.bytes + c->down.bytes;
 	bool up_eof = c->up.eof, down_eof = c->down.eof;
 	enum pump_result up, down = PUMP_OK;
@@ -279,6 +304,10 @@ static void connect_done(struct fwd *f, struct fwd_conn *c)
 
 	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
+	if (err == 0 && c->targets[c->cur].tls) {
+		tls_start(f, c);
+		return;
+	}
 	if (err == 0) {
 		c->state = FWD_OPEN;
 		touch(c);
@@ -294,6 +323,204 @@ static void connect_done(struct fwd *f, struct fwd_conn *c)
 	f->st.connect_retries++;
 	if (now_ms() >= c->deadline_ms || try_connect(f, c) < 0)
 		connect_failed(f, c, strerror(err));
+}
+
+/* ---------- TLS origination ---------- */
+
+/* Renegotiation is off: SSL_OP_NO_RENEGOTIATION makes OpenSSL answer a
+ * server's HelloRequest with a warning and go on; we see the request here and
+ * fail the connection, as the config asks. */
+static void tls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+		       SSL *ssl, void *arg)
+{
+	struct fwd_conn *c = arg;
+
+	(void)version;
+	(void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && c->state == FWD_OPEN &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_HELLO_REQUEST)
+		c->reneg_seen = true;
+}
+
+static void tls_failed(struct fwd *f, struct fwd_conn *c, enum tls_fail why, const char *detail)
+{
+	const struct fwd_target *t = &c->targets[c->cur];
+
+	f->st.tls_fail[why]++;
+	log_info("conn %llu: %s → %s: TLS to %s (sni %s) failed: %s: %s", (unsigned long long)c->id, c->pod,
+		 c->service, log_escape(t->label), t->tt.sni ? log_escape(t->tt.sni) : "none",
+		 tls_fail_name(why), log_escape(detail));
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	fwd_reset_fd(c->ufd);
+	c->ufd = -1;
+	c->cur++;
+	c->state = FWD_CONNECTING;
+	if (now_ms() >= c->deadline_ms || try_connect(f, c) < 0)
+		connect_failed(f, c, tls_fail_name(why));
+}
+
+static void tls_start(struct fwd *f, struct fwd_conn *c)
+{
+	struct fwd_target *t = &c->targets[c->cur];
+
+	c->ssl = tls_ssl_new(t->tls, c->ufd, &t->tt);
+	if (!c->ssl) {
+		tls_failed(f, c, TLS_FAIL_HANDSHAKE, "SSL_new failed");
+		return;
+	}
+	c->reneg_allowed = t->tls->allow_renegotiation;
+	SSL_set_msg_callback(c->ssl, tls_msg_cb);
+	SSL_set_msg_callback_arg(c->ssl, c);
+	c->state = FWD_HANDSHAKE;
+	tls_handshake(f, c);
+}
+
+static void tls_handshake(struct fwd *f, struct fwd_conn *c)
+{
+	struct fwd_target *t = &c->targets[c->cur];
+	char why[512];
+	int r = SSL_do_handshake(c->ssl), e;
+
+	if (r == 1) {
+		if (tls_check_names(t->tls, c->ssl, &t->tt) < 0) {
+			snprintf(why, sizeof(why), "certificate does not match %s%s",
+				 t->tls->n_sans ? "the configured subjectAltNames" : t->tt.host ? t->tt.host :
+				 t->tt.ip ? t->tt.ip : "any name (set serverName)", "");
+			tls_failed(f, c, TLS_FAIL_NAME_MISMATCH, why);
+			return;
+		}
+		f->st.tls_handshakes++;
+		if (SSL_session_reused(c->ssl))
+			f->st.tls_resumed++;
+#ifdef BIO_get_ktls_send
+		if (BIO_get_ktls_send(SSL_get_wbio(c->ssl)))
+			f->st.tls_ktls++;
+#endif
+		SSL_SESSION *sess = SSL_get1_session(c->ssl);
+		if (sess) {
+			tls_session_store(t->tls, t->label, sess);
+			SSL_SESSION_free(sess);
+		}
+		c->ubuf = xcalloc(TLS_BUF, 1);
+		c->dbuf = xcalloc(TLS_BUF, 1);
+		c->state = FWD_OPEN;
+		c->u_rd = c->u_wr = true; /* OpenSSL may hold decrypted bytes already */
+		touch(c);
+		log_debug("conn %llu: TLS %s to %s%s", (unsigned long long)c->id, SSL_get_version(c->ssl),
+			  log_escape(t->label), SSL_session_reused(c->ssl) ? " (resumed)" : "");
+		tls_run(f, c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return;
+	enum tls_fail fail = tls_classify(c->ssl, e, why, sizeof(why));
+	tls_failed(f, c, fail, why);
+}
+
+static void tls_run(struct fwd *f, struct fwd_conn *c)
+{
+	for (;;) {
+		bool progress = false;
+		int n, e;
+
+		/* client → upstream */
+		if (!c->up.eof && c->ulen == 0 && c->c_rd) {
+			ssize_t r = recv(c->cfd, c->ubuf, TLS_BUF, 0);
+			if (r > 0) {
+				c->ulen = (size_t)r;
+				c->uoff = 0;
+				progress = true;
+			} else if (r == 0) {
+				c->up.eof = true;
+				progress = true;
+			} else if (errno == EAGAIN) {
+				c->c_rd = false;
+			} else if (errno != EINTR) {
+				f->st.reset_client++;
+				conn_free(f, c, false, true);
+				return;
+			}
+		}
+		if (c->ulen > c->uoff) {
+			n = SSL_write(c->ssl, c->ubuf + c->uoff, (int)(c->ulen - c->uoff));
+			if (n > 0) {
+				c->uoff += (size_t)n;
+				c->up.bytes += (uint64_t)n;
+				f->st.bytes_up += (uint64_t)n;
+				if (c->uoff == c->ulen)
+					c->ulen = c->uoff = 0;
+				progress = true;
+			} else if ((e = SSL_get_error(c->ssl, n)) != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				ERR_clear_error();
+				f->st.reset_upstream++;
+				conn_free(f, c, true, false);
+				return;
+			}
+		}
+		if (c->up.eof && c->ulen == 0 && !c->up.shut) {
+			/* close_notify, then FIN: TLS half-close */
+			SSL_shutdown(c->ssl);
+			ERR_clear_error();
+			shutdown(c->ufd, SHUT_WR);
+			c->up.shut = true;
+			progress = true;
+		}
+		/* upstream → client */
+		if (!c->down.eof && c->dlen == 0) {
+			n = SSL_read(c->ssl, c->dbuf, TLS_BUF);
+			if (c->reneg_seen && !c->reneg_allowed) {
+				f->st.tls_fail[TLS_FAIL_RENEGOTIATION]++;
+				log_info("conn %llu: %s → %s: the server asked to renegotiate and allowRenegotiation is off; resetting",
+					 (unsigned long long)c->id, c->pod, c->service);
+				conn_free(f, c, true, true);
+				return;
+			}
+			if (n > 0) {
+				c->dlen = (size_t)n;
+				c->doff = 0;
+				progress = true;
+			} else if ((e = SSL_get_error(c->ssl, n)) == SSL_ERROR_ZERO_RETURN) {
+				c->down.eof = true; /* close_notify, or EOF without it (documented) */
+				progress = true;
+			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				ERR_clear_error();
+				f->st.reset_upstream++;
+				conn_free(f, c, true, false);
+				return;
+			}
+		}
+		if (c->dlen > c->doff && c->c_wr) {
+			ssize_t r = send(c->cfd, c->dbuf + c->doff, c->dlen - c->doff, MSG_NOSIGNAL);
+			if (r > 0) {
+				c->doff += (size_t)r;
+				c->down.bytes += (uint64_t)r;
+				f->st.bytes_down += (uint64_t)r;
+				if (c->doff == c->dlen)
+					c->dlen = c->doff = 0;
+				progress = true;
+			} else if (errno == EAGAIN) {
+				c->c_wr = false;
+			} else if (errno != EINTR) {
+				f->st.reset_client++;
+				conn_free(f, c, false, true);
+				return;
+			}
+		}
+		if (c->down.eof && c->dlen == 0 && !c->down.shut) {
+			shutdown(c->cfd, SHUT_WR);
+			c->down.shut = true;
+			progress = true;
+		}
+		if (!progress)
+			break;
+		touch(c);
+	}
+	if (c->up.shut && c->down.shut) {
+		f->st.completed++;
+		conn_free(f, c, false, false);
+	}
 }
 
 int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
@@ -353,6 +580,15 @@ void fwd_event(struct fwd *f, struct ev *ev, uint32_t events)
 		else
 			c->u_wr = true;
 	}
+	if (c->state == FWD_HANDSHAKE) {
+		if (!client)
+			tls_handshake(f, c);
+		else if (events & (EPOLLERR | EPOLLHUP)) {
+			f->st.reset_client++;
+			conn_free(f, c, false, true);
+		}
+		return;
+	}
 	if (c->state == FWD_CONNECTING) {
 		if (!client && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 			connect_done(f, c);
@@ -375,9 +611,9 @@ void fwd_tick(struct fwd *f)
 
 	for (; c; c = next) {
 		next = c->next;
-		if (c->state == FWD_CONNECTING && now >= c->deadline_ms) {
+		if (c->state != FWD_OPEN && now >= c->deadline_ms) {
 			f->st.connect_timeout++;
-			connect_failed(f, c, "connect timeout");
+			connect_failed(f, c, c->state == FWD_HANDSHAKE ? "TLS handshake timeout" : "connect timeout");
 		} else if (c->state == FWD_OPEN && f->o.idle_timeout_ms &&
 			   now - c->last_ms >= f->o.idle_timeout_ms) {
 			f->st.idle_timeout++;

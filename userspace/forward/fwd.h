@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "ev.h"
+#include "tls.h"
 
 /* The splice forwarder: one client socket, one upstream socket, a pipe per
  * direction taken from a pool only while bytes are in flight. Single-threaded,
@@ -17,7 +18,14 @@ struct fwd_target {
 	int netns_fd; /* create the socket in this netns; -1: the agent's own */
 	bool mark;    /* set the agent's SO_MARK (IP sockets) */
 	char label[96];
+	/* TLS origination: tls == NULL for plain TCP. The strings back tt. */
+	struct tls_ctx *tls;
+	struct tls_target tt;
+	char sni[256], host[256], ip[64];
 };
+
+/* Fill t->tt from the strings (call after copying a target). */
+void fwd_target_fix(struct fwd_target *t);
 
 struct fwd_opts {
 	uint32_t mark;
@@ -35,7 +43,7 @@ struct fwd_dir {
 	bool shut;      /* FIN forwarded (shutdown(SHUT_WR) on the destination) */
 };
 
-enum fwd_state { FWD_CONNECTING, FWD_OPEN };
+enum fwd_state { FWD_CONNECTING, FWD_HANDSHAKE, FWD_OPEN };
 
 struct fwd;
 
@@ -51,6 +59,12 @@ struct fwd_conn {
 	size_t n_targets, cur;
 	uint64_t created_ms, deadline_ms, last_ms;
 	char pod[96], orig[64], service[160];
+	/* TLS connections move bytes with SSL_read/SSL_write through two bounded buffers. */
+	SSL *ssl;
+	unsigned char *ubuf, *dbuf;
+	size_t ulen, uoff, dlen, doff;
+	bool reneg_seen;
+	bool reneg_allowed;
 	struct fwd_conn *prev, *next;
 };
 
@@ -60,6 +74,8 @@ struct fwd_stats {
 	uint64_t connect_failed, connect_retries, connect_timeout, idle_timeout;
 	uint64_t bytes_up, bytes_down;
 	uint64_t pipes_created, pipes_pooled, pipe_errors;
+	uint64_t tls_handshakes, tls_resumed, tls_ktls;
+	uint64_t tls_fail[TLS_FAIL__MAX];
 };
 
 struct fwd {

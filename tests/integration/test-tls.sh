@@ -1,0 +1,273 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# TLS origination: plaintext from the pod to a VIP, TLS from meshsplice to
+# real servers in the outside netns, with a PKI the test makes.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/certs.sh"
+require_root
+make_topology || { echo "topology failed"; exit 1; }
+mkdir -p "$T/pki"
+make_certs "$T/pki" || exit 1
+P=$T/pki
+b64() { base64 -w0 "$1"; }
+CA1=$(b64 "$P/ca1.pem")
+
+# servers on 198.18.3.2 (reached from the pod as up.test and friends)
+srv() { # port cert [opts...]
+	local port=$1 cert=$2
+	shift 2
+	bg_out "tls$port" $PEER serve-tls "$port" "$P/$cert.pem" "$P/$cert.key" "$T/tls-$port.log" "$@"
+}
+srv 9001 good || exit 1
+srv 9002 wrongca || exit 1
+srv 9003 wrongname || exit 1
+srv 9004 expired || exit 1
+srv 9005 selfsigned || exit 1
+srv 9006 evil || exit 1
+# openssl s_server where the alerts matter: Python's TLS server closes
+# without the protocol_version alert. Its stdin (a FIFO) drives renegotiation.
+sserver() { # port fifo extra-args...
+	local port=$1 fifo=$2
+	shift 2
+	mkfifo "$fifo"
+	# read-write open never blocks, and keeps s_server from seeing EOF
+	exec {fd}<>"$fifo"
+	bg_out "s$port" sh -c 'port=$0 cert=$1 key=$2 fifo=$3; shift 3; echo ready
+		exec openssl s_server -accept "$port" -cert "$cert" -key "$key" "$@" <"$fifo"' \
+		"$port" "$P/good.pem" "$P/good.key" "$fifo" "$@" || return 1
+	FIFO_FDS+=($fd)
+}
+FIFO_FDS=()
+sserver 9007 "$T/f9007" -tls1_2 -quiet || exit 1
+sserver 9012 "$T/f9012" -tls1_2 || exit 1
+sserver 9013 "$T/f9013" -tls1_2 || exit 1
+srv 9008 good "ca=$P/ca1.pem" || exit 1
+srv 9009 good alpn=h2,http/1.1 || exit 1
+srv 9010 partial || exit 1
+srv 9011 cnonly || exit 1
+mkdir -p "$T/www" && echo "<h1>meshsplice nginx test page</h1>" >"$T/www/index.html"
+cat >"$T/nginx.conf" <<NGX
+daemon off;
+user root;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $T/www;
+  server {
+    listen 198.18.3.2:9443 ssl;
+    ssl_certificate $P/good.pem;
+    ssl_certificate_key $P/good.key;
+    root $T/www;
+  }
+}
+NGX
+ip netns exec "$NS_O" nginx -c "$T/nginx.conf" &
+BG_PIDS+=($!)
+printf '198.18.3.2 up.test a.wild.test sa.wild.test\n' >"$T/hosts"
+
+svc() { # name vip port endpoint-address endpoint-port tls-yaml [protocol]
+	cat >"$T/conf/$1.yaml" <<YAML
+type: MeshExternalService
+name: $1
+spec:
+  match:
+    port: $3
+    protocol: ${7:-tcp}
+  endpoints:
+    - address: $4
+      port: $5
+  tls:
+    enabled: true
+$6
+status:
+  vip:
+    ip: $2
+YAML
+}
+verif() { # mode [extra lines]
+	printf '    verification:\n      mode: %s\n      caCert:\n        inline: %s\n%s' "$1" "$CA1" "${2:-}"
+}
+modes=(Secured SkipSAN SkipCA SkipAll)
+servers=(good wrongca wrongname expired selfsigned)
+for m in 0 1 2 3; do
+	for s in 0 1 2 3 4; do
+		svc "m-${modes[$m]}-${servers[$s]}" "242.0.1.$((10 * (m + 1) + s + 1))" 443 up.test $((9001 + s)) "$(verif "${modes[$m]}")"
+	done
+done
+svc san-exact-hit 242.0.2.1 443 up.test 9001 "$(verif Secured '      subjectAltNames:
+        - type: Exact
+          value: spiffe://mesh.test/ns/default/sa/up
+')"
+svc san-exact-miss 242.0.2.2 443 up.test 9001 "$(verif Secured '      subjectAltNames:
+        - type: Exact
+          value: spiffe://mesh.test/ns/default
+')"
+svc san-prefix-hit 242.0.2.3 443 up.test 9001 "$(verif Secured '      subjectAltNames:
+        - type: Prefix
+          value: spiffe://mesh.test
+')"
+svc san-prefix-evil 242.0.2.4 443 up.test 9006 "$(verif Secured '      subjectAltNames:
+        - type: Prefix
+          value: spiffe://mesh.test
+')"
+svc ip-endpoint 242.0.2.5 443 198.18.3.2 9001 "$(verif Secured)"
+svc wildcard 242.0.2.6 443 a.wild.test 9001 "$(verif Secured)"
+svc partial-wildcard 242.0.2.7 443 sa.wild.test 9010 "$(verif Secured)"
+svc cn-only 242.0.2.8 443 up.test 9011 "$(verif Secured)"
+svc version 242.0.2.9 443 up.test 9007 "    version:
+      min: TLS13
+$(verif Secured)"
+svc mtls-ok 242.0.2.10 443 up.test 9008 "$(verif Secured "      clientCert:
+        inline: $(b64 "$P/client.pem")
+      clientKey:
+        inline: $(b64 "$P/client.key")
+")"
+svc mtls-missing 242.0.2.11 443 up.test 9008 "$(verif Secured)"
+svc alpn 242.0.2.12 443 up.test 9009 "$(verif Secured)" http2
+svc system-ca 242.0.2.13 443 up.test 9001 "    verification:
+      mode: Secured"
+svc resume 242.0.2.14 443 up.test 9001 "$(verif Secured)"
+svc nginx 242.0.2.15 80 up.test 9443 "$(verif Secured)" http
+svc reneg-off 242.0.2.16 443 up.test 9012 "    allowRenegotiation: false
+$(verif Secured)"
+svc reneg-on 242.0.2.17 443 up.test 9013 "    allowRenegotiation: true
+$(verif Secured)"
+cat >"$T/conf/legacy.yaml" <<YAML
+type: ExternalService
+name: legacy-nosni
+tags:
+  kuma.io/service: legacy-nosni
+networking:
+  address: up.test:9001
+  tls:
+    enabled: true
+    serverName: ""
+    caCert:
+      inline: $CA1
+YAML
+
+MESHSPLICE_SYSTEM_CA_PATH=$P/ca1.pem start_agent || exit 1
+ms enable --netns "/var/run/netns/$NS_A" --name tls/a >/dev/null || exit 1
+
+last() { tail -1 "$T/tls-$1.log" 2>/dev/null; }
+ok() { in_pod "$NS_A" $PEER echo-exact "$1" "${2:-443}" 2000; }
+refused() { in_pod "$NS_A" $PEER refused "$1" "${2:-443}"; }
+
+# every verification mode × {good, wrong CA, wrong name, expired, self-signed}
+#            good wrongca wrongname expired selfsigned
+expect=("ok   fail    fail      fail    fail"   # Secured: chain and name
+	"ok   fail    ok        fail    fail"   # SkipSAN: chain only
+	"ok   ok      fail      fail    ok"     # SkipCA: names only (expiry still checked)
+	"ok   ok      ok        ok      ok")    # SkipAll
+for m in 0 1 2 3; do
+	read -r -a row <<<"${expect[$m]}"
+	for s in 0 1 2 3 4; do
+		vip="242.0.1.$((10 * (m + 1) + s + 1))"
+		if [ "${row[$s]}" = ok ]; then
+			check "${modes[$m]} × ${servers[$s]}: connects" ok "$vip"
+		else
+			check "${modes[$m]} × ${servers[$s]}: refused" refused "$vip"
+		fi
+	done
+done
+
+tls_fail() { stat "tls.failures.$1"; }
+case_reasons() {
+	local u=$(tls_fail unknown_ca) n=$(tls_fail name_mismatch) e=$(tls_fail expired)
+	refused 242.0.1.12 && refused 242.0.1.13 && refused 242.0.1.14 || return 1
+	echo "unknown_ca $u→$(tls_fail unknown_ca) name_mismatch $n→$(tls_fail name_mismatch) expired $e→$(tls_fail expired)"
+	[ "$(tls_fail unknown_ca)" -gt "$u" ] && [ "$(tls_fail name_mismatch)" -gt "$n" ] && [ "$(tls_fail expired)" -gt "$e" ]
+}
+check "each failure counted under its reason (unknown CA, name, expired)" case_reasons
+check "SAN Exact hit (URI)" ok 242.0.2.1
+check "SAN Exact miss" refused 242.0.2.2
+check "SAN Prefix hit (spiffe://mesh.test)" ok 242.0.2.3
+check "SAN Prefix does not match spiffe://mesh.test.evil/..." refused 242.0.2.4
+case_ip() {
+	ok 242.0.2.5 || return 1
+	last 9001
+	last 9001 | grep -q '"sni": null'
+}
+check "IP endpoint: checked against IP SANs, no SNI sent" case_ip
+case_sni() {
+	ok 242.0.1.11 || return 1
+	last 9001
+	last 9001 | grep -q '"sni": "up.test"'
+}
+check "DNS endpoint: SNI is the endpoint's name (seen at the server)" case_sni
+case_legacy() {
+	local vip
+	vip=$(ms -o json get | python3 -c 'import json,sys
+print([s["vip"] for s in json.load(sys.stdin)["config"]["services"] if s["name"] == "legacy-nosni"][0])')
+	ok "$vip" 9001 || return 1
+	last 9001 | grep -q '"sni": null'
+}
+check "legacy ExternalService serverName \"\": no SNI" case_legacy
+check "wildcard *.wild.test matches a.wild.test" ok 242.0.2.6
+check "partial wildcard s*.wild.test is not accepted" refused 242.0.2.7
+check "no CN fallback: a cert with the name only in its CN is refused" refused 242.0.2.8
+case_version() {
+	local v=$(tls_fail protocol_version)
+	refused 242.0.2.9 || return 1
+	[ "$(tls_fail protocol_version)" -gt "$v" ]
+}
+check "version bounds: min TLS13 against a TLS 1.2-only server fails (protocol_version)" case_version
+case_mtls() {
+	ok 242.0.2.10 || return 1
+	last 9008 | grep -q '"client": "client-1"'
+}
+check "mTLS: client certificate accepted by the server" case_mtls
+check "mTLS: without a client certificate the server refuses" refused 242.0.2.11
+case_alpn() {
+	ok 242.0.2.12 || return 1
+	last 9009
+	last 9009 | grep -q '"alpn": "h2"'
+}
+check "ALPN h2 for protocol http2, seen by the server" case_alpn
+check "system CA default through MESHSPLICE_SYSTEM_CA_PATH" ok 242.0.2.13
+case_resume() {
+	ok 242.0.2.14 && sleep 0.2 && ok 242.0.2.14 || return 1
+	last 9001
+	last 9001 | grep -q '"resumed": true'
+}
+check "session resumed on the second connection (seen by the server)" case_resume
+case_curl() {
+	local page
+	page=$(in_pod "$NS_A" curl -s --max-time 5 http://242.0.2.15/) || return 1
+	echo "$page"
+	echo "$page" | grep -q "meshsplice nginx test page"
+}
+check "curl http://VIP through a MeshExternalService with TLS returns the nginx page" case_curl
+
+reneg() { # vip port expect(ok|fail)
+	in_pod "$NS_A" $PEER until "$1" 443 after 5 >"$T/reneg.out" 2>&1 &
+	local c=$!
+	for _ in $(seq 30); do grep -q connected "$T/reneg.out" && break; sleep 0.1; done
+	sleep 0.3
+	echo r >"$T/f$2"   # s_server: renegotiate
+	sleep 0.5
+	echo after >"$T/f$2"
+	wait $c
+	local rc=$?
+	cat "$T/reneg.out"
+	if [ "$3" = ok ]; then [ $rc -eq 0 ]; else [ $rc -ne 0 ]; fi
+}
+case_reneg_off() {
+	local v=$(tls_fail renegotiation)
+	reneg 242.0.2.16 9012 fail || return 1
+	[ "$(tls_fail renegotiation)" -gt "$v" ]
+}
+check "allowRenegotiation false: the server's renegotiation fails the connection" case_reneg_off
+check "allowRenegotiation true: renegotiation succeeds (TLS 1.2), data flows after it" reneg 242.0.2.17 9013 ok
+
+case_clean_exit() {
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID"
+	local rc=$?
+	AGENT_PID=
+	[ $rc -eq 0 ] && ! grep -E "Sanitizer|runtime error" "$T/agent.log"
+}
+check "SIGTERM: clean exit, no sanitizer report" case_clean_exit
+finish
