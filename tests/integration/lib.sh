@@ -116,7 +116,7 @@ start_agent() {
 	touch "$T/hosts"
 	unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" \
 		"$AGENT_BIN" --config-dir "$T/conf" --cgroup "$CG" --control "$CTL" \
-		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 \
+		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" \
 		--log-level "${MS_LOG_LEVEL:-info}" "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq 100); do

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bpf-engine.h"
+#include "tproxy.h"
 #include "log.h"
 #include "ms-build.h"
 #include "netns.h"
@@ -82,8 +83,12 @@ struct svc_tls {
 	char *err;
 };
 
+enum engine { ENGINE_BPF, ENGINE_IPTABLES };
+
 struct agent {
 	const struct agent_opts *o;
+	enum engine engine;
+	enum tp_backend backend;
 	struct svc_tls *tls;
 	size_t n_tls;
 	int epfd;
@@ -148,6 +153,8 @@ static void save_vips(struct agent *a)
 		log_warn_errno(r, "save VIPs to %s: %m (VIPs may move on restart)", path);
 }
 
+static const char *engine_name = "bpf";
+
 static json_object *pod_json(const struct pod *p, bool for_state)
 {
 	json_object *o = json_object_new_object(), *ports = json_object_new_array();
@@ -171,7 +178,7 @@ static json_object *pod_json(const struct pod *p, bool for_state)
 		gmtime_r(&p->since, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		json_object_object_add(o, "state", json_object_new_string(p->enabled ? "enabled" : "disabled"));
-		json_object_object_add(o, "engine", json_object_new_string("bpf"));
+		json_object_object_add(o, "engine", json_object_new_string(engine_name));
 		json_object_object_add(o, "since", json_object_new_string(ts));
 		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)p->cookie);
 		json_object_object_add(o, "netns_cookie", json_object_new_string(buf));
@@ -278,6 +285,30 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 	if ((r = listener_open(a, p, &p->l6, AF_INET6)) < 0)
 		log_info_errno(r, "pod %s: no IPv6 listener on [::1]:%u: %m; IPv6 connections will not be proxied",
 			       p->name, a->o->listen_port);
+	if (a->engine == ENGINE_IPTABLES) {
+		struct tp_opts to;
+		char *err = NULL;
+		tp_opts_init(&to);
+		to.mark = a->o->mark;
+		to.listen_port = a->o->listen_port;
+		memcpy(to.excl_ports, p->excl_ports, p->n_excl_ports * sizeof(uint16_t));
+		to.n_excl_ports = p->n_excl_ports;
+		memcpy(to.excl_cidrs, p->excl_cidrs, MS_MIN(p->n_excl_cidrs, (size_t)TP_MAX_ITEMS) * sizeof(struct ms_cidr));
+		to.n_excl_cidrs = MS_MIN(p->n_excl_cidrs, (size_t)TP_MAX_ITEMS);
+		to.vip_cidrs[0] = a->o->cfg.mes_cidr;
+		to.vip_cidrs[1] = a->o->cfg.ms_cidr;
+		to.n_vip_cidrs = 2;
+		if ((r = tp_install(p->nsfd, a->backend, &to, &err)) < 0) {
+			log_error("pod %s: iptables: %s", p->name, err ? err : "install failed");
+			free(err);
+			*why = "cannot install the iptables rules";
+			listener_close(a, &p->l4);
+			listener_close(a, &p->l6);
+			return r;
+		}
+		p->enabled = true;
+		return 0;
+	}
 	v = pod_value(a, p);
 	if ((r = bpf_engine_pod_put(a->bpf, p->cookie, &v)) < 0) {
 		*why = "cannot update the BPF pods map";
@@ -293,12 +324,30 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 	return 0;
 }
 
+static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget);
+
 static void pod_deactivate(struct agent *a, struct pod *p)
+{
+	pod_deactivate_full(a, p, false);
+}
+
+static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget)
 {
 	/* Map entry first: new connects go direct before the listeners close.
 	 * Established proxied connections live in the forwarder and go on. */
-	if (p->cookie)
+	if (a->engine == ENGINE_IPTABLES && p->nsfd >= 0) {
+		char *err = NULL;
+		/* Rules and VIP routes both go, so VIPs fail at once (ENETUNREACH) as
+		 * with the eBPF engine. Unlike it, REDIRECTed connections already
+		 * established do not survive the rules' removal (tested, documented). */
+		(void)forget;
+		int r = tp_uninstall(p->nsfd, a->backend, &err);
+		if (r < 0)
+			log_warn("pod %s: iptables uninstall: %s", p->name, err ? err : "failed");
+		free(err);
+	} else if (a->bpf && p->cookie) {
 		bpf_engine_pod_del(a->bpf, p->cookie);
+	}
 	listener_close(a, &p->l4);
 	listener_close(a, &p->l6);
 	if (p->nsfd >= 0)
@@ -505,6 +554,24 @@ static void pending_retry(struct agent *a, bool only_expired)
 	}
 }
 
+#define MS_SO_ORIGINAL_DST 80      /* SOL_IP, <linux/netfilter_ipv4.h> */
+#define MS_IP6T_SO_ORIGINAL_DST 80 /* SOL_IPV6, <linux/netfilter_ipv6/ip6_tables.h> */
+
+/* Where the client meant to go: the eBPF engine's map, or conntrack's
+ * record of the REDIRECT. A loopback answer means it was not redirected. */
+static int original_dst(struct agent *a, struct pod *p, int cfd, bool v6, const struct ms_addr *peer,
+			uint16_t pport, struct ms_addr *ret, uint16_t *ret_port)
+{
+	if (a->engine == ENGINE_BPF)
+		return bpf_engine_conn_take(a->bpf, p->cookie, peer, pport, ret, ret_port);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockopt(cfd, v6 ? SOL_IPV6 : SOL_IP, v6 ? MS_IP6T_SO_ORIGINAL_DST : MS_SO_ORIGINAL_DST, &ss,
+		       &len) < 0)
+		return -errno;
+	return addr_from_sockaddr((struct sockaddr *)&ss, ret, ret_port);
+}
+
 static void pod_accept(struct agent *a, struct listener *l)
 {
 	struct pod *p = l->pod;
@@ -525,7 +592,8 @@ static void pod_accept(struct agent *a, struct listener *l)
 		}
 		a->accepted++;
 		if (addr_from_sockaddr((struct sockaddr *)&ss, &peer, &pport) < 0 ||
-		    bpf_engine_conn_take(a->bpf, p->cookie, &peer, pport, &orig, &oport) < 0) {
+		    original_dst(a, p, cfd, l == &p->l6, &peer, pport, &orig, &oport) < 0 ||
+		    addr_is_local(&orig)) {
 			/* Not a redirected connection (someone dialled the listener
 			 * directly): never an open relay. */
 			refuse(a, cfd, REFUSE_UNKNOWN_ORIG, p, NULL, 0, "no original destination recorded");
@@ -629,10 +697,13 @@ static void apply_config(struct agent *a, struct ms_config *c)
 					for (size_t p = 0; p < c->svcs[i].n_ports && p < old->svcs[j].n_ports; p++)
 						c->svcs[i].ports[p].n_eps_rr = old->svcs[j].ports[p].n_eps_rr;
 	build_tls(a, c);
-	bpf_engine_svcs_sync(a->bpf, c);
+	if (a->bpf)
+		bpf_engine_svcs_sync(a->bpf, c);
 	for (struct pod *p = a->pods; p; p = p->next) {
 		if (!p->enabled)
 			continue;
+		if (!a->bpf)
+			continue; /* iptables rules do not depend on the config */
 		if (!cfg_find_mesh(c, p->mesh))
 			log_warn("pod %s: mesh %s no longer exists; its connections are refused", p->name, p->mesh);
 		struct ms_pod v = pod_value(a, p);
@@ -767,11 +838,15 @@ static json_object *do_enable(struct agent *a, json_object *req)
 		memcpy(p->excl_cidrs, tmp.excl_cidrs, sizeof(p->excl_cidrs));
 		p->n_excl_cidrs = tmp.n_excl_cidrs;
 	}
-	if (p->enabled) {
+	if (p->enabled && a->bpf) {
 		/* Refresh flags and exclusions in place. */
 		struct ms_pod v = pod_value(a, p);
 		bpf_engine_pod_put(a->bpf, p->cookie, &v);
 		bpf_engine_excl_set(a->bpf, p->cookie, p->excl_cidrs, p->n_excl_cidrs);
+	} else if (p->enabled) {
+		const char *why2 = "";
+		/* iptables: re-render with the new exclusions (install is idempotent) */
+		pod_activate(a, p, &why2);
 	} else if ((r = pod_activate(a, p, &why)) < 0) {
 		log_error_errno(r, "enable pod %s (netns %s): %s: %m", p->name, p->netns, why);
 		json_object *e = reply_err("enable %s: %s: %s", p->name, why, strerror(-r));
@@ -820,7 +895,7 @@ static json_object *do_forget(struct agent *a, json_object *req)
 		struct pod *p = *pp;
 		if ((name && streq(p->name, name)) || (netns && streq(p->netns, netns))) {
 			if (p->enabled)
-				pod_deactivate(a, p);
+				pod_deactivate_full(a, p, true);
 			*pp = p->next;
 			log_info("pod %s removed", p->name);
 			/* parked clients of this pod are refused now */
@@ -902,9 +977,11 @@ static json_object *do_stats(struct agent *a)
 	json_object_object_add(fw, "accepted", json_object_new_int64((int64_t)a->accepted));
 	for (int i = 0; i < REFUSE__MAX; i++)
 		json_object_object_add(ref, refuse_names[i], json_object_new_int64((int64_t)a->refused[i]));
-	bpf_engine_counters(a->bpf, cnt);
-	for (int i = 0; i < MS_CNT__MAX; i++)
-		json_object_object_add(bp, bpf_counter_name(i), json_object_new_int64((int64_t)cnt[i]));
+	if (a->bpf) {
+		bpf_engine_counters(a->bpf, cnt);
+		for (int i = 0; i < MS_CNT__MAX; i++)
+			json_object_object_add(bp, bpf_counter_name(i), json_object_new_int64((int64_t)cnt[i]));
+	}
 	json_object_object_add(o, "forwarder", fw);
 	json_object_object_add(o, "refused", ref);
 	json_object_object_add(o, "bpf", bp);
@@ -921,7 +998,9 @@ static json_object *do_status(struct agent *a)
 		enabled += p->enabled;
 	}
 	json_object_object_add(o, "version", json_object_new_string(MS_VERSION));
-	json_object_object_add(o, "engine", json_object_new_string("bpf"));
+	json_object_object_add(o, "engine", json_object_new_string(engine_name));
+	if (a->engine == ENGINE_IPTABLES)
+		json_object_object_add(o, "iptables_backend", json_object_new_string(a->backend == TP_BACKEND_NFT ? "nft" : "legacy"));
 	json_object_object_add(o, "cgroup", json_object_new_string(a->o->cgroup));
 	json_object_object_add(o, "bpffs", json_object_new_string(a->o->bpffs));
 	json_object_object_add(o, "config", json_object_new_string(a->o->config_dir ? a->o->config_dir : "<embedded default>"));
@@ -1164,7 +1243,8 @@ static void restore_pods(struct agent *a)
 		json_object_put(arr);
 	}
 	/* Pods in the pinned map that we no longer know: stale, remove. */
-	bpf_engine_pod_list(a->bpf, &cookies, &n_cookies);
+	if (a->bpf)
+		bpf_engine_pod_list(a->bpf, &cookies, &n_cookies);
 	for (size_t i = 0; i < n_cookies; i++) {
 		bool known = false;
 		for (struct pod *p = a->pods; p; p = p->next)
@@ -1297,17 +1377,25 @@ int agent_run(const struct agent_opts *o)
 	}
 	log_info("config: %s: %zu files, %zu meshes, %zu services", o->config_dir ? o->config_dir : "<embedded default>",
 		 c->n_files, c->n_meshes, c->n_svcs);
-	if (!streq(o->engine, "bpf") && !streq(o->engine, "auto")) {
-		r = log_error_errno(ENOTSUP, "engine %s: only the bpf engine is in this build", o->engine);
-		cfg_unref(c);
-		goto out;
+	if (streq(o->engine, "iptables") || (streq(o->engine, "auto") && !bpf_engine_supported())) {
+		a.engine = ENGINE_IPTABLES;
+		engine_name = "iptables";
+		if (tp_detect_backend(-1, &a.backend) < 0) {
+			r = log_error_errno(ENOENT, "iptables engine: no iptables-nft-save or iptables-legacy-save found");
+			cfg_unref(c);
+			goto out;
+		}
+		log_info("iptables engine%s: %s back end, REDIRECT to port %u in each pod's netns, agent mark 0x%x",
+			 streq(o->engine, "auto") ? " (cgroup BPF unavailable)" : "",
+			 a.backend == TP_BACKEND_NFT ? "nft" : "legacy", o->listen_port, o->mark);
+	} else {
+		if ((r = bpf_engine_open(&bo, &a.bpf)) < 0) {
+			cfg_unref(c);
+			goto out;
+		}
+		log_info("bpf engine: programs attached to %s, state pinned in %s, agent mark 0x%x", o->cgroup,
+			 o->bpffs, o->mark);
 	}
-	if ((r = bpf_engine_open(&bo, &a.bpf)) < 0) {
-		cfg_unref(c);
-		goto out;
-	}
-	log_info("bpf engine: programs attached to %s, state pinned in %s, agent mark 0x%x", o->cgroup,
-		 o->bpffs, o->mark);
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	fwd_init(&a.fwd, a.epfd, &fo);
 	if ((r = resolver_new(o->dns_refresh_ms, &a.res)) < 0) {
@@ -1404,6 +1492,28 @@ out:
 
 int agent_uninstall(const struct agent_opts *o)
 {
+	_cleanup_free_ char *path = xasprintf("%s/pods.json", o->state_dir);
+	char *text = NULL;
+	size_t len;
+
+	/* iptables rules live in the pods' netns: remove them there */
+	if (read_file(path, 16u << 20, &text, &len) == 0) {
+		json_object *arr = json_tokener_parse(text);
+		for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr); i++) {
+			const char *ns = req_str(json_object_array_get_idx(arr, i), "netns");
+			enum tp_backend b;
+			int fd = ns ? netns_open(ns) : -1;
+			char *err = NULL;
+			if (fd < 0)
+				continue;
+			if (tp_detect_backend(fd, &b) == 0 && tp_uninstall(fd, b, &err) < 0)
+				log_warn("uninstall iptables rules in %s: %s", ns, err ? err : "failed");
+			free(err);
+			close(fd);
+		}
+		json_object_put(arr);
+		free(text);
+	}
 	int r = bpf_engine_uninstall(o->bpffs);
 
 	if (r < 0)

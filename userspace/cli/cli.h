@@ -22,4 +22,5 @@ int cli_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf,
 
 int cmd_validate(struct cli *c, int argc, char **argv);
 int cmd_render(struct cli *c, int argc, char **argv);
+int cmd_iptables(struct cli *c, int argc, char **argv);
 int cmd_agent(struct cli *c, int argc, char **argv, const char *verb);

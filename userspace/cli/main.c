@@ -82,6 +82,7 @@ static const struct cmd commands[] = {
 	{ "stats", cmd_stats, "stats                       counters" },
 	{ "get", cmd_get, "get                         the agent's config, rendered" },
 	{ "reload", cmd_reload, "reload                      re-read the config directory now" },
+	{ "iptables", cmd_iptables, "iptables render|install|uninstall|verify [--netns PATH] [--port P] [--mark M] [--exclude-port P] [--exclude-cidr C] [--exclude-uid U] [--vip-cidr C] [--no-capture-all] [--dns-port P] [--ipv6]" },
 	{ "help", do_help, "help                        this text" },
 	{ NULL, NULL, NULL },
 };

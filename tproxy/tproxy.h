@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+/* The iptables engine: one chain of ours in the pod's nat table (OUTPUT),
+ * for IPv4 and IPv6, installed atomically with iptables-restore --noflush.
+ * Uninstall removes exactly what install added. */
+
+#define TP_CHAIN "MESHSPLICE_OUTPUT"
+#define TP_MAX_ITEMS 64
+#define TP_ROUTE_PROTO 77 /* rtm_protocol of the VIP routes we add (not a registered number) */
+
+struct tp_opts {
+	uint32_t mark;         /* the agent's own sockets: RETURN */
+	uint16_t listen_port;  /* REDIRECT target */
+	bool capture_all;      /* REDIRECT every other TCP connection too (passthrough capture) */
+	uint16_t dns_port;     /* 0: no DNS capture; else UDP and TCP 53 → this port */
+	uint16_t excl_ports[TP_MAX_ITEMS];
+	size_t n_excl_ports;
+	struct ms_cidr excl_cidrs[TP_MAX_ITEMS];
+	size_t n_excl_cidrs;
+	uint32_t excl_uids[TP_MAX_ITEMS];
+	size_t n_excl_uids;
+	struct ms_cidr vip_cidrs[TP_MAX_ITEMS];
+	size_t n_vip_cidrs;
+};
+
+enum tp_backend { TP_BACKEND_NFT, TP_BACKEND_LEGACY };
+
+void tp_opts_init(struct tp_opts *o);
+
+/* The rule set for one family (AF_INET or AF_INET6) as iptables-restore
+ * input, in iptables-save's canonical form. Caller frees. */
+char *tp_rules_render(const struct tp_opts *o, int family);
+/* Only the lines of our chain and our jump, canonical: what verify compares. */
+char *tp_rules_expected(const struct tp_opts *o, int family);
+
+/* Which back end the netns uses (the one holding more rules; nft on a tie,
+ * as kube-proxy decides). netns_fd < 0: this netns. */
+int tp_detect_backend(int netns_fd, enum tp_backend *ret);
+
+/* Install (idempotent), uninstall (only ours; absent is fine), verify
+ * (0 when exactly as rendered, -EEXIST with a description of the drift).
+ * On error *ret_err (caller frees) says what failed, with iptables' words. */
+int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err);
+int tp_uninstall(int netns_fd, enum tp_backend b, char **ret_err);
+/* The rules only, VIP routes kept. */
+int tp_uninstall_rules(int netns_fd, enum tp_backend b, char **ret_err);
+int tp_verify(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err);
+
+/* VIP routes (dev lo) in the pod's netns, through libnl-route. */
+int tp_routes_install(int netns_fd, const struct ms_cidr *cidrs, size_t n, char **ret_err);
+int tp_routes_uninstall(int netns_fd, char **ret_err);
+int tp_routes_count(int netns_fd);
+
+/* Run argv inside netns_fd with stdin_text on stdin; collect stdout and
+ * stderr. Returns the exit status (>= 0) or -errno. Tools are looked up
+ * in MESHSPLICE_IPTABLES_DIR first when set (tests inject fakes there). */
+int tp_run(int netns_fd, const char *tool, const char *const *args, const char *stdin_text,
+	   char **ret_out, char **ret_err);
