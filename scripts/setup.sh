@@ -11,7 +11,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
 	iproute2 iptables socat ncat iperf3 openssl curl procps psmisc valgrind
-	python3 nginx-light
+	python3 nginx-light containernetworking-plugins
 )
 
 # Peers the benchmarks compare against (scripts/bench.sh passes --bench).

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
@@ -161,4 +162,30 @@ int tp_routes_count(int netns_fd)
 	}
 	nl_socket_free(sk);
 	return n;
+}
+
+int tp_lo_up(int netns_fd)
+{
+	struct nl_sock *sk = nl_in(netns_fd);
+	struct rtnl_link *lo = NULL, *change = NULL;
+	int r = 0;
+
+	if (!sk)
+		return -EIO;
+	if (rtnl_link_get_kernel(sk, 0, "lo", &lo) < 0) {
+		nl_socket_free(sk);
+		return -ENODEV;
+	}
+	if (!(rtnl_link_get_flags(lo) & IFF_UP)) {
+		change = rtnl_link_alloc();
+		rtnl_link_set_flags(change, IFF_UP);
+		if (rtnl_link_change(sk, lo, change, 0) < 0)
+			r = -EIO;
+		rtnl_link_put(change);
+	} else {
+		r = -EALREADY;
+	}
+	rtnl_link_put(lo);
+	nl_socket_free(sk);
+	return r;
 }

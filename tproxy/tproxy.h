@@ -57,6 +57,9 @@ int tp_verify(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **r
 int tp_routes_install(int netns_fd, const struct ms_cidr *cidrs, size_t n, char **ret_err);
 int tp_routes_uninstall(int netns_fd, char **ret_err);
 int tp_routes_count(int netns_fd);
+/* Bring the pod's loopback up (the listener lives on it). 0 when raised,
+ * -EALREADY when it was up, else -errno. */
+int tp_lo_up(int netns_fd);
 
 /* Run argv inside netns_fd with stdin_text on stdin; collect stdout and
  * stderr. Returns the exit status (>= 0) or -errno. Tools are looked up

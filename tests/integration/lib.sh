@@ -28,6 +28,7 @@ AGENT_PID=
 PASSED=0
 FAILED=0
 BG_PIDS=()
+EXTRA_NETNS=() # more namespaces a test made; removed on exit too
 
 log() { echo "[$(date +%T)] $*"; }
 
@@ -40,14 +41,14 @@ cleanup() {
 	if [ -d "$CG" ]; then
 		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 	fi
-	for ns in "$NS_A" "$NS_B" "$NS_O"; do
+	for ns in "$NS_A" "$NS_B" "$NS_O" "${EXTRA_NETNS[@]}"; do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 	done
 	sleep 0.2
 	"$AGENT_BIN" --uninstall --bpffs "$BPFFS/meshsplice" >/dev/null 2>&1
 	mountpoint -q "$BPFFS" && umount "$BPFFS"
 	[ -d "$CG" ] && rmdir "$CG" 2>/dev/null
-	for ns in "$NS_A" "$NS_B" "$NS_O"; do ip netns del "$ns" 2>/dev/null; done
+	for ns in "$NS_A" "$NS_B" "$NS_O" "${EXTRA_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	if [ "$FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
 		echo "---- agent log (last 60 lines) ----"
 		tail -60 "$T/agent.log" 2>/dev/null
@@ -114,7 +115,7 @@ in_pod() {
 # The agent sees the test's hosts file as /etc/hosts (private mount namespace).
 start_agent() {
 	touch "$T/hosts"
-	unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" \
+	unshare -m --propagation slave sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" \
 		"$AGENT_BIN" --config-dir "$T/conf" --cgroup "$CG" --control "$CTL" \
 		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" \
 		--log-level "${MS_LOG_LEVEL:-info}" "$@" >>"$T/agent.log" 2>&1 &

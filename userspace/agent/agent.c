@@ -4,6 +4,7 @@
 #include "agent.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -44,6 +45,7 @@ struct listener {
 };
 
 struct pod {
+	char *container; /* CNI container id, or NULL */
 	char *name;  /* NS/POD */
 	char *netns; /* path */
 	char *mesh;
@@ -164,6 +166,8 @@ static json_object *pod_json(const struct pod *p, bool for_state)
 	json_object_object_add(o, "name", json_object_new_string(p->name));
 	json_object_object_add(o, "netns", json_object_new_string(p->netns));
 	json_object_object_add(o, "mesh", json_object_new_string(p->mesh));
+	if (p->container)
+		json_object_object_add(o, "container", json_object_new_string(p->container));
 	json_object_object_add(o, "enabled", json_object_new_boolean(p->enabled));
 	json_object_object_add(o, "since_unix", json_object_new_int64(p->since));
 	for (size_t i = 0; i < p->n_excl_ports; i++)
@@ -278,8 +282,14 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 		*why = "cannot read the netns cookie";
 		return r;
 	}
-	if ((r = listener_open(a, p, &p->l4, AF_INET)) < 0) {
-		*why = "cannot listen on 127.0.0.1 in the pod (is lo up?)";
+	r = listener_open(a, p, &p->l4, AF_INET);
+	if (r == -EADDRNOTAVAIL && tp_lo_up(p->nsfd) == 0) {
+		/* The runtime may bring lo up after the CNI chain; we need it now. */
+		log_info("pod %s: brought lo up to listen on 127.0.0.1:%u", p->name, a->o->listen_port);
+		r = listener_open(a, p, &p->l4, AF_INET);
+	}
+	if (r < 0) {
+		*why = "cannot listen on 127.0.0.1 in the pod";
 		return r;
 	}
 	if ((r = listener_open(a, p, &p->l6, AF_INET6)) < 0)
@@ -358,6 +368,7 @@ static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget)
 
 static void pod_free(struct pod *p)
 {
+	free(p->container);
 	free(p->name);
 	free(p->netns);
 	free(p->mesh);
@@ -808,7 +819,8 @@ static json_object *do_enable(struct agent *a, json_object *req)
 		_cleanup_close_ int fd = netns_open(netns);
 		uint64_t cookie;
 		if (fd < 0)
-			return reply_err("netns %s: %s", log_escape(netns), strerror(-fd));
+			return reply_err("netns %s: %s", log_escape(netns),
+					 fd == -ENOTSUP ? "not a network namespace (no nsfs mount visible to the agent)" : strerror(-fd));
 		if ((r = netns_cookie(fd, &cookie)) < 0)
 			return reply_err("netns %s: cannot read its cookie: %s", log_escape(netns), strerror(-r));
 		for (struct pod *q = a->pods; q; q = q->next)
@@ -831,6 +843,11 @@ static json_object *do_enable(struct agent *a, json_object *req)
 	if (mesh && !streq(p->mesh, mesh)) {
 		free(p->mesh);
 		p->mesh = xstrdup(mesh);
+	}
+	const char *container = req_str(req, "container");
+	if (container && !streq(p->container, container)) {
+		free(p->container);
+		p->container = xstrdup(container);
 	}
 	if (netns || tmp.n_excl_ports || tmp.n_excl_cidrs) {
 		memcpy(p->excl_ports, tmp.excl_ports, sizeof(p->excl_ports));
@@ -889,11 +906,13 @@ static json_object *do_disable(struct agent *a, json_object *req)
 static json_object *do_forget(struct agent *a, json_object *req)
 {
 	const char *name = req_str(req, "name"), *netns = req_str(req, "netns");
+	const char *container = req_str(req, "container");
 	struct pod **pp;
 
 	for (pp = &a->pods; *pp; pp = &(*pp)->next) {
 		struct pod *p = *pp;
-		if ((name && streq(p->name, name)) || (netns && streq(p->netns, netns))) {
+		if ((container && streq(p->container, container)) || (!container && name && streq(p->name, name)) ||
+		    (!container && netns && streq(p->netns, netns))) {
 			if (p->enabled)
 				pod_deactivate_full(a, p, true);
 			*pp = p->next;
@@ -1208,6 +1227,8 @@ static void restore_pods(struct agent *a)
 			if (!name || !netns || !mesh)
 				continue;
 			struct pod *p = pod_new(name, netns, mesh);
+			if (req_str(x, "container"))
+				p->container = xstrdup(req_str(x, "container"));
 			if (json_object_object_get_ex(x, "since_unix", &v))
 				p->since = (time_t)json_object_get_int64(v);
 			if (json_object_object_get_ex(x, "exclude_ports", &v))
@@ -1242,6 +1263,32 @@ static void restore_pods(struct agent *a)
 		}
 		json_object_put(arr);
 	}
+	/* Pods a fail-open CNI ADD recorded while we were down. */
+	DIR *d = opendir(a->o->state_dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "pending-", 8) != 0)
+			continue;
+		_cleanup_free_ char *pp = state_path(a, de->d_name);
+		char *t = NULL;
+		size_t l;
+		if (read_file(pp, 1 << 20, &t, &l) == 0) {
+			json_object *req = json_tokener_parse(t);
+			if (req) {
+				json_object *resp = do_enable(a, req);
+				json_object *ok = NULL;
+				json_object_object_get_ex(resp, "ok", &ok);
+				log_info("pending CNI record %s: %s", de->d_name,
+					 ok && json_object_get_boolean(ok) ? "pod enabled" : req_str(resp, "error"));
+				json_object_put(resp);
+				json_object_put(req);
+			}
+			free(t);
+		}
+		unlink(pp);
+	}
+	if (d)
+		closedir(d);
 	/* Pods in the pinned map that we no longer know: stale, remove. */
 	if (a->bpf)
 		bpf_engine_pod_list(a->bpf, &cookies, &n_cookies);

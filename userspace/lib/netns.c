@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -26,14 +28,14 @@ int netns_init(void)
 
 int netns_open(const char *path)
 {
-	struct stat st;
+	struct statfs sf;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	/* A netns file is an nsfs inode; setns() checks the type, but we want a
-	 * clear error before that. */
-	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+	/* A netns handle is an nsfs inode. A plain file here is usually the
+	 * mount point of a netns bind mount this mount namespace cannot see. */
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != NSFS_MAGIC) {
 		close(fd);
 		return -ENOTSUP;
 	}
