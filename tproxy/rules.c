@@ -20,6 +20,11 @@ static void add(struct buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (!b->s) { /* never pointer arithmetic on NULL */
+		b->cap = 512;
+		b->s = xcalloc(b->cap, 1);
+	}
+
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
@@ -96,7 +101,6 @@ char *tp_rules_expected(const struct tp_opts *o, int family)
 {
 	struct buf b = { 0 };
 
-	add(&b, "%s", "");
 	jumps(&b, o, "-A");
 	chain_rules(&b, o, family);
 	return b.s;

@@ -24,6 +24,7 @@ CG_ROOT=$(awk '$9 == "cgroup2" && $4 == "/" { print $5; exit }' /proc/self/mount
 CG=$CG_ROOT/ms-test-$ID
 BPFFS=$T/bpffs
 CTL=$T/agent.sock
+MPORT=$((20000 + RANDOM % 20000)) # metrics, on the root netns's loopback
 AGENT_PID=
 PASSED=0
 FAILED=0
@@ -117,7 +118,7 @@ start_agent() {
 	touch "$T/hosts"
 	unshare -m --propagation slave sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" \
 		"$AGENT_BIN" --config-dir "$T/conf" --cgroup "$CG" --control "$CTL" \
-		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" \
+		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" --metrics "127.0.0.1:$MPORT" \
 		--log-level "${MS_LOG_LEVEL:-info}" "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq 100); do

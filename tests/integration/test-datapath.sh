@@ -225,6 +225,21 @@ case_restart() {
 }
 check "agent killed and restarted: pods stay enabled, new connections work within 1 s" case_restart
 
+case_metrics() {
+	local m
+	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
+	echo "$m" | grep -E '^meshsplice_connections_opened_total [1-9]' || return 1
+	echo "$m" | grep -q '^meshsplice_connections_refused_total{reason="passthrough_off"}' || return 1
+	echo "$m" | grep -q '^meshsplice_pod_connections_active{pod="test/a",mesh="default"}' || return 1
+	echo "$m" | grep -q '^meshsplice_bytes_total{direction="up"} [1-9]' || return 1
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ] || return 1
+	# never on a non-loopback address
+	if "$AGENT_BIN" --metrics 198.18.1.1:9100 --control "$T/x.sock" --state-dir "$T/x" --bpffs "$BPFFS/x" \
+		--cgroup "$CG" >"$T/m.out" 2>&1; then return 1; fi
+	grep -q "binds loopback only" "$T/m.out"
+}
+check "Prometheus metrics on loopback: counters, refusals by reason, per-pod gauge; other addresses refused" case_metrics
+
 agent_fds() { ls "/proc/$AGENT_PID/fd" | wc -l; }
 agent_rss() { awk '/VmRSS/ { print $2 }' "/proc/$AGENT_PID/status"; }
 case_no_growth() {

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -89,6 +90,8 @@ enum engine { ENGINE_BPF, ENGINE_IPTABLES };
 
 struct agent {
 	const struct agent_opts *o;
+	struct ev metrics_ev;
+	int metrics_fd;
 	enum engine engine;
 	enum tp_backend backend;
 	struct svc_tls *tls;
@@ -1207,6 +1210,235 @@ static int ctl_open(struct agent *a)
 	return ep_add(a, fd, &a->ctl_ev, EPOLLIN);
 }
 
+/* ---------- Prometheus metrics (loopback only) ---------- */
+
+struct mbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void mput(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mput(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!b->s) { /* never pointer arithmetic on NULL */
+		b->cap = 512;
+		b->s = xcalloc(b->cap, 1);
+	}
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if ((size_t)n < b->cap - b->len)
+			break;
+		b->cap = b->cap * 2 + (size_t)n + 1024;
+		b->s = xrealloc(b->s, b->cap, 1);
+	}
+	b->len += (size_t)n;
+}
+
+/* Label values are ours (pod names checked at enable, fixed reason names),
+ * still escaped as the exposition format requires. */
+static const char *mlabel(const char *s)
+{
+	static char buf[600];
+	size_t o = 0;
+
+	for (; s && *s && o + 3 < sizeof(buf); s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[o++] = '\\';
+			buf[o++] = *s;
+		} else if (*s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static char *metrics_text(struct agent *a)
+{
+	const struct fwd_stats *s = &a->fwd.st;
+	struct mbuf b = { 0 };
+	size_t enabled = 0;
+
+	mput(&b, "# HELP meshsplice_connections_opened_total Proxied connections started.\n"
+		 "# TYPE meshsplice_connections_opened_total counter\nmeshsplice_connections_opened_total %llu\n",
+	     (unsigned long long)s->started);
+	mput(&b, "# HELP meshsplice_connections_active Proxied connections open now.\n"
+		 "# TYPE meshsplice_connections_active gauge\nmeshsplice_connections_active %llu\n",
+	     (unsigned long long)s->active);
+	mput(&b, "# HELP meshsplice_connections_refused_total Connections refused, by reason.\n"
+		 "# TYPE meshsplice_connections_refused_total counter\n");
+	for (int i = 0; i < REFUSE__MAX; i++)
+		mput(&b, "meshsplice_connections_refused_total{reason=\"%s\"} %llu\n", refuse_names[i],
+		     (unsigned long long)a->refused[i]);
+	mput(&b, "# HELP meshsplice_connections_ended_total Proxied connections ended, by how.\n"
+		 "# TYPE meshsplice_connections_ended_total counter\n"
+		 "meshsplice_connections_ended_total{how=\"completed\"} %llu\n"
+		 "meshsplice_connections_ended_total{how=\"reset_client\"} %llu\n"
+		 "meshsplice_connections_ended_total{how=\"reset_upstream\"} %llu\n"
+		 "meshsplice_connections_ended_total{how=\"connect_failed\"} %llu\n"
+		 "meshsplice_connections_ended_total{how=\"idle_timeout\"} %llu\n",
+	     (unsigned long long)s->completed, (unsigned long long)s->reset_client,
+	     (unsigned long long)s->reset_upstream, (unsigned long long)s->connect_failed,
+	     (unsigned long long)s->idle_timeout);
+	mput(&b, "# HELP meshsplice_bytes_total Bytes forwarded (up: pod to upstream).\n"
+		 "# TYPE meshsplice_bytes_total counter\nmeshsplice_bytes_total{direction=\"up\"} %llu\n"
+		 "meshsplice_bytes_total{direction=\"down\"} %llu\n",
+	     (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down);
+	mput(&b, "# HELP meshsplice_tls_handshakes_total TLS handshakes to endpoints.\n"
+		 "# TYPE meshsplice_tls_handshakes_total counter\nmeshsplice_tls_handshakes_total{resumed=\"false\"} %llu\n"
+		 "meshsplice_tls_handshakes_total{resumed=\"true\"} %llu\n",
+	     (unsigned long long)(s->tls_handshakes - s->tls_resumed), (unsigned long long)s->tls_resumed);
+	mput(&b, "# HELP meshsplice_tls_failures_total TLS failures, by reason.\n"
+		 "# TYPE meshsplice_tls_failures_total counter\n");
+	for (int i = 0; i < TLS_FAIL__MAX; i++)
+		mput(&b, "meshsplice_tls_failures_total{reason=\"%s\"} %llu\n", tls_fail_name((enum tls_fail)i),
+		     (unsigned long long)s->tls_fail[i]);
+	mput(&b, "# HELP meshsplice_pod_connections_active Open connections per enabled pod.\n"
+		 "# TYPE meshsplice_pod_connections_active gauge\n");
+	for (struct pod *p = a->pods; p; p = p->next) {
+		unsigned long long n = 0;
+		enabled += p->enabled;
+		if (!p->enabled)
+			continue;
+		for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
+			n += streq(c->pod, p->name);
+		mput(&b, "meshsplice_pod_connections_active{pod=\"%s\",mesh=\"%s\"} %llu\n", mlabel(p->name), p->mesh, n);
+	}
+	mput(&b, "# HELP meshsplice_pods_enabled Pods whose traffic is steered.\n"
+		 "# TYPE meshsplice_pods_enabled gauge\nmeshsplice_pods_enabled %zu\n", enabled);
+	mput(&b, "# HELP meshsplice_config_reloads_total Config reloads, by result.\n"
+		 "# TYPE meshsplice_config_reloads_total counter\nmeshsplice_config_reloads_total{result=\"ok\"} %llu\n"
+		 "meshsplice_config_reloads_total{result=\"failed\"} %llu\n",
+	     (unsigned long long)a->reloads_ok, (unsigned long long)a->reloads_failed);
+	if (a->bpf) {
+		uint64_t cnt[MS_CNT__MAX];
+		bpf_engine_counters(a->bpf, cnt);
+		mput(&b, "# HELP meshsplice_bpf_connect_total connect() calls seen by the BPF hooks, by verdict.\n"
+			 "# TYPE meshsplice_bpf_connect_total counter\n");
+		for (int i = 0; i < MS_CNT__MAX; i++)
+			mput(&b, "meshsplice_bpf_connect_total{verdict=\"%s\"} %llu\n", bpf_counter_name(i),
+			     (unsigned long long)cnt[i]);
+	}
+	return b.s;
+}
+
+static void metrics_readable(struct agent *a, struct ctl_client *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+		if (!strstr(c->buf, "\r\n\r\n") && !strstr(c->buf, "\n\n") && c->len < 8192)
+			continue;
+		bool get = strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET / ", 6) == 0;
+		_cleanup_free_ char *body = get ? metrics_text(a) : xstrdup("not found\n");
+		_cleanup_free_ char *head = xasprintf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+						      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+						      get ? "200 OK" : "404 Not Found", strlen(body));
+		struct timeval tv = { .tv_sec = 1 };
+		int fl = fcntl(c->fd, F_GETFL);
+		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (send(c->fd, head, strlen(head), MSG_NOSIGNAL) > 0)
+			send(c->fd, body, strlen(body), MSG_NOSIGNAL);
+		break;
+	}
+	ctl_close(a, c);
+}
+
+static void metrics_accept(struct agent *a)
+{
+	for (;;) {
+		int fd = accept4(a->metrics_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		struct ctl_client *c = xcalloc(1, sizeof(*c));
+		c->ev.kind = EV_METRICS_CLIENT;
+		c->fd = fd;
+		if (ep_add(a, fd, &c->ev, EPOLLIN) < 0) {
+			close(fd);
+			free(c);
+		}
+	}
+}
+
+/* host:port on loopback only: metrics say which pods talk to what. */
+int agent_parse_metrics(const char *spec, struct sockaddr_storage *ss, socklen_t *ret_len, char **ret_err)
+{
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	struct ms_addr ad;
+	unsigned long port;
+	char *end;
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(host)) {
+		*ret_err = xasprintf("--metrics %s: expected HOST:PORT", spec);
+		return -EINVAL;
+	}
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	if (host[0] == '[' && strlen(host) > 2 && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	port = strtoul(colon + 1, &end, 10);
+	if (addr_parse(host, &ad) < 0 || *end || !colon[1] || port == 0 || port > 65535) {
+		*ret_err = xasprintf("--metrics %s: expected an IP literal and a port", spec);
+		return -EINVAL;
+	}
+	if (!addr_is_local(&ad) || (addr_is_v4(&ad) ? addr_to_v4(&ad) == 0 : ad.b[15] == 0)) {
+		*ret_err = xasprintf("--metrics %s: binds loopback only (127.0.0.0/8 or ::1)", spec);
+		return -EINVAL;
+	}
+	*ret_len = addr_to_sockaddr(&ad, (uint16_t)port, false, ss);
+	return 0;
+}
+
+static int metrics_open(struct agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char *err = NULL;
+	int fd, one = 1;
+
+	if (agent_parse_metrics(a->o->metrics, &ss, &len, &err) < 0) {
+		log_error("%s", err);
+		free(err);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return log_error_errno(errno, "--metrics %s: %m", a->o->metrics);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		int r = log_error_errno(errno, "--metrics %s: %m", a->o->metrics);
+		close(fd);
+		return r;
+	}
+	a->metrics_fd = fd;
+	a->metrics_ev.kind = EV_METRICS_LISTEN;
+	log_info("metrics on http://%s/metrics", a->o->metrics);
+	return ep_add(a, fd, &a->metrics_ev, EPOLLIN);
+}
+
 /* ---------- restore after restart ---------- */
 
 static void restore_pods(struct agent *a)
@@ -1393,7 +1625,7 @@ static void on_timer(struct agent *a)
 
 int agent_run(const struct agent_opts *o)
 {
-	struct agent a = { .o = o, .ctl_fd = -1, .ino_fd = -1, .sig_fd = -1, .timer_fd = -1 };
+	struct agent a = { .o = o, .ctl_fd = -1, .ino_fd = -1, .sig_fd = -1, .timer_fd = -1, .metrics_fd = -1 };
 	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark };
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
@@ -1451,7 +1683,8 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	}
 	apply_config(&a, c);
-	if ((r = setup_fds(&a, &ss)) < 0 || (r = ctl_open(&a)) < 0)
+	if ((r = setup_fds(&a, &ss)) < 0 || (r = ctl_open(&a)) < 0 ||
+	    (o->metrics && (r = metrics_open(&a)) < 0))
 		goto out;
 	restore_pods(&a);
 	log_info("meshspliced %s ready: control socket %s", MS_VERSION, o->control);
@@ -1490,6 +1723,12 @@ int agent_run(const struct agent_opts *o)
 			case EV_TIMER:
 				on_timer(&a);
 				break;
+			case EV_METRICS_LISTEN:
+				metrics_accept(&a);
+				break;
+			case EV_METRICS_CLIENT:
+				metrics_readable(&a, (struct ctl_client *)ev);
+				break;
 			case EV_RESOLVER:
 				resolver_drain(a.res);
 				pending_retry(&a, false);
@@ -1524,6 +1763,8 @@ out:
 	}
 	if (a.ino_fd >= 0)
 		close(a.ino_fd);
+	if (a.metrics_fd >= 0)
+		close(a.metrics_fd);
 	if (a.sig_fd >= 0)
 		close(a.sig_fd);
 	if (a.timer_fd >= 0)

@@ -30,6 +30,7 @@ static void usage(void)
 	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
 	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
+	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
 	       "  --uninstall            detach the programs, remove every pin, exit\n",
 	       MS_DEFAULT_CONTROL, MS_DEFAULT_STATE_DIR, MS_DEFAULT_BPFFS, MS_DEFAULT_LISTEN_PORT,
 	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR);
@@ -53,7 +54,7 @@ static int parse_uint(const char *opt, const char *s, unsigned long max, unsigne
 int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
-	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION };
+	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 		{ "pipe-size", required_argument, NULL, O_PIPE },
 		{ "dns-refresh", required_argument, NULL, O_DNS },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -164,6 +166,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_UNINSTALL: uninstall = true; break;
+		case O_METRICS: o.metrics = optarg; break;
 		case O_VERSION: puts("meshspliced " MS_VERSION); return 0;
 		case 'h':
 		case O_HELP: usage(); return 0;
@@ -176,6 +179,17 @@ int main(int argc, char **argv)
 	}
 	if (uninstall)
 		return agent_uninstall(&o) < 0 ? 1 : 0;
+	if (o.metrics) {
+		/* every option is checked before anything is attached or bound */
+		struct sockaddr_storage ss;
+		socklen_t len;
+		char *err = NULL;
+		if (agent_parse_metrics(o.metrics, &ss, &len, &err) < 0) {
+			fprintf(stderr, "meshspliced: %s\n", err);
+			free(err);
+			return 2;
+		}
+	}
 	if (!o.cgroup) {
 		int r = agent_find_cgroup2(&cgroup);
 		if (r < 0) {

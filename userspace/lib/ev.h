@@ -13,6 +13,8 @@ enum ev_kind {
 	EV_SIGNAL,
 	EV_TIMER,
 	EV_RESOLVER,
+	EV_METRICS_LISTEN,
+	EV_METRICS_CLIENT,
 };
 
 struct ev {
