@@ -29,6 +29,7 @@
 #include "ms-build.h"
 #include "netns.h"
 #include "render.h"
+#include "strbuf.h"
 #include "resolver.h"
 #include "util.h"
 
@@ -1085,39 +1086,59 @@ static void ctl_close(struct agent *a, struct ctl_client *c)
 	free(c);
 }
 
-static void ctl_send(struct ctl_client *c, json_object *resp)
+/* Replies are small: sent in one go, blocking for at most a second; a client
+ * that does not read by then loses its reply. */
+static void client_send(int fd, const char *s, size_t len)
 {
-	const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	struct timeval tv = { .tv_sec = 1 };
-	int flags = fcntl(c->fd, F_GETFL);
-	size_t len = strlen(s), off = 0;
+	size_t off = 0;
 
-	/* Replies are small; a client that does not read within a second loses its reply. */
-	fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (off < len) {
-		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
 		if (n <= 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return;
 		off += (size_t)n;
 	}
-	send(c->fd, "\n", 1, MSG_NOSIGNAL);
 }
 
-static void ctl_readable(struct agent *a, struct ctl_client *c)
+/* Read what is there into c->buf: 1 when bytes arrived, 0 when the client
+ * has nothing more for now, -1 when it is gone. */
+static int client_fill(struct ctl_client *c)
 {
 	for (;;) {
 		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
+			return 0;
 		if (n <= 0)
-			break;
+			return -1;
 		c->len += (size_t)n;
 		c->buf[c->len] = '\0';
+		return 1;
+	}
+}
+
+static void ctl_send(struct ctl_client *c, json_object *resp)
+{
+	const char *s = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	_cleanup_free_ char *line = xasprintf("%s\n", s);
+
+	client_send(c->fd, line, strlen(line));
+}
+
+static void ctl_readable(struct agent *a, struct ctl_client *c)
+{
+	for (;;) {
+		int f = client_fill(c);
+		if (f == 0)
+			return;
+		if (f < 0)
+			break;
 		char *nl = memchr(c->buf, '\n', c->len);
 		if (nl || c->len >= sizeof(c->buf) - 1) {
 			json_object *resp;
@@ -1212,34 +1233,6 @@ static int ctl_open(struct agent *a)
 
 /* ---------- Prometheus metrics (loopback only) ---------- */
 
-struct mbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void mput(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void mput(struct mbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!b->s) { /* never pointer arithmetic on NULL */
-		b->cap = 512;
-		b->s = xcalloc(b->cap, 1);
-	}
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if ((size_t)n < b->cap - b->len)
-			break;
-		b->cap = b->cap * 2 + (size_t)n + 1024;
-		b->s = xrealloc(b->s, b->cap, 1);
-	}
-	b->len += (size_t)n;
-}
-
 /* Label values are ours (pod names checked at enable, fixed reason names),
  * still escaped as the exposition format requires. */
 static const char *mlabel(const char *s)
@@ -1265,21 +1258,21 @@ static const char *mlabel(const char *s)
 static char *metrics_text(struct agent *a)
 {
 	const struct fwd_stats *s = &a->fwd.st;
-	struct mbuf b = { 0 };
+	struct strbuf b = { 0 };
 	size_t enabled = 0;
 
-	mput(&b, "# HELP meshsplice_connections_opened_total Proxied connections started.\n"
+	strbuf_printf(&b, "# HELP meshsplice_connections_opened_total Proxied connections started.\n"
 		 "# TYPE meshsplice_connections_opened_total counter\nmeshsplice_connections_opened_total %llu\n",
 	     (unsigned long long)s->started);
-	mput(&b, "# HELP meshsplice_connections_active Proxied connections open now.\n"
+	strbuf_printf(&b, "# HELP meshsplice_connections_active Proxied connections open now.\n"
 		 "# TYPE meshsplice_connections_active gauge\nmeshsplice_connections_active %llu\n",
 	     (unsigned long long)s->active);
-	mput(&b, "# HELP meshsplice_connections_refused_total Connections refused, by reason.\n"
+	strbuf_printf(&b, "# HELP meshsplice_connections_refused_total Connections refused, by reason.\n"
 		 "# TYPE meshsplice_connections_refused_total counter\n");
 	for (int i = 0; i < REFUSE__MAX; i++)
-		mput(&b, "meshsplice_connections_refused_total{reason=\"%s\"} %llu\n", refuse_names[i],
+		strbuf_printf(&b, "meshsplice_connections_refused_total{reason=\"%s\"} %llu\n", refuse_names[i],
 		     (unsigned long long)a->refused[i]);
-	mput(&b, "# HELP meshsplice_connections_ended_total Proxied connections ended, by how.\n"
+	strbuf_printf(&b, "# HELP meshsplice_connections_ended_total Proxied connections ended, by how.\n"
 		 "# TYPE meshsplice_connections_ended_total counter\n"
 		 "meshsplice_connections_ended_total{how=\"completed\"} %llu\n"
 		 "meshsplice_connections_ended_total{how=\"reset_client\"} %llu\n"
@@ -1289,20 +1282,20 @@ static char *metrics_text(struct agent *a)
 	     (unsigned long long)s->completed, (unsigned long long)s->reset_client,
 	     (unsigned long long)s->reset_upstream, (unsigned long long)s->connect_failed,
 	     (unsigned long long)s->idle_timeout);
-	mput(&b, "# HELP meshsplice_bytes_total Bytes forwarded (up: pod to upstream).\n"
+	strbuf_printf(&b, "# HELP meshsplice_bytes_total Bytes forwarded (up: pod to upstream).\n"
 		 "# TYPE meshsplice_bytes_total counter\nmeshsplice_bytes_total{direction=\"up\"} %llu\n"
 		 "meshsplice_bytes_total{direction=\"down\"} %llu\n",
 	     (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down);
-	mput(&b, "# HELP meshsplice_tls_handshakes_total TLS handshakes to endpoints.\n"
+	strbuf_printf(&b, "# HELP meshsplice_tls_handshakes_total TLS handshakes to endpoints.\n"
 		 "# TYPE meshsplice_tls_handshakes_total counter\nmeshsplice_tls_handshakes_total{resumed=\"false\"} %llu\n"
 		 "meshsplice_tls_handshakes_total{resumed=\"true\"} %llu\n",
 	     (unsigned long long)(s->tls_handshakes - s->tls_resumed), (unsigned long long)s->tls_resumed);
-	mput(&b, "# HELP meshsplice_tls_failures_total TLS failures, by reason.\n"
+	strbuf_printf(&b, "# HELP meshsplice_tls_failures_total TLS failures, by reason.\n"
 		 "# TYPE meshsplice_tls_failures_total counter\n");
 	for (int i = 0; i < TLS_FAIL__MAX; i++)
-		mput(&b, "meshsplice_tls_failures_total{reason=\"%s\"} %llu\n", tls_fail_name((enum tls_fail)i),
+		strbuf_printf(&b, "meshsplice_tls_failures_total{reason=\"%s\"} %llu\n", tls_fail_name((enum tls_fail)i),
 		     (unsigned long long)s->tls_fail[i]);
-	mput(&b, "# HELP meshsplice_pod_connections_active Open connections per enabled pod.\n"
+	strbuf_printf(&b, "# HELP meshsplice_pod_connections_active Open connections per enabled pod.\n"
 		 "# TYPE meshsplice_pod_connections_active gauge\n");
 	for (struct pod *p = a->pods; p; p = p->next) {
 		unsigned long long n = 0;
@@ -1311,21 +1304,21 @@ static char *metrics_text(struct agent *a)
 			continue;
 		for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
 			n += streq(c->pod, p->name);
-		mput(&b, "meshsplice_pod_connections_active{pod=\"%s\",mesh=\"%s\"} %llu\n", mlabel(p->name), p->mesh, n);
+		strbuf_printf(&b, "meshsplice_pod_connections_active{pod=\"%s\",mesh=\"%s\"} %llu\n", mlabel(p->name), p->mesh, n);
 	}
-	mput(&b, "# HELP meshsplice_pods_enabled Pods whose traffic is steered.\n"
+	strbuf_printf(&b, "# HELP meshsplice_pods_enabled Pods whose traffic is steered.\n"
 		 "# TYPE meshsplice_pods_enabled gauge\nmeshsplice_pods_enabled %zu\n", enabled);
-	mput(&b, "# HELP meshsplice_config_reloads_total Config reloads, by result.\n"
+	strbuf_printf(&b, "# HELP meshsplice_config_reloads_total Config reloads, by result.\n"
 		 "# TYPE meshsplice_config_reloads_total counter\nmeshsplice_config_reloads_total{result=\"ok\"} %llu\n"
 		 "meshsplice_config_reloads_total{result=\"failed\"} %llu\n",
 	     (unsigned long long)a->reloads_ok, (unsigned long long)a->reloads_failed);
 	if (a->bpf) {
 		uint64_t cnt[MS_CNT__MAX];
 		bpf_engine_counters(a->bpf, cnt);
-		mput(&b, "# HELP meshsplice_bpf_connect_total connect() calls seen by the BPF hooks, by verdict.\n"
+		strbuf_printf(&b, "# HELP meshsplice_bpf_connect_total connect() calls seen by the BPF hooks, by verdict.\n"
 			 "# TYPE meshsplice_bpf_connect_total counter\n");
 		for (int i = 0; i < MS_CNT__MAX; i++)
-			mput(&b, "meshsplice_bpf_connect_total{verdict=\"%s\"} %llu\n", bpf_counter_name(i),
+			strbuf_printf(&b, "meshsplice_bpf_connect_total{verdict=\"%s\"} %llu\n", bpf_counter_name(i),
 			     (unsigned long long)cnt[i]);
 	}
 	return b.s;
@@ -1334,15 +1327,11 @@ static char *metrics_text(struct agent *a)
 static void metrics_readable(struct agent *a, struct ctl_client *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		int f = client_fill(c);
+		if (f == 0)
 			return;
-		if (n <= 0)
+		if (f < 0)
 			break;
-		c->len += (size_t)n;
-		c->buf[c->len] = '\0';
 		if (!strstr(c->buf, "\r\n\r\n") && !strstr(c->buf, "\n\n") && c->len < 8192)
 			continue;
 		bool get = strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET / ", 6) == 0;
@@ -1350,12 +1339,8 @@ static void metrics_readable(struct agent *a, struct ctl_client *c)
 		_cleanup_free_ char *head = xasprintf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
 						      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 						      get ? "200 OK" : "404 Not Found", strlen(body));
-		struct timeval tv = { .tv_sec = 1 };
-		int fl = fcntl(c->fd, F_GETFL);
-		fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
-		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (send(c->fd, head, strlen(head), MSG_NOSIGNAL) > 0)
-			send(c->fd, body, strlen(body), MSG_NOSIGNAL);
+		client_send(c->fd, head, strlen(head));
+		client_send(c->fd, body, strlen(body));
 		break;
 	}
 	ctl_close(a, c);
