@@ -226,6 +226,71 @@ def cli_until(host, port, mark, seconds=5):
     print("got %s" % mark)
 
 
+def cli_slow_reader(host, port, mib, pause):
+    """Send mib MiB, read nothing for pause seconds, then read all back;
+    compare sha256 of what was sent and what came back (echo server)."""
+    mib, pause = int(mib), float(pause)
+    import threading
+    data_hash = hashlib.sha256()
+    back_hash = hashlib.sha256()
+    s = connect(host, port, timeout=pause + 60)
+    total = mib << 20
+    sent = [0]
+
+    def writer():
+        chunk = os.urandom(1 << 16)
+        while sent[0] < total:
+            n = min(len(chunk), total - sent[0])
+            s.sendall(chunk[:n])
+            data_hash.update(chunk[:n])
+            sent[0] += n
+        s.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(pause)
+    got = 0
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        back_hash.update(b)
+        got += len(b)
+    t.join()
+    if got != total or data_hash.digest() != back_hash.digest():
+        sys.exit("slow reader: sent %d got %d, digests %s" % (total, got, "match" if data_hash.digest() == back_hash.digest() else "differ"))
+    print("slow reader ok: %d MiB intact after a %.0fs pause (sha256 %s...)" % (mib, pause, data_hash.hexdigest()[:16]))
+
+
+def cli_idle(host, port, seconds):
+    """Connect, then wait: the proxy's idle timeout must close the connection."""
+    s = connect(host, port, timeout=float(seconds))
+    t0 = time.time()
+    try:
+        b = s.recv(10)
+    except (ConnectionResetError, socket.timeout) as e:
+        if isinstance(e, socket.timeout):
+            sys.exit("idle connection still open after %ss" % seconds)
+        b = b""
+    print("closed by the proxy after %.1fs (%r)" % (time.time() - t0, b))
+
+
+def cli_timed_refused(host, port, max_seconds):
+    """The connection must fail (reset or EOF) within max_seconds."""
+    t0 = time.time()
+    try:
+        s = connect(host, port, timeout=float(max_seconds) + 5)
+        s.sendall(b"x")
+        b = s.recv(10)
+        if b:
+            sys.exit("got data")
+    except (ConnectionResetError, ConnectionRefusedError, BrokenPipeError, PermissionError):
+        pass
+    dt = time.time() - t0
+    if dt > float(max_seconds):
+        sys.exit("failed only after %.1fs" % dt)
+    print("failed after %.1fs" % dt)
+
+
 def cli_read(host, port):
     s = connect(host, port)
     print(recv_all(s).decode().strip())
@@ -318,6 +383,7 @@ def cli_hold(host, port, seconds):
 CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
     "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
+    "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
     "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
     "refused": cli_refused, "many": cli_many, "hold": cli_hold,
 }

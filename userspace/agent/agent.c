@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -241,6 +242,7 @@ static int listener_open(struct agent *a, struct pod *p, struct listener *l, int
 	if (fd < 0)
 		return fd;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepted sockets */
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
@@ -364,8 +366,8 @@ static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget)
 	}
 	listener_close(a, &p->l4);
 	listener_close(a, &p->l6);
-	if (p->nsfd >= 0)
-		close(p->nsfd);
+	fwd_forget_netns(&a->fwd, p->nsfd);
+	netns_close(p->nsfd); /* and the sockets made ahead in it */
 	p->nsfd = -1;
 	p->enabled = false;
 }
@@ -1734,8 +1736,8 @@ out:
 		/* Keep the map entries: pods stay enabled across the restart. */
 		listener_close(&a, &p->l4);
 		listener_close(&a, &p->l6);
-		if (p->nsfd >= 0)
-			close(p->nsfd);
+		fwd_forget_netns(&a.fwd, p->nsfd);
+		netns_close(p->nsfd);
 		pod_free(p);
 	}
 	if (a.epfd > 0)

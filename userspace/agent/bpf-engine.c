@@ -365,9 +365,9 @@ int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_
 	struct ms_orig o;
 
 	memcpy(k.addr, client->b, 16);
-	if (bpf_map__lookup_elem(e->skel->maps.ms_conns, &k, sizeof(k), &o, sizeof(o), 0) < 0)
+	/* one syscall: the entry is the agent's from here on */
+	if (bpf_map__lookup_and_delete_elem(e->skel->maps.ms_conns, &k, sizeof(k), &o, sizeof(o), 0) < 0)
 		return -errno;
-	bpf_map__delete_elem(e->skel->maps.ms_conns, &k, sizeof(k), 0);
 	memcpy(ret_addr->b, o.addr, 16);
 	*ret_port = o.port;
 	return 0;

@@ -249,11 +249,24 @@ static void conn_run(struct fwd *f, struct fwd_conn *c)
 	}
 }
 
+void fwd_forget_netns(struct fwd *f, int netns_fd)
+{
+	for (struct fwd_conn *c = f->head; c; c = c->next)
+		for (size_t i = 0; i < c->n_targets; i++)
+			if (c->targets[i].netns_fd == netns_fd)
+				c->targets[i].netns_fd = FWD_NETNS_GONE;
+}
+
 static int try_connect(struct fwd *f, struct fwd_conn *c)
 {
 	while (c->cur < c->n_targets) {
 		struct fwd_target *t = &c->targets[c->cur];
-		int fd = netns_socket(t->netns_fd, t->sa.ss_family, SOCK_STREAM, 0), one = 1;
+		if (t->netns_fd == FWD_NETNS_GONE) {
+			c->cur++; /* the pod's netns handle is gone */
+			continue;
+		}
+		int fd = t->sa.ss_family == AF_UNIX ? netns_socket(-1, AF_UNIX, SOCK_STREAM, 0) :
+						       netns_socket_pooled(t->netns_fd, t->sa.ss_family), one = 1;
 
 		if (fd < 0) {
 			log_warn_errno(fd, "conn %llu: socket for %s: %m", (unsigned long long)c->id, t->label);
@@ -296,14 +309,18 @@ static void connect_failed(struct fwd *f, struct fwd_conn *c, const char *why)
 	conn_free(f, c, true, false);
 }
 
-/* The upstream socket became writable (or failed) while connecting. */
-static void connect_done(struct fwd *f, struct fwd_conn *c)
+/* The upstream socket became writable (or failed) while connecting.
+ * Writable without EPOLLERR/EPOLLHUP means connected: no SO_ERROR read. */
+static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if ((events & (EPOLLERR | EPOLLHUP)) &&
+	    getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
+	if ((events & (EPOLLERR | EPOLLHUP)) && err == 0)
+		err = ECONNREFUSED;
 	if (err == 0 && c->targets[c->cur].tls) {
 		tls_start(f, c);
 		return;
@@ -549,7 +566,7 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 	f->head = c;
 	f->st.started++;
 	f->st.active++;
-	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)one; /* TCP_NODELAY comes with the socket: the pod listener has it */
 	struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->cev };
 	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, cfd, &ee) < 0) {
 		r = -errno;
@@ -591,7 +608,7 @@ void fwd_event(struct fwd *f, struct ev *ev, uint32_t events)
 	}
 	if (c->state == FWD_CONNECTING) {
 		if (!client && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-			connect_done(f, c);
+			connect_done(f, c, events);
 			return;
 		}
 		if (client && (events & (EPOLLERR | EPOLLHUP))) {

@@ -103,3 +103,8 @@ void fwd_tick(struct fwd *f);
 /* Close fd so that the peer sees a reset, not a FIN. */
 void fwd_reset_fd(int fd);
 bool fwd_full(const struct fwd *f);
+/* A pod's netns handle is about to close: targets that still name it (in
+ * connections not yet connected) must never use the number again. */
+void fwd_forget_netns(struct fwd *f, int netns_fd);
+
+#define FWD_NETNS_GONE (-2)

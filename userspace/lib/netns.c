@@ -85,3 +85,71 @@ int netns_same(int a, int b)
 		return -errno;
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
+
+#define POOL_BATCH 16
+#define POOL_SLOTS 64
+
+/* Unconnected sockets made ahead, per (netns fd, family). An fd number can
+ * name another netns once closed, hence netns_close. */
+struct pool_slot {
+	int nsfd, domain;
+	int fds[POOL_BATCH];
+	int n;
+};
+
+static struct pool_slot pool[POOL_SLOTS];
+static int pool_used;
+
+static void pool_drain(struct pool_slot *p)
+{
+	while (p->n > 0)
+		close(p->fds[--p->n]);
+}
+
+int netns_socket_pooled(int netns_fd, int domain)
+{
+	struct pool_slot *p = NULL;
+	int saved, r;
+
+	if (netns_fd < 0)
+		return netns_socket(-1, domain, SOCK_STREAM, 0);
+	for (int i = 0; i < pool_used; i++)
+		if (pool[i].nsfd == netns_fd && pool[i].domain == domain)
+			p = &pool[i];
+	if (!p && pool_used < POOL_SLOTS) {
+		p = &pool[pool_used++];
+		*p = (struct pool_slot){ .nsfd = netns_fd, .domain = domain };
+	}
+	if (!p)
+		return netns_socket(netns_fd, domain, SOCK_STREAM, 0);
+	if (p->n > 0)
+		return p->fds[--p->n];
+	if ((r = netns_init()) < 0)
+		return r;
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return -errno;
+	int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	saved = errno;
+	for (int i = 0; fd >= 0 && i < POOL_BATCH; i++) {
+		int x = socket(domain, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (x < 0)
+			break;
+		p->fds[p->n++] = x;
+	}
+	if (setns(self_ns, CLONE_NEWNET) < 0)
+		abort(); /* stuck in a pod's netns: nothing safe left to do */
+	return fd < 0 ? -saved : fd;
+}
+
+void netns_close(int netns_fd)
+{
+	if (netns_fd < 0)
+		return;
+	for (int i = 0; i < pool_used; i++)
+		if (pool[i].nsfd == netns_fd) {
+			pool_drain(&pool[i]);
+			pool[i] = pool[--pool_used];
+			i--;
+		}
+	close(netns_fd);
+}

@@ -15,6 +15,13 @@ int netns_open(const char *path);
 /* socket(2) inside netns_fd (or here when netns_fd < 0); fd or -errno.
  * SOCK_CLOEXEC|SOCK_NONBLOCK are added. */
 int netns_socket(int netns_fd, int domain, int type, int protocol);
+/* Like netns_socket for AF_INET/AF_INET6 TCP sockets, from a batch made in
+ * one visit to the netns (a setns pair per batch instead of per socket).
+ * The batch of a netns_fd is tied to it: close it with netns_close. */
+int netns_socket_pooled(int netns_fd, int domain);
+/* Drop netns_fd's pooled sockets, then close it. */
+void netns_close(int netns_fd);
+
 /* The netns cookie of a netns (SO_NETNS_COOKIE of a socket made there). */
 int netns_cookie(int netns_fd, uint64_t *ret);
 /* 1 if two netns fds name the same namespace, 0 if not, -errno. */
