@@ -250,7 +250,9 @@ case_no_growth() {
 	sleep 0.5
 	local fd1=$(agent_fds) rss1=$(agent_rss)
 	echo "fds $fd0 → $fd1, RSS ${rss0} → ${rss1} KiB"
-	[ "$fd1" -le "$fd0" ] || return 1
+	# up to 16 unconnected upstream sockets wait in the per-netns batch, so the
+	# count moves within that window; a leak over 10,000 connections would not
+	[ "$fd1" -le $((fd0 + 16)) ] || return 1
 	# ASan keeps freed memory in its quarantine by design: the RSS bound holds
 	# for the real binary (plain build); under ASan leaks are LeakSanitizer's job.
 	case ${MS_SANITIZED:-none} in
