@@ -15,7 +15,7 @@ TEST_PKGS=(
 )
 
 # Peers the benchmarks compare against (scripts/bench.sh passes --bench).
-BENCH_PKGS=(haproxy nginx-light wrk)
+BENCH_PKGS=(haproxy nginx-light libnginx-mod-stream wrk)
 WANT=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 [ "${1:-}" = "--bench" ] && WANT+=("${BENCH_PKGS[@]}")
 

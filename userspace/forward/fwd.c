@@ -414,7 +414,10 @@ static void tls_handshake(struct fwd *f, struct fwd_conn *c)
 		if (BIO_get_ktls_send(SSL_get_wbio(c->ssl)))
 			f->st.tls_ktls++;
 #endif
-		SSL_SESSION *sess = SSL_get1_session(c->ssl);
+		/* A full handshake's session is kept for the next connection; a
+		 * resumed one would only put back the ticket it just used (TLS 1.3
+		 * tickets arrive later, through the new-session callback). */
+		SSL_SESSION *sess = SSL_session_reused(c->ssl) ? NULL : SSL_get1_session(c->ssl);
 		if (sess) {
 			tls_session_store(t->tls, t->label, sess);
 			SSL_SESSION_free(sess);

@@ -82,7 +82,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 
 void tls_session_store(struct tls_ctx *c, const char *endpoint, SSL_SESSION *s)
 {
-	if (!SSL_SESSION_is_resumable(s))
+	if (c->no_resume || !SSL_SESSION_is_resumable(s))
 		return;
 	for (size_t i = 0; i < c->n_sessions; i++)
 		if (streq(c->sessions[i].endpoint, endpoint)) {
@@ -266,8 +266,16 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS); /* used only where the kernel has CONFIG_TLS */
 #endif
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+	/* MESHSPLICE_TLS_NO_RESUME=1 (benchmarks: full handshakes every time) */
+	const char *nores = getenv("MESHSPLICE_TLS_NO_RESUME");
+	c->no_resume = nores && streq(nores, "1");
+	if (c->no_resume) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+	}
 	if (t->mode == MS_VERIFY_SKIP_ALL)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	else

@@ -34,6 +34,7 @@ struct tls_ctx {
 	uint8_t digest[32]; /* of the settings that shape verification and the handshake */
 	enum ms_verify_mode mode;
 	bool allow_renegotiation;
+	bool no_resume; /* MESHSPLICE_TLS_NO_RESUME=1: full handshakes (benchmarks) */
 	char *server_name; /* NULL: the endpoint's DNS name */
 	bool sni_disabled;
 	struct ms_san *sans;
