@@ -291,6 +291,48 @@ def cli_timed_refused(host, port, max_seconds):
     print("failed after %.1fs" % dt)
 
 
+def cli_escape(how, host, port):
+    """Try to reach host:port a particular way; exit 0 when it was stopped."""
+    fam = addr_family(host)
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        if how == "bind":
+            s.bind(("0.0.0.0" if fam == socket.AF_INET else "::", 0))
+            s.connect((host, int(port)))
+        elif how == "tfo":
+            # TCP Fast Open: the connect is implicit in sendto
+            try:
+                s.sendto(b"must not arrive", socket.MSG_FASTOPEN, (host, int(port)))
+            except BlockingIOError:
+                pass  # the handshake is under way; its outcome shows below
+        else:
+            s.connect((host, int(port)))
+        s.sendall(b"must not arrive")
+        if s.recv(100):
+            sys.exit("%s: got an answer" % how)
+        print("%s: closed without data" % how)
+    except (PermissionError, ConnectionResetError, ConnectionRefusedError, BrokenPipeError, socket.timeout) as e:
+        print("%s: stopped (%s)" % (how, e.__class__.__name__))
+
+
+def cli_hold_socket_then(host, port, flagfile):
+    """Make a socket now, wait for flagfile (the pod gets enabled meanwhile), then dial."""
+    s = socket.socket(addr_family(host), socket.SOCK_STREAM)
+    s.settimeout(3)
+    print("socket made", flush=True)
+    while not os.path.exists(flagfile):
+        time.sleep(0.05)
+    try:
+        s.connect((host, int(port)))
+        s.sendall(b"must not arrive")
+        if s.recv(100):
+            sys.exit("pre-made socket got an answer")
+        print("pre-made socket: closed without data")
+    except (PermissionError, ConnectionResetError, ConnectionRefusedError, BrokenPipeError, socket.timeout) as e:
+        print("pre-made socket: stopped (%s)" % e.__class__.__name__)
+
+
 def cli_read(host, port):
     s = connect(host, port)
     print(recv_all(s).decode().strip())
@@ -383,7 +425,7 @@ def cli_hold(host, port, seconds):
 CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
     "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
-    "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
+    "escape": cli_escape, "hold-socket-then": cli_hold_socket_then, "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
     "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
     "refused": cli_refused, "many": cli_many, "hold": cli_hold,
 }

@@ -232,7 +232,7 @@ static int do_del(const struct cni_env *e, struct cni_conf *c, char **out)
 
 static int do_check(const struct cni_env *e, struct cni_conf *c, char **out)
 {
-	json_object *req = json_object_new_object(), *resp = NULL, *pods;
+	json_object *req, *resp = NULL, *pods;
 	struct cni_args a;
 	int r;
 
@@ -244,6 +244,7 @@ static int do_check(const struct cni_env *e, struct cni_conf *c, char **out)
 		*out = xstrdup("");
 		return 0;
 	}
+	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("pods"));
 	r = call(c, req, &resp);
 	json_object_put(req);
@@ -288,6 +289,10 @@ int cni_run(const struct cni_env *e, const char *in, char **ret_out)
 		json_object_put(c.root);
 		return r;
 	}
+	if (e->force_control)
+		c.control = e->force_control;
+	if (e->force_state_dir)
+		c.state_dir = e->force_state_dir;
 	if (!e->container || !*e->container)
 		r = fail(ret_out, c.version, CNI_ERR_ENV, NULL, "CNI_CONTAINERID is not set");
 	else if (!container_id_ok(e->container))

@@ -22,6 +22,9 @@ enum cni_code {
 
 struct cni_env {
 	const char *command, *container, *netns, *ifname, *args, *path;
+	/* When set, these win over the config's controlSocket and stateDir
+	 * (fuzzing: no input may point the plugin at another socket or dir). */
+	const char *force_control, *force_state_dir;
 };
 
 struct cni_conf {

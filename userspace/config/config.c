@@ -334,6 +334,9 @@ static int decode_endpoint(struct dctx *d, const struct ynode *n, const char *pa
 	uint16_t port = 0;
 	int r = 0;
 
+	/* First of all: the caller frees *ret on every failure (fuzzing found a
+	 * double free when an early return left it holding the last endpoint). */
+	memset(ret, 0, sizeof(*ret));
 	if (!d_is_map(d, n, path))
 		return -EINVAL;
 	d_known(d, n, path, KEYS("address", "port"));
@@ -590,7 +593,7 @@ static void decode_mes(struct loader *L, struct dctx *d, struct meta *m)
 			d_err(d, eps, "spec.endpoints", "at least one endpoint is required");
 		s->ports[0].eps = xcalloc(eps->n, sizeof(struct ms_endpoint));
 		for (size_t i = 0; i < eps->n; i++) {
-			struct ms_endpoint e;
+			struct ms_endpoint e = { 0 };
 			if (decode_endpoint(d, eps->v[i], d_index(p, "spec.endpoints", i), &e) == 0)
 				L->c->svcs[idx].ports[0].eps[L->c->svcs[idx].ports[0].n_eps++] = e;
 			else
