@@ -121,7 +121,7 @@ start_agent() {
 		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" --metrics "127.0.0.1:$MPORT" \
 		--log-level "${MS_LOG_LEVEL:-info}" "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
-	for _ in $(seq 100); do
+	for _ in $(seq "${MS_START_TRIES:-100}"); do
 		[ -S "$CTL" ] && "$CLI_BIN" --control "$CTL" status >/dev/null 2>&1 && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.05

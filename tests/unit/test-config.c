@@ -667,6 +667,16 @@ static void test_directory(void **state)
 	assert_int_equal(c->n_files, 2);
 	assert_int_equal(c->n_svcs, 2);
 	cfg_unref(c);
+	/* an empty directory: the implicit default mesh, nothing else */
+	char empty[] = "/tmp/ms-cfg-empty-XXXXXX";
+	assert_non_null(mkdtemp(empty));
+	const char *ep = empty;
+	assert_int_equal(cfg_load_paths(&ep, 1, &o, &e, &c), 0);
+	assert_int_equal(c->n_files, 0);
+	assert_int_equal(c->n_svcs, 0);
+	assert_non_null(cfg_find_mesh(c, "default"));
+	cfg_unref(c);
+	rmdir(empty);
 	/* a missing path is an error, not an empty config */
 	const char *missing = "/nonexistent/meshsplice";
 	assert_true(cfg_load_paths(&missing, 1, &o, &e, &c) < 0);

@@ -335,7 +335,8 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 		if (bpf_map__update_elem(m, &want[i], sizeof(want[i]), &vals[i], sizeof(vals[i]), BPF_ANY) < 0)
 			r = -errno;
 	struct ms_svc_key *sorted = xcalloc(n ? n : 1, sizeof(*sorted));
-	memcpy(sorted, want, n * sizeof(*sorted));
+	if (n) /* want is NULL for a config without services */
+		memcpy(sorted, want, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), svc_key_cmp);
 	struct ms_svc_key *gone = NULL;
 	size_t n_gone = 0;

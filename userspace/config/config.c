@@ -1598,7 +1598,8 @@ static void load_path(struct loader *L, const char *path, int *ret_r)
 			names[n++] = xasprintf("%s/%s", path, de->d_name);
 		}
 		closedir(dir);
-		qsort(names, n, sizeof(char *), name_cmp);
+		if (n > 1) /* names is NULL for a directory without YAML files */
+			qsort(names, n, sizeof(char *), name_cmp);
 		for (size_t i = 0; i < n; i++) {
 			load_path(L, names[i], ret_r);
 			free(names[i]);
