@@ -204,7 +204,14 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 		kv[cnt * 2 + 1] = v;
 		cnt++;
 	}
+	if (r < 0) {
+		/* nothing half-built leaves here (fuzzing found callers leaking it) */
+		for (size_t i = 0; i < 2 * cnt; i++)
+			free(kv[i]);
+		free(kv);
+		return r;
+	}
 	*ret_kv = kv;
 	*ret_n = cnt;
-	return r;
+	return 0;
 }

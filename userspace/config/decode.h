@@ -37,7 +37,8 @@ int d_bool(struct dctx *d, const struct ynode *map, const char *key, const char 
 int d_port(struct dctx *d, const struct ynode *map, const char *key, const char *path,
 	   bool required, uint16_t *ret);
 int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char **ret);
-/* A map of string → string (labels, tags, matchLabels). */
+/* A map of string → string (labels, tags, matchLabels). On error nothing is
+ * returned (and nothing is left to free). */
 int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const char *path,
 	     char ***ret_kv, size_t *ret_n);
 /* Parse a port number from a scalar; -EINVAL if not 1..65535. */
