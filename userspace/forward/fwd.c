@@ -17,7 +17,9 @@
 #include "util.h"
 
 #define FWD_POOL_MAX 256
-#define TLS_BUF 16384 /* one TLS record */
+/* Plaintext staging per direction: 64 KiB from the client becomes four TLS
+ * records in one SSL_write; SSL_read gives a record at a time. */
+#define TLS_BUF 65536
 
 void fwd_target_fix(struct fwd_target *t)
 {
@@ -422,8 +424,6 @@ static void tls_handshake(struct fwd *f, struct fwd_conn *c)
 			tls_session_store(t->tls, t->label, sess);
 			SSL_SESSION_free(sess);
 		}
-		c->ubuf = xcalloc(TLS_BUF, 1);
-		c->dbuf = xcalloc(TLS_BUF, 1);
 		c->state = FWD_OPEN;
 		c->u_rd = c->u_wr = true; /* OpenSSL may hold decrypted bytes already */
 		touch(c);
@@ -447,6 +447,8 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 
 		/* client → upstream */
 		if (!c->up.eof && c->ulen == 0 && c->c_rd) {
+			if (!c->ubuf)
+				c->ubuf = xrealloc(NULL, TLS_BUF, 1); /* not zeroed: filled before read */
 			ssize_t r = recv(c->cfd, c->ubuf, TLS_BUF, 0);
 			if (r > 0) {
 				c->ulen = (size_t)r;
@@ -461,6 +463,10 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				f->st.reset_client++;
 				conn_free(f, c, false, true);
 				return;
+			}
+			if (c->ulen == 0) {
+				free(c->ubuf); /* nothing came: an idle connection holds no buffer */
+				c->ubuf = NULL;
 			}
 		}
 		if (c->ulen > c->uoff) {
@@ -489,6 +495,8 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 		}
 		/* upstream → client */
 		if (!c->down.eof && c->dlen == 0) {
+			if (!c->dbuf)
+				c->dbuf = xrealloc(NULL, TLS_BUF, 1);
 			n = SSL_read(c->ssl, c->dbuf, TLS_BUF);
 			if (c->reneg_seen && !c->reneg_allowed) {
 				f->st.tls_fail[TLS_FAIL_RENEGOTIATION]++;
@@ -509,6 +517,10 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				f->st.reset_upstream++;
 				conn_free(f, c, true, false);
 				return;
+			}
+			if (c->dlen == 0) {
+				free(c->dbuf);
+				c->dbuf = NULL;
 			}
 		}
 		if (c->dlen > c->doff && c->c_wr) {

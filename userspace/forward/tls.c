@@ -266,6 +266,9 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS); /* used only where the kernel has CONFIG_TLS */
 #endif
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* read several records per recv(2) instead of header, then body */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 65536);
 	/* MESHSPLICE_TLS_NO_RESUME=1 (benchmarks: full handshakes every time) */
 	const char *nores = getenv("MESHSPLICE_TLS_NO_RESUME");
 	c->no_resume = nores && streq(nores, "1");
