@@ -38,6 +38,9 @@ cleanup() {
 	set +e
 	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	# any agent of this test still around (started in a subshell, say): its
+	# control socket lives in our temp dir, so it is ours to stop
+	pkill -TERM -f -- "--control $T/" 2>/dev/null && sleep 0.3
 	# processes left in the test cgroup or the namespaces
 	if [ -d "$CG" ]; then
 		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
