@@ -12,6 +12,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	iproute2 iptables socat ncat iperf3 openssl curl procps psmisc valgrind
 	python3 nginx-light containernetworking-plugins
+	podman runc conmon busybox-static containers-storage
 )
 
 # Peers the benchmarks compare against (scripts/bench.sh passes --bench).

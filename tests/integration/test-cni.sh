@@ -78,6 +78,7 @@ for p in json.load(sys.stdin)["pods"]:
 
 ip netns exec "$NODE" $PEER serve-echo 8080 >"$T/echo.out" 2>&1 &
 BG_PIDS+=($!)
+AGENT_NETNS=$NODE # the agent lives in the node too
 start_agent || exit 1
 
 case_version() {

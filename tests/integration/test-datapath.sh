@@ -232,6 +232,7 @@ case_metrics() {
 	echo "$m" | grep -q '^meshsplice_connections_refused_total{reason="passthrough_off"}' || return 1
 	echo "$m" | grep -q '^meshsplice_pod_connections_active{pod="test/a",mesh="default"}' || return 1
 	echo "$m" | grep -q '^meshsplice_bytes_total{direction="up"} [1-9]' || return 1
+	echo "$m" | grep -q '^meshsplice_service_connections_active{service="MeshExternalService/echo-ip",mesh="default"} ' || return 1
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ] || return 1
 	# never on a non-loopback address
 	if "$AGENT_BIN" --metrics 198.18.1.1:9100 --control "$T/x.sock" --state-dir "$T/x" --bpffs "$BPFFS/x" \

@@ -1239,10 +1239,13 @@ static int ctl_open(struct agent *a)
  * still escaped as the exposition format requires. */
 static const char *mlabel(const char *s)
 {
-	static char buf[600];
+	/* a ring: several labels go into one line */
+	static char ring[4][600];
+	static unsigned next;
+	char *buf = ring[next++ % 4];
 	size_t o = 0;
 
-	for (; s && *s && o + 3 < sizeof(buf); s++) {
+	for (; s && *s && o + 3 < sizeof(ring[0]); s++) {
 		if (*s == '\\' || *s == '"') {
 			buf[o++] = '\\';
 			buf[o++] = *s;
@@ -1307,6 +1310,19 @@ static char *metrics_text(struct agent *a)
 		for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
 			n += streq(c->pod, p->name);
 		strbuf_printf(&b, "meshsplice_pod_connections_active{pod=\"%s\",mesh=\"%s\"} %llu\n", mlabel(p->name), p->mesh, n);
+	}
+	/* per service: bounded by the config, not by traffic */
+	strbuf_printf(&b, "# HELP meshsplice_service_connections_active Open connections per service.\n"
+		      "# TYPE meshsplice_service_connections_active gauge\n");
+	for (size_t i = 0; i < a->cfg->n_svcs; i++) {
+		const struct ms_service *sv = &a->cfg->svcs[i];
+		char label[160];
+		unsigned long long n = 0;
+		snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(sv->kind), sv->name);
+		for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
+			n += streq(c->service, label);
+		strbuf_printf(&b, "meshsplice_service_connections_active{service=\"%s\",mesh=\"%s\"} %llu\n",
+			      mlabel(label), mlabel(sv->mesh), n);
 	}
 	strbuf_printf(&b, "# HELP meshsplice_pods_enabled Pods whose traffic is steered.\n"
 		 "# TYPE meshsplice_pods_enabled gauge\nmeshsplice_pods_enabled %zu\n", enabled);
