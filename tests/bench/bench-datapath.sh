@@ -8,6 +8,7 @@
 # Both cores are shared by client, proxy and server (no pinning): the figure
 # is what two TCP hops cost on this machine.
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/lib-bench.sh"
 require_root
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-5}
@@ -53,7 +54,6 @@ for p in 5201 7000; do
 done
 
 plain() { ip netns exec "$NS_A" "$@"; }  # not in the test cgroup: never steered
-gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 declare -A R
@@ -73,15 +73,13 @@ for r in $(seq "$ROUNDS"); do
 	log "round $r of $ROUNDS"
 	run_round
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-minmax() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 echo
 printf "%-28s %12s %12s %12s %14s %14s\n" "workload (median, min..max)" direct meshsplice haproxy "ms/direct" "ms/haproxy"
 for w in bulk short p99; do
 	d=$(echo "${R[direct_$w]}" | median) m=$(echo "${R[meshsplice_$w]}" | median) h=$(echo "${R[haproxy_$w]}" | median)
 	unit=$([ $w = bulk ] && echo "Gb/s" || ([ $w = short ] && echo "conn/s" || echo "ms p99"))
 	printf "%-28s %12s %12s %12s %14s %14s\n" "$w ($unit)" "$d" "$m" "$h" \
-		"$(python3 -c "print('%.2f' % ($m / $d))")" "$(python3 -c "print('%.2f' % ($m / $h))")"
+		"$(ratio "$m" "$d")" "$(ratio "$m" "$h")"
 	printf "%-28s %12s %12s %12s\n" "" "$(echo "${R[direct_$w]}" | minmax)" "$(echo "${R[meshsplice_$w]}" | minmax)" "$(echo "${R[haproxy_$w]}" | minmax)"
 done
 echo "agent CPU over the whole run: $(( $(cpu_ticks "$AGENT_PID") - a0 )) ticks"

@@ -5,6 +5,7 @@
 #   pod B: enabled in an agent with --engine iptables (client outside it)
 # Same forwarder behind both; what differs is how the connect reaches it.
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/lib-bench.sh"
 require_root
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-5}
@@ -51,7 +52,6 @@ for _ in $(seq 50); do [ -S "$T/agent2.sock" ] && break; sleep 0.1; done
 "$CLI_BIN" --control "$T/agent2.sock" enable --netns "/var/run/netns/$NS_B" --name bench/ipt >/dev/null || exit 1
 
 plain() { ip netns exec "$@"; }
-gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
 declare -A R
 for r in $(seq "$ROUNDS"); do
 	log "round $r of $ROUNDS"
@@ -62,14 +62,12 @@ for r in $(seq "$ROUNDS"); do
 	R[bpf_bulk]+=" $(in_pod "$NS_A" iperf3 -c 242.0.0.50 -p 5201 -t "$SECS" -J | gbps)"
 	R[iptables_bulk]+=" $(plain "$NS_B" iperf3 -c 242.0.0.50 -p 5201 -t "$SECS" -J | gbps)"
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-minmax() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 echo
 printf "%-24s %12s %12s %12s %12s %12s\n" "workload (median)" direct ebpf iptables "ebpf/ipt" "ebpf/direct"
 for w in short bulk; do
 	d=$(echo "${R[direct_$w]}" | median) e=$(echo "${R[bpf_$w]}" | median) i=$(echo "${R[iptables_$w]}" | median)
 	printf "%-24s %12s %12s %12s %12s %12s\n" "$w ($([ $w = short ] && echo conn/s || echo Gb/s))" "$d" "$e" "$i" \
-		"$(python3 -c "print('%.2f' % ($e / $i))")" "$(python3 -c "print('%.2f' % ($e / $d))")"
+		"$(ratio "$e" "$i")" "$(ratio "$e" "$d")"
 	printf "%-24s %12s %12s %12s\n" "" "$(echo "${R[direct_$w]}" | minmax)" "$(echo "${R[bpf_$w]}" | minmax)" "$(echo "${R[iptables_$w]}" | minmax)"
 done
 "$CLI_BIN" --control "$T/agent2.sock" disable bench/ipt >/dev/null

@@ -5,6 +5,7 @@
 # (in front of iperf3 and connrate). Bulk, full handshakes/s (resumption off
 # in every contender) and resumed handshakes/s (resumption on).
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/lib-bench.sh"
 source "$(dirname "$0")/../integration/certs.sh"
 require_root
 ROUNDS=${ROUNDS:-3}
@@ -78,7 +79,6 @@ agent() { # resume|full
 	ms enable --netns "/var/run/netns/$NS_A" --name bench/tls >/dev/null || exit 1
 }
 plain() { ip netns exec "$NS_A" "$@"; }
-gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
 rate() { awk '{print $1}'; }
 declare -A R
 for r in $(seq "$ROUNDS"); do
@@ -96,15 +96,13 @@ for r in $(seq "$ROUNDS"); do
 	R[nginx_resumed]+=" $(plain "$CONNRATE" short 127.0.0.1 27000 "$SECS" 16 | rate)"
 	R[nginx_full]+=" $(plain "$CONNRATE" short 127.0.0.1 27001 "$SECS" 16 | rate)"
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-minmax() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 echo
 printf "%-30s %12s %12s %12s %10s %10s\n" "workload (median)" meshsplice haproxy nginx "ms/hap" "ms/nginx"
 for w in bulk full resumed; do
 	m=$(echo "${R[ms_$w]}" | median) h=$(echo "${R[haproxy_$w]}" | median) n=$(echo "${R[nginx_$w]}" | median)
 	printf "%-30s %12s %12s %12s %10s %10s\n" \
 		"$([ $w = bulk ] && echo 'TLS bulk (Gb/s)' || echo "$w handshakes (conn/s)")" "$m" "$h" "$n" \
-		"$(python3 -c "print('%.2f' % ($m / $h))")" "$(python3 -c "print('%.2f' % ($m / $n))")"
+		"$(ratio "$m" "$h")" "$(ratio "$m" "$n")"
 	printf "%-30s %12s %12s %12s\n" "" "$(echo "${R[ms_$w]}" | minmax)" "$(echo "${R[haproxy_$w]}" | minmax)" "$(echo "${R[nginx_$w]}" | minmax)"
 done
 echo "TLS stats of the last agent: $(stat tls.handshakes) handshakes, $(stat tls.resumed) resumed"

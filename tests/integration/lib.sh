@@ -172,6 +172,16 @@ check() {
 	fi
 }
 
+# The last case of a suite: SIGTERM, exit 0, and nothing from the sanitizers.
+case_clean_exit() {
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID"
+	local rc=$?
+	AGENT_PID=
+	echo "agent exit status $rc"
+	[ $rc -eq 0 ] && ! grep -E "Sanitizer|runtime error" "$T/agent.log"
+}
+
 finish() {
 	log "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]

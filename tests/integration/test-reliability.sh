@@ -113,12 +113,5 @@ case_atomic_replace() {
 }
 check "config replaced atomically mid-traffic: no connection dropped" case_atomic_replace
 
-case_clean_exit() {
-	kill -TERM "$AGENT_PID"
-	wait "$AGENT_PID"
-	local rc=$?
-	AGENT_PID=
-	[ $rc -eq 0 ] && ! grep -E "Sanitizer|runtime error" "$T/agent.log"
-}
 check "SIGTERM: clean exit, no sanitizer report" case_clean_exit
 finish

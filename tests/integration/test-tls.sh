@@ -262,12 +262,5 @@ case_reneg_off() {
 check "allowRenegotiation false: the server's renegotiation fails the connection" case_reneg_off
 check "allowRenegotiation true: renegotiation succeeds (TLS 1.2), data flows after it" reneg 242.0.2.17 9013 ok
 
-case_clean_exit() {
-	kill -TERM "$AGENT_PID"
-	wait "$AGENT_PID"
-	local rc=$?
-	AGENT_PID=
-	[ $rc -eq 0 ] && ! grep -E "Sanitizer|runtime error" "$T/agent.log"
-}
 check "SIGTERM: clean exit, no sanitizer report" case_clean_exit
 finish
