@@ -341,16 +341,6 @@ int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **
 	return r;
 }
 
-int tp_uninstall_rules(int netns_fd, enum tp_backend b, char **ret_err)
-{
-	char *e6 = NULL;
-	int r4 = uninstall_family(netns_fd, b, AF_INET, ret_err);
-	int r6 = uninstall_family(netns_fd, b, AF_INET6, r4 < 0 ? &e6 : ret_err);
-
-	free(e6);
-	return r4 < 0 ? r4 : r6;
-}
-
 int tp_uninstall(int netns_fd, enum tp_backend b, char **ret_err)
 {
 	char *e6 = NULL, *er = NULL;

@@ -49,8 +49,6 @@ int tp_detect_backend(int netns_fd, enum tp_backend *ret);
  * On error *ret_err (caller frees) says what failed, with iptables' words. */
 int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err);
 int tp_uninstall(int netns_fd, enum tp_backend b, char **ret_err);
-/* The rules only, VIP routes kept. */
-int tp_uninstall_rules(int netns_fd, enum tp_backend b, char **ret_err);
 int tp_verify(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err);
 
 /* VIP routes (dev lo) in the pod's netns, through libnl-route. */

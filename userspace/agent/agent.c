@@ -270,6 +270,30 @@ static struct ms_pod pod_value(struct agent *a, const struct pod *p)
 	return v;
 }
 
+/* The iptables engine's steering for p (idempotent: also refreshes the
+ * exclusions of an enabled pod). 0 or -errno, logged. */
+static int pod_iptables_install(struct agent *a, struct pod *p)
+{
+	struct tp_opts to;
+	char *err = NULL;
+	int r;
+
+	tp_opts_init(&to);
+	to.mark = a->o->mark;
+	to.listen_port = a->o->listen_port;
+	memcpy(to.excl_ports, p->excl_ports, p->n_excl_ports * sizeof(uint16_t));
+	to.n_excl_ports = p->n_excl_ports;
+	to.n_excl_cidrs = MS_MIN(p->n_excl_cidrs, (size_t)TP_MAX_ITEMS);
+	memcpy(to.excl_cidrs, p->excl_cidrs, to.n_excl_cidrs * sizeof(struct ms_cidr));
+	to.vip_cidrs[0] = a->o->cfg.mes_cidr;
+	to.vip_cidrs[1] = a->o->cfg.ms_cidr;
+	to.n_vip_cidrs = 2;
+	if ((r = tp_install(p->nsfd, a->backend, &to, &err)) < 0)
+		log_error("pod %s: iptables: %s", p->name, err ? err : "install failed");
+	free(err);
+	return r;
+}
+
 /* Listeners first, then the map entry: the first redirected connect finds
  * someone listening. Returns 0 or -errno with *why set. */
 static int pod_activate(struct agent *a, struct pod *p, const char **why)
@@ -302,21 +326,7 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 		log_info_errno(r, "pod %s: no IPv6 listener on [::1]:%u: %m; IPv6 connections will not be proxied",
 			       p->name, a->o->listen_port);
 	if (a->engine == ENGINE_IPTABLES) {
-		struct tp_opts to;
-		char *err = NULL;
-		tp_opts_init(&to);
-		to.mark = a->o->mark;
-		to.listen_port = a->o->listen_port;
-		memcpy(to.excl_ports, p->excl_ports, p->n_excl_ports * sizeof(uint16_t));
-		to.n_excl_ports = p->n_excl_ports;
-		memcpy(to.excl_cidrs, p->excl_cidrs, MS_MIN(p->n_excl_cidrs, (size_t)TP_MAX_ITEMS) * sizeof(struct ms_cidr));
-		to.n_excl_cidrs = MS_MIN(p->n_excl_cidrs, (size_t)TP_MAX_ITEMS);
-		to.vip_cidrs[0] = a->o->cfg.mes_cidr;
-		to.vip_cidrs[1] = a->o->cfg.ms_cidr;
-		to.n_vip_cidrs = 2;
-		if ((r = tp_install(p->nsfd, a->backend, &to, &err)) < 0) {
-			log_error("pod %s: iptables: %s", p->name, err ? err : "install failed");
-			free(err);
+		if ((r = pod_iptables_install(a, p)) < 0) {
 			*why = "cannot install the iptables rules";
 			listener_close(a, &p->l4);
 			listener_close(a, &p->l6);
@@ -340,14 +350,7 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 	return 0;
 }
 
-static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget);
-
 static void pod_deactivate(struct agent *a, struct pod *p)
-{
-	pod_deactivate_full(a, p, false);
-}
-
-static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget)
 {
 	/* Map entry first: new connects go direct before the listeners close.
 	 * Established proxied connections live in the forwarder and go on. */
@@ -356,7 +359,6 @@ static void pod_deactivate_full(struct agent *a, struct pod *p, bool forget)
 		/* Rules and VIP routes both go, so VIPs fail at once (ENETUNREACH) as
 		 * with the eBPF engine. Unlike it, REDIRECTed connections already
 		 * established do not survive the rules' removal (tested, documented). */
-		(void)forget;
 		int r = tp_uninstall(p->nsfd, a->backend, &err);
 		if (r < 0)
 			log_warn("pod %s: iptables uninstall: %s", p->name, err ? err : "failed");
@@ -867,9 +869,7 @@ static json_object *do_enable(struct agent *a, json_object *req)
 		bpf_engine_pod_put(a->bpf, p->cookie, &v);
 		bpf_engine_excl_set(a->bpf, p->cookie, p->excl_cidrs, p->n_excl_cidrs);
 	} else if (p->enabled) {
-		const char *why2 = "";
-		/* iptables: re-render with the new exclusions (install is idempotent) */
-		pod_activate(a, p, &why2);
+		pod_iptables_install(a, p); /* new exclusions; listeners stay as they are */
 	} else if ((r = pod_activate(a, p, &why)) < 0) {
 		log_error_errno(r, "enable pod %s (netns %s): %s: %m", p->name, p->netns, why);
 		json_object *e = reply_err("enable %s: %s: %s", p->name, why, strerror(-r));
@@ -920,7 +920,7 @@ static json_object *do_forget(struct agent *a, json_object *req)
 		if ((container && streq(p->container, container)) || (!container && name && streq(p->name, name)) ||
 		    (!container && netns && streq(p->netns, netns))) {
 			if (p->enabled)
-				pod_deactivate_full(a, p, true);
+				pod_deactivate(a, p);
 			*pp = p->next;
 			log_info("pod %s removed", p->name);
 			/* parked clients of this pod are refused now */
@@ -1260,6 +1260,35 @@ static const char *mlabel(const char *s)
 	return buf;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* How many of the sorted strings v equal key (two binary searches). */
+static size_t count_sorted(const char **v, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n, first;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid], key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo - first;
+}
+
 static char *metrics_text(struct agent *a)
 {
 	const struct fwd_stats *s = &a->fwd.st;
@@ -1302,14 +1331,25 @@ static char *metrics_text(struct agent *a)
 		     (unsigned long long)s->tls_fail[i]);
 	strbuf_printf(&b, "# HELP meshsplice_pod_connections_active Open connections per enabled pod.\n"
 		 "# TYPE meshsplice_pod_connections_active gauge\n");
+	/* one pass over the connections, sorted labels, a count per label */
+	size_t n_conns = 0, k = 0;
+	for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
+		n_conns++;
+	const char **pods = xcalloc(n_conns ? n_conns : 1, sizeof(char *));
+	const char **svcs = xcalloc(n_conns ? n_conns : 1, sizeof(char *));
+	for (struct fwd_conn *c = a->fwd.head; c; c = c->next, k++) {
+		pods[k] = c->pod;
+		svcs[k] = c->service;
+	}
+	if (n_conns > 1) {
+		qsort(pods, n_conns, sizeof(char *), str_cmp);
+		qsort(svcs, n_conns, sizeof(char *), str_cmp);
+	}
 	for (struct pod *p = a->pods; p; p = p->next) {
-		unsigned long long n = 0;
 		enabled += p->enabled;
-		if (!p->enabled)
-			continue;
-		for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
-			n += streq(c->pod, p->name);
-		strbuf_printf(&b, "meshsplice_pod_connections_active{pod=\"%s\",mesh=\"%s\"} %llu\n", mlabel(p->name), p->mesh, n);
+		if (p->enabled)
+			strbuf_printf(&b, "meshsplice_pod_connections_active{pod=\"%s\",mesh=\"%s\"} %zu\n",
+				      mlabel(p->name), p->mesh, count_sorted(pods, n_conns, p->name));
 	}
 	/* per service: bounded by the config, not by traffic */
 	strbuf_printf(&b, "# HELP meshsplice_service_connections_active Open connections per service.\n"
@@ -1317,13 +1357,12 @@ static char *metrics_text(struct agent *a)
 	for (size_t i = 0; i < a->cfg->n_svcs; i++) {
 		const struct ms_service *sv = &a->cfg->svcs[i];
 		char label[160];
-		unsigned long long n = 0;
 		snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(sv->kind), sv->name);
-		for (struct fwd_conn *c = a->fwd.head; c; c = c->next)
-			n += streq(c->service, label);
-		strbuf_printf(&b, "meshsplice_service_connections_active{service=\"%s\",mesh=\"%s\"} %llu\n",
-			      mlabel(label), mlabel(sv->mesh), n);
+		strbuf_printf(&b, "meshsplice_service_connections_active{service=\"%s\",mesh=\"%s\"} %zu\n",
+			      mlabel(label), mlabel(sv->mesh), count_sorted(svcs, n_conns, label));
 	}
+	free(pods);
+	free(svcs);
 	strbuf_printf(&b, "# HELP meshsplice_pods_enabled Pods whose traffic is steered.\n"
 		 "# TYPE meshsplice_pods_enabled gauge\nmeshsplice_pods_enabled %zu\n", enabled);
 	strbuf_printf(&b, "# HELP meshsplice_config_reloads_total Config reloads, by result.\n"

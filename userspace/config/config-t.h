@@ -113,6 +113,15 @@ struct ms_hostgen {
 	unsigned line, col;
 };
 
+/* (mesh, VIP, port) → service port, sorted once per load: the lookup every
+ * proxied connection makes. */
+struct ms_vip_index {
+	uint32_t mesh_id;
+	uint16_t port; /* 0: every port */
+	struct ms_addr vip;
+	uint32_t svc, svc_port;
+};
+
 /* A validated, immutable snapshot; shared by reference counting between
  * the agent's event loop and the connections that outlive a reload. */
 struct ms_config {
@@ -124,6 +133,8 @@ struct ms_config {
 	struct ms_hostgen *hostgens;
 	size_t n_hostgens;
 	size_t n_files;
+	struct ms_vip_index *vidx;
+	size_t n_vidx;
 };
 
 /* A VIP that was handed out before, so it is kept. */

@@ -18,8 +18,6 @@
 #include "util.h"
 #include "yaml-dom.h"
 
-char *cfg_vip_key(const struct ms_service *s);
-
 const char cfg_embedded_default[] = "# meshsplice embedded default\n"
 				    "type: Mesh\n"
 				    "name: default\n"
@@ -248,6 +246,7 @@ static void config_free(struct ms_config *c)
 		labels_free(&c->hostgens[i].match);
 	}
 	free(c->hostgens);
+	free(c->vidx);
 	free(c);
 }
 
@@ -1534,6 +1533,8 @@ static void check_meshes(struct loader *L)
 					       c->meshes[i].name, c->meshes[j].name);
 }
 
+static void build_vip_index(struct ms_config *c);
+
 static int finish(struct loader *L, struct ms_config **ret)
 {
 	check_meshes(L);
@@ -1551,6 +1552,7 @@ static int finish(struct loader *L, struct ms_config **ret)
 		config_free(L->c);
 		return -EINVAL;
 	}
+	build_vip_index(L->c);
 	*ret = L->c;
 	return 0;
 }
@@ -1655,30 +1657,56 @@ const struct ms_mesh *cfg_find_mesh(const struct ms_config *c, const char *name)
 	return NULL;
 }
 
+static int vidx_cmp(const void *a, const void *b)
+{
+	const struct ms_vip_index *x = a, *y = b;
+	int r;
+
+	if (x->mesh_id != y->mesh_id)
+		return x->mesh_id < y->mesh_id ? -1 : 1;
+	if ((r = memcmp(x->vip.b, y->vip.b, 16)))
+		return r;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+static void build_vip_index(struct ms_config *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_svcs; i++)
+		n += c->svcs[i].n_ports;
+	c->vidx = xcalloc(n ? n : 1, sizeof(*c->vidx));
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_mesh *m = cfg_find_mesh(c, c->svcs[i].mesh);
+		for (size_t p = 0; m && p < c->svcs[i].n_ports; p++)
+			c->vidx[c->n_vidx++] = (struct ms_vip_index){ .mesh_id = m->id, .port = c->svcs[i].ports[p].port,
+								     .vip = c->svcs[i].vip, .svc = (uint32_t)i,
+								     .svc_port = (uint32_t)p };
+	}
+	if (c->n_vidx > 1)
+		qsort(c->vidx, c->n_vidx, sizeof(*c->vidx), vidx_cmp);
+}
+
 const struct ms_service *cfg_find_vip(const struct ms_config *c, const char *mesh,
 				      const struct ms_addr *vip, uint16_t port,
 				      const struct ms_port **ret_port)
 {
-	const struct ms_service *any = NULL;
-	const struct ms_port *any_port = NULL;
+	const struct ms_mesh *m = cfg_find_mesh(c, mesh);
+	struct ms_vip_index key = { .vip = *vip, .port = port };
+	const struct ms_vip_index *hit;
 
-	for (size_t i = 0; i < c->n_svcs; i++) {
-		const struct ms_service *s = &c->svcs[i];
-		if (!addr_eq(&s->vip, vip) || !streq(s->mesh, mesh))
-			continue;
-		for (size_t p = 0; p < s->n_ports; p++) {
-			if (s->ports[p].port == port) {
-				if (ret_port)
-					*ret_port = &s->ports[p];
-				return s;
-			}
-			if (s->ports[p].port == 0 && !any) {
-				any = s;
-				any_port = &s->ports[p];
-			}
-		}
+	if (!m || c->n_vidx == 0)
+		return NULL;
+	key.mesh_id = m->id;
+	/* the exact port first, then the service that takes every port */
+	hit = bsearch(&key, c->vidx, c->n_vidx, sizeof(key), vidx_cmp);
+	if (!hit && port) {
+		key.port = 0;
+		hit = bsearch(&key, c->vidx, c->n_vidx, sizeof(key), vidx_cmp);
 	}
-	if (any && ret_port)
-		*ret_port = any_port;
-	return any;
+	if (!hit)
+		return NULL;
+	if (ret_port)
+		*ret_port = &c->svcs[hit->svc].ports[hit->svc_port];
+	return &c->svcs[hit->svc];
 }

@@ -37,7 +37,9 @@ const char *cfg_proto_name(enum ms_proto p);
 const char *cfg_mode_name(enum ms_verify_mode m);
 const char *cfg_tls_version_name(enum ms_tls_version v);
 
-/* VIP table: what the agent persists in its state dir. */
+/* VIP table: what the agent persists in its state dir, keyed "kind/mesh/name"
+ * (cfg_vip_key; the caller frees it). */
+char *cfg_vip_key(const struct ms_service *s);
 void cfg_vip_table_from_config(const struct ms_config *c, struct ms_vip_table *ret);
 int cfg_vip_table_parse(const char *text, struct ms_vip_table *ret);
 char *cfg_vip_table_format(const struct ms_vip_table *t);

@@ -189,7 +189,7 @@ void cfg_vip_table_clear(struct ms_vip_table *t)
 	t->n = 0;
 }
 
-static char *vip_key(const struct ms_service *s)
+char *cfg_vip_key(const struct ms_service *s)
 {
 	return xasprintf("%s/%s/%s", cfg_kind_name(s->kind), s->mesh, s->name);
 }
@@ -201,7 +201,7 @@ void cfg_vip_table_from_config(const struct ms_config *c, struct ms_vip_table *r
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		if (c->svcs[i].vip_explicit)
 			continue;
-		ret->v[ret->n].key = vip_key(&c->svcs[i]);
+		ret->v[ret->n].key = cfg_vip_key(&c->svcs[i]);
 		ret->v[ret->n].vip = c->svcs[i].vip;
 		ret->n++;
 	}
@@ -250,10 +250,4 @@ char *cfg_vip_table_format(const struct ms_vip_table *t)
 				      addr_fmt(&t->v[i].vip, ip, sizeof(ip)));
 	}
 	return out;
-}
-
-char *cfg_vip_key(const struct ms_service *s);
-char *cfg_vip_key(const struct ms_service *s)
-{
-	return vip_key(s);
 }

@@ -559,7 +559,7 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 	      const char *orig, const char *service)
 {
 	struct fwd_conn *c = xcalloc(1, sizeof(*c));
-	int one = 1, r;
+	int r;
 
 	c->f = f;
 	c->id = ++f->next_id;
@@ -581,7 +581,7 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 	f->head = c;
 	f->st.started++;
 	f->st.active++;
-	(void)one; /* TCP_NODELAY comes with the socket: the pod listener has it */
+	/* TCP_NODELAY comes with the socket: the pod listener has it */
 	struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->cev };
 	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, cfd, &ee) < 0) {
 		r = -errno;

@@ -42,6 +42,22 @@ int netns_open(const char *path)
 	return fd;
 }
 
+/* Into netns_fd, and back to our own: every visit is this pair. */
+static int netns_enter(int netns_fd)
+{
+	int r;
+
+	if ((r = netns_init()) < 0)
+		return r;
+	return setns(netns_fd, CLONE_NEWNET) < 0 ? -errno : 0;
+}
+
+static void netns_leave(void)
+{
+	if (setns(self_ns, CLONE_NEWNET) < 0)
+		abort(); /* stuck in a pod's netns: nothing safe left to do */
+}
+
 int netns_socket(int netns_fd, int domain, int type, int protocol)
 {
 	int fd, saved, r;
@@ -51,14 +67,11 @@ int netns_socket(int netns_fd, int domain, int type, int protocol)
 		fd = socket(domain, type, protocol);
 		return fd < 0 ? -errno : fd;
 	}
-	if ((r = netns_init()) < 0)
+	if ((r = netns_enter(netns_fd)) < 0)
 		return r;
-	if (setns(netns_fd, CLONE_NEWNET) < 0)
-		return -errno;
 	fd = socket(domain, type, protocol);
 	saved = errno;
-	if (setns(self_ns, CLONE_NEWNET) < 0)
-		abort(); /* stuck in a pod's netns: nothing safe left to do */
+	netns_leave();
 	return fd < 0 ? -saved : fd;
 }
 
@@ -124,10 +137,8 @@ int netns_socket_pooled(int netns_fd, int domain)
 		return netns_socket(netns_fd, domain, SOCK_STREAM, 0);
 	if (p->n > 0)
 		return p->fds[--p->n];
-	if ((r = netns_init()) < 0)
+	if ((r = netns_enter(netns_fd)) < 0)
 		return r;
-	if (setns(netns_fd, CLONE_NEWNET) < 0)
-		return -errno;
 	int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	saved = errno;
 	for (int i = 0; fd >= 0 && i < POOL_BATCH; i++) {
@@ -136,8 +147,7 @@ int netns_socket_pooled(int netns_fd, int domain)
 			break;
 		p->fds[p->n++] = x;
 	}
-	if (setns(self_ns, CLONE_NEWNET) < 0)
-		abort(); /* stuck in a pod's netns: nothing safe left to do */
+	netns_leave();
 	return fd < 0 ? -saved : fd;
 }
 
