@@ -2,7 +2,9 @@
 /* Steering for enabled pods: connect4/6 save the original destination and
  * send the socket to the pod's listener (or refuse it), sockops re-keys the
  * saved destination by what the agent can see, getpeername4/6 give the app
- * its original peer back.
+ * its original peer back. DNS: connect4/6 and sendmsg4/6 send UDP and TCP
+ * port 53 to the agent's responder, recvmsg4/6 make its answers come from
+ * the resolver the app asked.
  *
  * One object for all hooks: the programs share every map, and one skeleton
  * keeps the load, pin and attach logic in one place. */
@@ -15,6 +17,7 @@
 
 /* UAPI values; <sys/socket.h> is libc's and does not build for BPF. */
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #ifndef AF_INET
 #define AF_INET 2
 #endif
@@ -65,6 +68,14 @@ struct {
 } ms_conns SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MS_MAX_DNS);
+	__type(key, struct ms_dns_key);
+	__type(value, struct ms_orig);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_dns SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MS_MAX_EXCL_CIDRS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -75,7 +86,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MS_CNT__MAX);
+	__uint(max_entries, MS_CNT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -110,15 +121,37 @@ static __always_inline int cidr_excluded(__u64 cookie, const __u8 *addr)
 	return bpf_map_lookup_elem(&ms_excl, &k) != NULL;
 }
 
-/* The decision shared by both families. Returns VERDICT_DENY to refuse, or
- * VERDICT_ALLOW with *redirect set when the caller must rewrite the address. */
+static __always_inline int dns_captured(const struct ms_pod *pod, __u16 port)
+{
+	return port == MS_DNS_PORT && (pod->flags & MS_POD_DNS) && pod->dns_port;
+}
+
+/* Save where the socket was going: in its own storage (getpeername,
+ * recvmsg, and sockops for TCP read it back). NULL when there is no room. */
+static __always_inline struct ms_orig *save_orig(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port)
+{
+	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!orig) {
+		/* Without a saved destination the agent could not forward: leave the
+		 * socket alone rather than break it, and say so in a counter. */
+		count(MS_CNT_NO_STORAGE);
+		return 0;
+	}
+	__builtin_memcpy(orig->addr, dst, 16);
+	orig->port = port;
+	return orig;
+}
+
+/* The decision shared by both families, for TCP. Returns VERDICT_DENY to
+ * refuse, or VERDICT_ALLOW with *redirect set to the port on the pod's
+ * loopback the caller must send the socket to (0: leave it alone). */
 static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port,
-				  int local, const struct ms_pod **ret_pod, int *redirect)
+				  int local, int *redirect)
 {
 	struct ms_svc_key sk = {};
 	const struct ms_pod *pod;
 	const struct ms_svc *svc;
-	struct ms_orig *orig;
 	__u64 cookie;
 
 	*redirect = 0;
@@ -148,6 +181,14 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_SKIP_EXCL_CIDR);
 		return VERDICT_ALLOW;
 	}
+	if (dns_captured(pod, port)) {
+		/* DNS over TCP: to the responder, whatever the resolver. */
+		if (save_orig(ctx, dst, port)) {
+			*redirect = pod->dns_port;
+			count(MS_CNT_DNS_REDIRECTED);
+		}
+		return VERDICT_ALLOW;
+	}
 	sk.mesh_id = pod->mesh_id;
 	sk.port = port;
 	__builtin_memcpy(sk.vip, dst, 16);
@@ -164,64 +205,220 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_DENY_PASSTHROUGH);
 		return VERDICT_DENY;
 	}
-	orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!orig) {
-		/* Without a saved destination the agent could not forward: leave the
-		 * socket alone rather than break it, and say so in a counter. */
-		count(MS_CNT_NO_STORAGE);
+	if (!save_orig(ctx, dst, port))
 		return VERDICT_ALLOW;
-	}
-	__builtin_memcpy(orig->addr, dst, 16);
-	orig->port = port;
-	*ret_pod = pod;
-	*redirect = 1;
+	*redirect = pod->listen_port;
 	count(MS_CNT_REDIRECTED);
 	return VERDICT_ALLOW;
+}
+
+/* UDP DNS of an enabled pod: remember the resolver (socket storage for the
+ * reply's source, ms_dns for the agent) and return the responder's port, or
+ * 0 to leave the datagram alone. key_port: the socket's local port when
+ * known (sendmsg), 0 at connect. */
+static __always_inline __u16 dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst, int local, __u16 key_port)
+{
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	struct ms_dns_key k = {};
+	const struct ms_pod *pod;
+	struct ms_orig *orig;
+	__u64 cookie;
+
+	if (port != MS_DNS_PORT)
+		return 0;
+	cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
+	if (!pod || !dns_captured(pod, port))
+		return 0;
+	if (ctx->sk->mark == ms_agent_mark) {
+		count(MS_CNT_SKIP_MARK);
+		return 0;
+	}
+	if (local) {
+		count(MS_CNT_SKIP_LOCAL);
+		return 0;
+	}
+	if (port_excluded(pod, port)) {
+		count(MS_CNT_SKIP_EXCL_PORT);
+		return 0;
+	}
+	if (cidr_excluded(cookie, dst)) {
+		count(MS_CNT_SKIP_EXCL_CIDR);
+		return 0;
+	}
+	orig = save_orig(ctx, dst, port);
+	if (!orig)
+		return 0;
+	k.netns_cookie = cookie;
+	bpf_map_update_elem(&ms_dns, &k, orig, BPF_ANY);
+	if (key_port) {
+		k.port = key_port;
+		bpf_map_update_elem(&ms_dns, &k, orig, BPF_ANY);
+	}
+	count(MS_CNT_DNS_REDIRECTED);
+	return pod->dns_port;
+}
+
+static __always_inline void to_lo4(struct bpf_sock_addr *ctx, __u16 port)
+{
+	ctx->user_ip4 = bpf_htonl(0x7f000001);
+	ctx->user_port = bpf_htons(port);
+}
+
+/* A dual-stack socket dialling an IPv4-mapped address stays IPv4 on the
+ * wire: send it to the IPv4 loopback, still as a mapped address. */
+static __always_inline void to_lo6(struct bpf_sock_addr *ctx, __u16 port, int mapped)
+{
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = mapped ? bpf_htonl(0x0000ffff) : 0;
+	ctx->user_ip6[3] = mapped ? bpf_htonl(0x7f000001) : bpf_htonl(1);
+	ctx->user_port = bpf_htons(port);
+}
+
+static __always_inline void read6(struct bpf_sock_addr *ctx, __u32 *w)
+{
+	w[0] = ctx->user_ip6[0];
+	w[1] = ctx->user_ip6[1];
+	w[2] = ctx->user_ip6[2];
+	w[3] = ctx->user_ip6[3];
 }
 
 SEC("cgroup/connect4")
 int ms_connect4(struct bpf_sock_addr *ctx)
 {
-	const struct ms_pod *pod = 0;
 	__u32 ip = ctx->user_ip4;
 	__u8 dst[16];
 	int redirect, v;
 
 	ms_addr_from4(dst, ip);
-	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), ms_local4(ip), &pod, &redirect);
-	if (redirect && pod) {
-		ctx->user_ip4 = bpf_htonl(0x7f000001);
-		ctx->user_port = bpf_htons(pod->listen_port);
+	if (ctx->type == SOCK_DGRAM) {
+		__u16 to = dns_udp(ctx, dst, ms_local4(ip), 0);
+		if (to)
+			to_lo4(ctx, to);
+		return VERDICT_ALLOW;
 	}
+	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), ms_local4(ip), &redirect);
+	if (redirect)
+		to_lo4(ctx, (__u16)redirect);
 	return v;
 }
 
 SEC("cgroup/connect6")
 int ms_connect6(struct bpf_sock_addr *ctx)
 {
-	const struct ms_pod *pod = 0;
 	__u32 w[4];
 	__u8 dst[16];
 	int redirect, v, mapped, local;
 
-	w[0] = ctx->user_ip6[0];
-	w[1] = ctx->user_ip6[1];
-	w[2] = ctx->user_ip6[2];
-	w[3] = ctx->user_ip6[3];
+	read6(ctx, w);
 	ms_addr_from6(dst, w);
 	mapped = ms_is_mapped(w);
 	local = mapped ? ms_local4(w[3]) : ms_local6(w);
-	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), local, &pod, &redirect);
-	if (redirect && pod) {
-		/* A dual-stack socket dialling an IPv4-mapped address stays IPv4 on
-		 * the wire: send it to the IPv4 listener, still as a mapped address. */
-		ctx->user_ip6[0] = 0;
-		ctx->user_ip6[1] = 0;
-		ctx->user_ip6[2] = mapped ? bpf_htonl(0x0000ffff) : 0;
-		ctx->user_ip6[3] = mapped ? bpf_htonl(0x7f000001) : bpf_htonl(1);
-		ctx->user_port = bpf_htons(pod->listen_port);
+	if (ctx->type == SOCK_DGRAM) {
+		__u16 to = dns_udp(ctx, dst, local, 0);
+		if (to)
+			to_lo6(ctx, to, mapped);
+		return VERDICT_ALLOW;
 	}
+	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), local, &redirect);
+	if (redirect)
+		to_lo6(ctx, (__u16)redirect, mapped);
 	return v;
+}
+
+/* Unconnected UDP: the socket is bound by now (inet_send_prepare), so its
+ * port keys the resolver for the agent. */
+SEC("cgroup/sendmsg4")
+int ms_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	__u32 ip = ctx->user_ip4;
+	__u8 dst[16];
+	__u16 to;
+
+	if (ctx->type != SOCK_DGRAM)
+		return VERDICT_ALLOW;
+	ms_addr_from4(dst, ip);
+	to = dns_udp(ctx, dst, ms_local4(ip), (__u16)ctx->sk->src_port);
+	if (to)
+		to_lo4(ctx, to);
+	return VERDICT_ALLOW;
+}
+
+SEC("cgroup/sendmsg6")
+int ms_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	__u32 w[4];
+	__u8 dst[16];
+	int mapped;
+	__u16 to;
+
+	if (ctx->type != SOCK_DGRAM)
+		return VERDICT_ALLOW;
+	read6(ctx, w);
+	ms_addr_from6(dst, w);
+	mapped = ms_is_mapped(w);
+	to = dns_udp(ctx, dst, mapped ? ms_local4(w[3]) : ms_local6(w), (__u16)ctx->sk->src_port);
+	if (to)
+		to_lo6(ctx, to, mapped);
+	return VERDICT_ALLOW;
+}
+
+/* A reply from the responder: the app sees it come from the resolver it asked. */
+static __always_inline const struct ms_orig *dns_reply_orig(struct bpf_sock_addr *ctx)
+{
+	const struct ms_pod *pod;
+	__u64 cookie;
+
+	if (ctx->type != SOCK_DGRAM)
+		return 0;
+	cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
+	if (!pod || !pod->dns_port || ctx->user_port != bpf_htons(pod->dns_port))
+		return 0;
+	return bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
+}
+
+SEC("cgroup/recvmsg4")
+int ms_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	const struct ms_orig *orig;
+	__u32 w[4];
+
+	if (ctx->user_ip4 != bpf_htonl(0x7f000001))
+		return 1;
+	orig = dns_reply_orig(ctx);
+	if (!orig)
+		return 1;
+	__builtin_memcpy(w, orig->addr, 16);
+	if (!ms_is_mapped(w))
+		return 1;
+	ctx->user_ip4 = w[3];
+	ctx->user_port = bpf_htons(orig->port);
+	count(MS_CNT_DNS_REPLY_REWRITTEN);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int ms_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	const struct ms_orig *orig;
+	__u32 w[4];
+
+	read6(ctx, w);
+	if (!(ms_is_mapped(w) ? w[3] == bpf_htonl(0x7f000001) : ms_local6(w)))
+		return 1;
+	orig = dns_reply_orig(ctx);
+	if (!orig)
+		return 1;
+	__builtin_memcpy(w, orig->addr, 16);
+	ctx->user_ip6[0] = w[0];
+	ctx->user_ip6[1] = w[1];
+	ctx->user_ip6[2] = w[2];
+	ctx->user_ip6[3] = w[3];
+	ctx->user_port = bpf_htons(orig->port);
+	count(MS_CNT_DNS_REPLY_REWRITTEN);
+	return 1;
 }
 
 SEC("sockops")

@@ -13,11 +13,15 @@
 #define MS_MAX_SVCS 65536
 #define MS_MAX_CONNS 65536
 #define MS_MAX_EXCL_CIDRS 4096
+#define MS_MAX_DNS 16384
+#define MS_DNS_PORT 53
+#define MS_DEFAULT_DNS_PORT 15053
 
 /* ms_pods: netns cookie → pod */
 enum ms_pod_flags {
 	MS_POD_PASSTHROUGH = 1 << 0, /* the pod's mesh lets non-mesh destinations through */
 	MS_POD_FORBID_EXT = 1 << 1,  /* the pod's mesh forbids external services */
+	MS_POD_DNS = 1 << 2,         /* DNS (UDP and TCP port 53) goes to the agent's responder */
 };
 
 struct ms_pod {
@@ -26,7 +30,8 @@ struct ms_pod {
 	__u16 listen_port; /* host order */
 	__u16 n_excl_ports;
 	__u16 excl_ports[MS_MAX_EXCL_PORTS]; /* host order */
-	__u32 pad;
+	__u16 dns_port; /* host order: the responder's port on the pod's loopback */
+	__u16 pad;
 };
 
 /* ms_svcs: (mesh, VIP, port) → service; port 0 = every port of that VIP */
@@ -60,6 +65,16 @@ struct ms_conn_key {
 	__u16 pad[3];
 };
 
+/* ms_dns: the resolver a pod's UDP DNS query was meant for, keyed by the
+ * client socket's local port (known at sendmsg, after autobind); port 0
+ * holds the pod's most recent one (a connect()ed socket has no port yet
+ * when connect4 runs). LRU: entries age out, nobody deletes them. */
+struct ms_dns_key {
+	__u64 netns_cookie;
+	__u16 port; /* host order */
+	__u16 pad[3];
+};
+
 /* ms_excl: LPM trie, prefix over cookie (64 bits, always full) then address */
 struct ms_excl_key {
 	__u32 prefixlen; /* 64 + address prefix length over the 128-bit form */
@@ -82,12 +97,19 @@ enum ms_counter {
 	MS_CNT_REKEYED,
 	MS_CNT_REKEY_FAIL,
 	MS_CNT_PEERNAME,
+	MS_CNT_DNS_REDIRECTED,
+	MS_CNT_DNS_REPLY_REWRITTEN,
 	MS_CNT__MAX,
 };
+
+/* ms_counters' size: room to add counters without breaking the pinned map. */
+#define MS_CNT_SLOTS 32
+_Static_assert(MS_CNT__MAX <= MS_CNT_SLOTS, "counter slots");
 
 _Static_assert(sizeof(struct ms_pod) == 32, "ms_pod layout");
 _Static_assert(sizeof(struct ms_svc_key) == 24, "ms_svc_key layout");
 _Static_assert(sizeof(struct ms_svc) == 8, "ms_svc layout");
 _Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
 _Static_assert(sizeof(struct ms_conn_key) == 32, "ms_conn_key layout");
+_Static_assert(sizeof(struct ms_dns_key) == 16, "ms_dns_key layout");
 _Static_assert(sizeof(struct ms_excl_key) == 28, "ms_excl_key layout");

@@ -10,7 +10,7 @@ BUILD_PKGS=(
 	libyaml-dev libjson-c-dev libcmocka-dev libclang-rt-14-dev libfuzzer-14-dev
 )
 TEST_PKGS=(
-	iproute2 iptables socat ncat iperf3 openssl curl procps psmisc valgrind
+	iproute2 iptables socat ncat iperf3 bind9-dnsutils netcat-openbsd openssl curl procps psmisc valgrind
 	python3 nginx-light containernetworking-plugins
 	podman runc conmon busybox-static containers-storage
 )

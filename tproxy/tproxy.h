@@ -59,6 +59,12 @@ int tp_routes_count(int netns_fd);
  * -EALREADY when it was up, else -errno. */
 int tp_lo_up(int netns_fd);
 
+/* The original destination of a REDIRECTed datagram (UDP: no
+ * SO_ORIGINAL_DST), from conntrack in netns_fd: the entry whose reply goes
+ * local:lport → client:cport. 0, -ENOENT or -errno. */
+int tp_conntrack_orig_dst(int netns_fd, int l4proto, const struct ms_addr *client, uint16_t cport,
+			  const struct ms_addr *local, uint16_t lport, struct ms_addr *ret, uint16_t *ret_port);
+
 /* Run argv inside netns_fd with stdin_text on stdin; collect stdout and
  * stderr. Returns the exit status (>= 0) or -errno. Tools are looked up
  * in MESHSPLICE_IPTABLES_DIR first when set (tests inject fakes there). */

@@ -27,6 +27,7 @@
 #include "bpf-engine.h"
 #include "tproxy.h"
 #include "log.h"
+#include "dnsproxy.h"
 #include "ms-build.h"
 #include "netns.h"
 #include "render.h"
@@ -61,6 +62,8 @@ struct pod {
 	struct ms_cidr excl_cidrs[MAX_EXCL_CIDRS];
 	size_t n_excl_cidrs;
 	struct listener l4, l6;
+	bool no_dns; /* DNS capture turned off for this pod */
+	struct dnsp_pod dns;
 	struct pod *next;
 };
 
@@ -109,6 +112,7 @@ struct agent {
 	struct bpf_engine *bpf;
 	struct fwd fwd;
 	struct resolver *res;
+	struct dnsp *dns; /* NULL: DNS capture off on this node */
 	struct pod *pods;
 	struct pending *pending;
 	uint64_t refused[REFUSE__MAX];
@@ -181,7 +185,9 @@ static json_object *pod_json(const struct pod *p, bool for_state)
 		json_object_array_add(cidrs, json_object_new_string(cidr_fmt(&p->excl_cidrs[i], buf, sizeof(buf))));
 	json_object_object_add(o, "exclude_ports", ports);
 	json_object_object_add(o, "exclude_cidrs", cidrs);
+	json_object_object_add(o, "dns", json_object_new_boolean(!p->no_dns));
 	if (!for_state) {
+		json_object_object_add(o, "dns_responder", json_object_new_boolean(dnsp_pod_is_open(&p->dns)));
 		struct tm tm;
 		char ts[32];
 		gmtime_r(&p->since, &tm);
@@ -265,6 +271,10 @@ static struct ms_pod pod_value(struct agent *a, const struct pod *p)
 		v.mesh_id = m->id;
 		v.flags = (m->passthrough ? MS_POD_PASSTHROUGH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0);
 	}
+	if (dnsp_pod_is_open(&p->dns)) {
+		v.flags |= MS_POD_DNS;
+		v.dns_port = a->o->dns_port;
+	}
 	v.n_excl_ports = (uint16_t)p->n_excl_ports;
 	memcpy(v.excl_ports, p->excl_ports, sizeof(v.excl_ports));
 	return v;
@@ -288,10 +298,37 @@ static int pod_iptables_install(struct agent *a, struct pod *p)
 	to.vip_cidrs[0] = a->o->cfg.mes_cidr;
 	to.vip_cidrs[1] = a->o->cfg.ms_cidr;
 	to.n_vip_cidrs = 2;
+	to.dns_port = dnsp_pod_is_open(&p->dns) ? a->o->dns_port : 0;
 	if ((r = tp_install(p->nsfd, a->backend, &to, &err)) < 0)
 		log_error("pod %s: iptables: %s", p->name, err ? err : "install failed");
 	free(err);
 	return r;
+}
+
+static void pod_close_sockets(struct agent *a, struct pod *p)
+{
+	listener_close(a, &p->l4);
+	listener_close(a, &p->l6);
+	if (a->dns)
+		dnsp_pod_close(a->dns, &p->dns);
+}
+
+/* Open or close the pod's DNS responder as the node and the pod want it.
+ * Without it the pod keeps its own DNS (nothing is captured). */
+static void pod_dns_sync(struct agent *a, struct pod *p)
+{
+	bool want = a->dns && !p->no_dns;
+	int r;
+
+	if (want == dnsp_pod_is_open(&p->dns))
+		return;
+	if (!want) {
+		dnsp_pod_close(a->dns, &p->dns);
+		return;
+	}
+	if ((r = dnsp_pod_open(a->dns, &p->dns, p->nsfd, p, p->name)) < 0)
+		log_warn_errno(r, "pod %s: no DNS responder on 127.0.0.1:%u: %m; the pod's DNS is not captured",
+			       p->name, a->o->dns_port);
 }
 
 /* Listeners first, then the map entry: the first redirected connect finds
@@ -325,11 +362,11 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 	if ((r = listener_open(a, p, &p->l6, AF_INET6)) < 0)
 		log_info_errno(r, "pod %s: no IPv6 listener on [::1]:%u: %m; IPv6 connections will not be proxied",
 			       p->name, a->o->listen_port);
+	pod_dns_sync(a, p);
 	if (a->engine == ENGINE_IPTABLES) {
 		if ((r = pod_iptables_install(a, p)) < 0) {
 			*why = "cannot install the iptables rules";
-			listener_close(a, &p->l4);
-			listener_close(a, &p->l6);
+			pod_close_sockets(a, p);
 			return r;
 		}
 		p->enabled = true;
@@ -338,8 +375,7 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 	v = pod_value(a, p);
 	if ((r = bpf_engine_pod_put(a->bpf, p->cookie, &v)) < 0) {
 		*why = "cannot update the BPF pods map";
-		listener_close(a, &p->l4);
-		listener_close(a, &p->l6);
+		pod_close_sockets(a, p);
 		return r;
 	}
 	if ((r = bpf_engine_excl_set(a->bpf, p->cookie, p->excl_cidrs, p->n_excl_cidrs)) < 0) {
@@ -366,8 +402,7 @@ static void pod_deactivate(struct agent *a, struct pod *p)
 	} else if (a->bpf && p->cookie) {
 		bpf_engine_pod_del(a->bpf, p->cookie);
 	}
-	listener_close(a, &p->l4);
-	listener_close(a, &p->l6);
+	pod_close_sockets(a, p);
 	fwd_forget_netns(&a->fwd, p->nsfd);
 	netns_close(p->nsfd); /* and the sockets made ahead in it */
 	p->nsfd = -1;
@@ -392,6 +427,7 @@ static struct pod *pod_new(const char *name, const char *netns, const char *mesh
 	p->mesh = xstrdup(mesh);
 	p->nsfd = -1;
 	p->l4.fd = p->l6.fd = -1;
+	dnsp_pod_init(&p->dns);
 	return p;
 }
 
@@ -622,6 +658,33 @@ static void pod_accept(struct agent *a, struct listener *l)
 	}
 }
 
+/* ---------- mesh DNS ---------- */
+
+static bool dns_local(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip)
+{
+	struct agent *a = ctx;
+	const struct pod *p = pod;
+	const struct ms_service *s = cfg_find_hostname(a->cfg, p->mesh, name);
+
+	if (!s)
+		return false;
+	*ret_vip = s->vip;
+	return true;
+}
+
+static int dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,
+		      const struct ms_addr *self, struct ms_addr *ret, uint16_t *ret_port)
+{
+	struct agent *a = ctx;
+	struct pod *p = pod;
+
+	if (tcp)
+		return original_dst(a, p, fd, !addr_is_v4(client), client, cport, ret, ret_port);
+	if (a->engine == ENGINE_BPF)
+		return bpf_engine_dns_origin(a->bpf, p->cookie, cport, ret, ret_port);
+	return tp_conntrack_orig_dst(p->nsfd, IPPROTO_UDP, client, cport, self, a->o->dns_port, ret, ret_port);
+}
+
 /* ---------- config ---------- */
 
 static int load_config(struct agent *a, struct ms_config **ret)
@@ -785,13 +848,15 @@ static const char *req_str(json_object *req, const char *k)
 static json_object *do_enable(struct agent *a, json_object *req)
 {
 	const char *name = req_str(req, "name"), *netns = req_str(req, "netns"), *mesh = req_str(req, "mesh");
-	json_object *ports = NULL, *cidrs = NULL;
+	json_object *ports = NULL, *cidrs = NULL, *dns = NULL;
 	struct pod *p = NULL, tmp = { 0 };
 	const char *why = "";
 	int r;
 
 	json_object_object_get_ex(req, "exclude_ports", &ports);
 	json_object_object_get_ex(req, "exclude_cidrs", &cidrs);
+	if (json_object_object_get_ex(req, "dns", &dns) && !json_object_is_type(dns, json_type_boolean))
+		return reply_err("\"dns\" must be true or false");
 	if (ports && json_object_is_type(ports, json_type_array)) {
 		if (json_object_array_length(ports) > MS_MAX_EXCL_PORTS)
 			return reply_err("at most %d excluded ports", MS_MAX_EXCL_PORTS);
@@ -863,6 +928,10 @@ static json_object *do_enable(struct agent *a, json_object *req)
 		memcpy(p->excl_cidrs, tmp.excl_cidrs, sizeof(p->excl_cidrs));
 		p->n_excl_cidrs = tmp.n_excl_cidrs;
 	}
+	if (dns)
+		p->no_dns = !json_object_get_boolean(dns);
+	if (p->enabled)
+		pod_dns_sync(a, p);
 	if (p->enabled && a->bpf) {
 		/* Refresh flags and exclusions in place. */
 		struct ms_pod v = pod_value(a, p);
@@ -1009,6 +1078,15 @@ static json_object *do_stats(struct agent *a)
 	}
 	json_object_object_add(o, "forwarder", fw);
 	json_object_object_add(o, "refused", ref);
+	if (a->dns) {
+		struct dnsp_stats ds = dnsp_get_stats(a->dns);
+		json_object *dj = json_object_new_object();
+		json_object_object_add(dj, "local", json_object_new_int64((int64_t)ds.local));
+		json_object_object_add(dj, "forwarded", json_object_new_int64((int64_t)ds.forwarded));
+		json_object_object_add(dj, "failed", json_object_new_int64((int64_t)ds.failed));
+		json_object_object_add(dj, "malformed", json_object_new_int64((int64_t)ds.malformed));
+		json_object_object_add(o, "dns", dj);
+	}
 	json_object_object_add(o, "bpf", bp);
 	return o;
 }
@@ -1042,6 +1120,87 @@ static json_object *do_status(struct agent *a)
 	return o;
 }
 
+/* `meshsplice dns lookup`: what a pod of mesh would be told. */
+static json_object *do_dns_lookup(struct agent *a, json_object *req)
+{
+	const char *name = req_str(req, "name"), *mesh = req_str(req, "mesh"), *type = req_str(req, "type");
+	struct pod fake = { .mesh = (char *)(mesh ? mesh : "default") };
+	struct dnsp_hooks h = { .ctx = a, .local = dns_local, .origin = dns_origin };
+	uint8_t qbuf[DNS_HEADER + DNS_MAX_NAME + 2 + 4], abuf[512];
+	struct dns_query q;
+	size_t qlen = DNS_HEADER, alen = 0;
+	uint16_t qtype = DNS_T_A;
+
+	if (!name || !*name || strlen(name) > DNS_MAX_NAME)
+		return reply_err("dns lookup needs a name of 1-%d characters", DNS_MAX_NAME);
+	if (!cfg_find_mesh(a->cfg, fake.mesh))
+		return reply_err("mesh \"%s\" does not exist in the agent's config", log_escape(fake.mesh));
+	if (type && streq(type, "AAAA"))
+		qtype = DNS_T_AAAA;
+	else if (type && !streq(type, "A"))
+		return reply_err("type \"%s\": A or AAAA", log_escape(type));
+	/* the query a pod would send, through the responder's own decision */
+	memset(qbuf, 0, DNS_HEADER);
+	qbuf[5] = 1; /* one question */
+	for (const char *l = name; *l;) {
+		const char *dot = strchr(l, '.');
+		size_t n = dot ? (size_t)(dot - l) : strlen(l);
+		if (n == 0 && !dot)
+			break;
+		if (n == 0 || n > 63 || qlen + 1 + n + 5 > sizeof(qbuf))
+			return reply_err("\"%s\" is not a DNS name", log_escape(name));
+		qbuf[qlen++] = (uint8_t)n;
+		memcpy(qbuf + qlen, l, n);
+		qlen += n;
+		l += n + (dot ? 1 : 0);
+	}
+	qbuf[qlen++] = 0;
+	qbuf[qlen++] = 0;
+	qbuf[qlen++] = (uint8_t)qtype;
+	qbuf[qlen++] = 0;
+	qbuf[qlen++] = 1;
+	json_object *o = reply_ok();
+	json_object *addrs = json_object_new_array();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "mesh", json_object_new_string(fake.mesh));
+	json_object_object_add(o, "type", json_object_new_string(qtype == DNS_T_A ? "A" : "AAAA"));
+	switch (dnsp_decide(qbuf, qlen, true, a->o->dns_ttl, &h, &fake, abuf, sizeof(abuf), &alen, &q)) {
+	case DNSP_ANSWER: {
+		/* the answers are A or AAAA records at fixed offsets after the question */
+		size_t ancount = (size_t)(abuf[6] << 8 | abuf[7]), off = qlen;
+		for (size_t i = 0; i < ancount && off + 12 <= alen; i++) {
+			uint16_t rdlen = (uint16_t)(abuf[off + 10] << 8 | abuf[off + 11]);
+			struct ms_addr x = { 0 };
+			char buf[MS_ADDR_STRLEN];
+			if (off + 12 + rdlen > alen)
+				break;
+			if (rdlen == 4) {
+				uint32_t v4;
+				memcpy(&v4, abuf + off + 12, 4);
+				addr_from_v4(&x, v4);
+			} else {
+				memcpy(x.b, abuf + off + 12, 16);
+			}
+			json_object_array_add(addrs, json_object_new_string(addr_fmt(&x, buf, sizeof(buf))));
+			off += 12 + rdlen;
+		}
+		json_object_object_add(o, "answer", json_object_new_string("local"));
+		json_object_object_add(o, "ttl", json_object_new_int64(a->o->dns_ttl));
+		break;
+	}
+	case DNSP_FORWARD:
+		json_object_object_add(o, "answer", json_object_new_string("forwarded"));
+		break;
+	case DNSP_DROP:
+		json_object_object_add(o, "answer", json_object_new_string("dropped"));
+		break;
+	}
+	json_object_object_add(o, "addresses", addrs);
+	if (!a->dns)
+		json_object_object_add(o, "note", json_object_new_string("DNS capture is off on this node"));
+	return o;
+}
+
 static json_object *handle_request(struct agent *a, const char *line)
 {
 	json_object *req = json_tokener_parse(line), *resp;
@@ -1068,6 +1227,8 @@ static json_object *handle_request(struct agent *a, const char *line)
 		resp = do_stats(a);
 	else if (streq(cmd, "status"))
 		resp = do_status(a);
+	else if (streq(cmd, "dns-lookup"))
+		resp = do_dns_lookup(a, req);
 	else if (streq(cmd, "get")) {
 		resp = reply_ok();
 		json_object_object_add(resp, "config", cfg_render_json(a->cfg));
@@ -1329,6 +1490,17 @@ static char *metrics_text(struct agent *a)
 	for (int i = 0; i < TLS_FAIL__MAX; i++)
 		strbuf_printf(&b, "meshsplice_tls_failures_total{reason=\"%s\"} %llu\n", tls_fail_name((enum tls_fail)i),
 		     (unsigned long long)s->tls_fail[i]);
+	if (a->dns) {
+		struct dnsp_stats ds = dnsp_get_stats(a->dns);
+		strbuf_printf(&b, "# HELP meshsplice_dns_queries_total DNS queries of enabled pods, by outcome.\n"
+			 "# TYPE meshsplice_dns_queries_total counter\n"
+			 "meshsplice_dns_queries_total{result=\"local\"} %llu\n"
+			 "meshsplice_dns_queries_total{result=\"forwarded\"} %llu\n"
+			 "meshsplice_dns_queries_total{result=\"failed\"} %llu\n"
+			 "meshsplice_dns_queries_total{result=\"malformed\"} %llu\n",
+		     (unsigned long long)ds.local, (unsigned long long)ds.forwarded, (unsigned long long)ds.failed,
+		     (unsigned long long)ds.malformed);
+	}
 	strbuf_printf(&b, "# HELP meshsplice_pod_connections_active Open connections per enabled pod.\n"
 		 "# TYPE meshsplice_pod_connections_active gauge\n");
 	/* one pass over the connections, sorted labels, a count per label */
@@ -1513,6 +1685,8 @@ static void restore_pods(struct agent *a)
 					if (cidr_parse(json_object_get_string(json_object_array_get_idx(v, k)),
 						       &p->excl_cidrs[p->n_excl_cidrs]) == 0)
 						p->n_excl_cidrs++;
+			if (json_object_object_get_ex(x, "dns", &v))
+				p->no_dns = !json_object_get_boolean(v);
 			bool want = json_object_object_get_ex(x, "enabled", &v) && json_object_get_boolean(v);
 			int fd = netns_open(netns);
 			if (fd < 0) {
@@ -1657,6 +1831,8 @@ static void on_timer(struct agent *a)
 		/* EAGAIN: nothing expired */
 	}
 	fwd_tick(&a->fwd);
+	if (a->dns)
+		dnsp_tick(a->dns);
 	if (a->pending)
 		pending_retry(a, true);
 	if (a->reload_at && now_ms() >= a->reload_at) {
@@ -1724,6 +1900,14 @@ int agent_run(const struct agent_opts *o)
 		cfg_unref(c);
 		goto out;
 	}
+	if (!o->no_dns) {
+		struct dnsp_opts dno = { .mark = o->mark, .port = o->dns_port, .ttl = o->dns_ttl,
+					 .timeout_ms = o->dns_timeout_ms, .max_pending = 4096, .max_tcp = 256 };
+		struct dnsp_hooks h = { .ctx = &a, .local = dns_local, .origin = dns_origin };
+		dnsp_new(a.epfd, &dno, &h, &a.dns);
+		log_info("mesh DNS: UDP and TCP port 53 of enabled pods answered on port %u of their loopback (TTL %u s)",
+			 o->dns_port, o->dns_ttl);
+	}
 	apply_config(&a, c);
 	if ((r = setup_fds(&a, &ss)) < 0 || (r = ctl_open(&a)) < 0 ||
 	    (o->metrics && (r = metrics_open(&a)) < 0))
@@ -1775,6 +1959,13 @@ int agent_run(const struct agent_opts *o)
 				resolver_drain(a.res);
 				pending_retry(&a, false);
 				break;
+			case EV_DNS_UDP:
+			case EV_DNS_LISTEN:
+			case EV_DNS_UPSTREAM:
+			case EV_DNS_TCP:
+			case EV_DNS_TCP_UP:
+				dnsp_event(a.dns, ev, evs[i].events);
+				break;
 			}
 		}
 	}
@@ -1789,12 +1980,12 @@ out:
 	for (struct pod *p = a.pods, *next; p; p = next) {
 		next = p->next;
 		/* Keep the map entries: pods stay enabled across the restart. */
-		listener_close(&a, &p->l4);
-		listener_close(&a, &p->l6);
+		pod_close_sockets(&a, p);
 		fwd_forget_netns(&a.fwd, p->nsfd);
 		netns_close(p->nsfd);
 		pod_free(p);
 	}
+	dnsp_free(a.dns);
 	if (a.epfd > 0)
 		fwd_fini(&a.fwd);
 	resolver_free(a.res);

@@ -33,12 +33,18 @@ static const struct hook hooks[] = {
 	{ "sockops", BPF_CGROUP_SOCK_OPS },
 	{ "getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
 	{ "getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
+	{ "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
+	{ "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
+	{ "recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
+	{ "recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
 };
 
 static struct bpf_program *hook_prog(struct meshsplice_bpf *s, size_t i)
 {
 	struct bpf_program *p[] = { s->progs.ms_connect4, s->progs.ms_connect6, s->progs.ms_sockops,
-				    s->progs.ms_getpeername4, s->progs.ms_getpeername6 };
+				    s->progs.ms_getpeername4, s->progs.ms_getpeername6, s->progs.ms_sendmsg4,
+				    s->progs.ms_sendmsg6, s->progs.ms_recvmsg4, s->progs.ms_recvmsg6 };
+	_Static_assert(ARRAY_SIZE(p) == ARRAY_SIZE(hooks), "one program per hook");
 	return p[i];
 }
 
@@ -56,6 +62,8 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_REKEYED] = "rekeyed",
 	[MS_CNT_REKEY_FAIL] = "rekey_failed",
 	[MS_CNT_PEERNAME] = "getpeername_rewritten",
+	[MS_CNT_DNS_REDIRECTED] = "dns_redirected",
+	[MS_CNT_DNS_REPLY_REWRITTEN] = "dns_reply_source_rewritten",
 };
 
 const char *bpf_counter_name(int idx)
@@ -369,6 +377,23 @@ int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_
 	/* one syscall: the entry is the agent's from here on */
 	if (bpf_map__lookup_and_delete_elem(e->skel->maps.ms_conns, &k, sizeof(k), &o, sizeof(o), 0) < 0)
 		return -errno;
+	memcpy(ret_addr->b, o.addr, 16);
+	*ret_port = o.port;
+	return 0;
+}
+
+int bpf_engine_dns_origin(struct bpf_engine *e, uint64_t cookie, uint16_t client_port,
+			  struct ms_addr *ret_addr, uint16_t *ret_port)
+{
+	struct ms_dns_key k = { .netns_cookie = cookie, .port = client_port };
+	struct ms_orig o;
+
+	/* the socket's own entry, else the pod's most recent resolver */
+	if (bpf_map__lookup_elem(e->skel->maps.ms_dns, &k, sizeof(k), &o, sizeof(o), 0) < 0) {
+		k.port = 0;
+		if (bpf_map__lookup_elem(e->skel->maps.ms_dns, &k, sizeof(k), &o, sizeof(o), 0) < 0)
+			return -errno;
+	}
 	memcpy(ret_addr->b, o.addr, 16);
 	*ret_port = o.port;
 	return 0;

@@ -40,5 +40,8 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c);
 /* Look up and delete the original destination of an accepted connection. */
 int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_addr *client,
 			 uint16_t client_port, struct ms_addr *ret_addr, uint16_t *ret_port);
+/* The resolver a pod's UDP DNS query from client_port was meant for. */
+int bpf_engine_dns_origin(struct bpf_engine *e, uint64_t cookie, uint16_t client_port,
+			  struct ms_addr *ret_addr, uint16_t *ret_port);
 int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX]);
 const char *bpf_counter_name(int idx);

@@ -15,7 +15,7 @@ static void usage(void)
 	printf("Usage: meshspliced [OPTIONS]\n"
 	       "  --config-dir DIR       YAML resources (default: the embedded default, one Mesh \"default\")\n"
 	       "  --cgroup PATH          cgroup v2 to attach to (default: the unified hierarchy's root)\n"
-	       "  --engine bpf|auto      steering engine (default: auto)\n"
+	       "  --engine bpf|iptables|auto  steering engine (default: auto: bpf where the kernel can)\n"
 	       "  --control SOCK         control socket (default: %s)\n"
 	       "  --state-dir DIR        pod registry and VIPs (default: %s)\n"
 	       "  --bpffs DIR            pinned maps and links (default: %s)\n"
@@ -29,11 +29,15 @@ static void usage(void)
 	       "  --max-conns N          connection limit (default: 65536)\n"
 	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
 	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
+	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
+	       "  --dns-port N           the DNS responder's port on each pod's loopback (default: %d)\n"
+	       "  --dns-ttl S            TTL of mesh hostname answers (default: 30)\n"
+	       "  --dns-timeout MS       wait for the pod's resolver (default: 5000)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
 	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
 	       "  --uninstall            detach the programs, remove every pin, exit\n",
 	       MS_DEFAULT_CONTROL, MS_DEFAULT_STATE_DIR, MS_DEFAULT_BPFFS, MS_DEFAULT_LISTEN_PORT,
-	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR);
+	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR, MS_DEFAULT_DNS_PORT);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret)
@@ -54,7 +58,8 @@ static int parse_uint(const char *opt, const char *s, unsigned long max, unsigne
 int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
-	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS };
+	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
+	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
@@ -72,6 +77,10 @@ int main(int argc, char **argv)
 		{ "max-conns", required_argument, NULL, O_MAXC },
 		{ "pipe-size", required_argument, NULL, O_PIPE },
 		{ "dns-refresh", required_argument, NULL, O_DNS },
+		{ "no-dns", no_argument, NULL, O_NO_DNS },
+		{ "dns-port", required_argument, NULL, O_DNS_PORT },
+		{ "dns-ttl", required_argument, NULL, O_DNS_TTL },
+		{ "dns-timeout", required_argument, NULL, O_DNS_TIMEOUT },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
@@ -91,6 +100,9 @@ int main(int argc, char **argv)
 		.idle_timeout_ms = 3600000,
 		.max_conns = 65536,
 		.dns_refresh_ms = 30000,
+		.dns_port = MS_DEFAULT_DNS_PORT,
+		.dns_ttl = 30,
+		.dns_timeout_ms = 5000,
 	};
 	_cleanup_free_ char *cgroup = NULL;
 	bool uninstall = false;
@@ -156,6 +168,22 @@ int main(int argc, char **argv)
 				return 2;
 			o.dns_refresh_ms = (unsigned)v;
 			break;
+		case O_NO_DNS: o.no_dns = true; break;
+		case O_DNS_PORT:
+			if (parse_uint("--dns-port", optarg, 65535, &v) < 0 || v == 0)
+				return 2;
+			o.dns_port = (uint16_t)v;
+			break;
+		case O_DNS_TTL:
+			if (parse_uint("--dns-ttl", optarg, 86400, &v) < 0)
+				return 2;
+			o.dns_ttl = (uint32_t)v;
+			break;
+		case O_DNS_TIMEOUT:
+			if (parse_uint("--dns-timeout", optarg, 60000, &v) < 0 || v < 100)
+				return 2;
+			o.dns_timeout_ms = (unsigned)v;
+			break;
 		case O_LOG: {
 			enum log_level l;
 			if (log_parse_level(optarg, &l) < 0) {
@@ -175,6 +203,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "meshspliced: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (!o.no_dns && o.dns_port == o.listen_port) {
+		fprintf(stderr, "meshspliced: --dns-port and --listen-port are both %u; they must differ\n", o.dns_port);
 		return 2;
 	}
 	if (uninstall)

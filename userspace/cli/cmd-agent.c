@@ -74,6 +74,29 @@ static void print_flat(json_object *o, const char *prefix)
 	}
 }
 
+/* `dns lookup`: one line, as dig +short would put it, plus where it came from. */
+static bool lookup_reply(json_object *r)
+{
+	json_object *addrs = jget(r, "addresses");
+
+	if (!jget(r, "answer"))
+		return false;
+	if (streq(jstr(r, "answer"), "local")) {
+		if (!addrs || json_object_array_length(addrs) == 0)
+			printf("%s: a name of mesh %s, no %s record (NODATA)\n", jstr(r, "name"), jstr(r, "mesh"),
+			       jstr(r, "type"));
+		for (size_t i = 0; addrs && i < json_object_array_length(addrs); i++)
+			printf("%s %s %s (mesh %s, TTL %s)\n", jstr(r, "name"), jstr(r, "type"),
+			       json_object_get_string(json_object_array_get_idx(addrs, i)), jstr(r, "mesh"), jstr(r, "ttl"));
+	} else {
+		printf("%s: not a hostname of mesh %s; %s\n", jstr(r, "name"), jstr(r, "mesh"),
+		       streq(jstr(r, "answer"), "forwarded") ? "forwarded to the pod's own resolver" : "dropped");
+	}
+	if (jget(r, "note"))
+		printf("note: %s\n", jstr(r, "note"));
+	return true;
+}
+
 /* Build the request for verb from argv; NULL after printing an error. */
 static json_object *build(struct cli *c, int argc, char **argv, const char *verb)
 {
@@ -84,17 +107,25 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		{ "exclude-port", required_argument, NULL, 'p' },
 		{ "exclude-cidr", required_argument, NULL, 'x' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "no-dns", no_argument, NULL, 'D' },
+		{ "dns", no_argument, NULL, 'd' },
+		{ "type", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_object *req = json_object_new_object();
 	json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
 	bool takes_pod = streq(verb, "enable") || streq(verb, "disable");
+	bool lookup = streq(verb, "dns-lookup");
 	int o;
 
 	json_object_object_add(req, "cmd", json_object_new_string(verb));
-	optind = 1;
+	optind = 0; /* 0: glibc re-initialises (and permutes options after operands) */
 	while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (!takes_pod && o != 'o') {
+		if (lookup && o != 'o' && o != 'm' && o != 't') {
+			cli_error(c, "dns lookup takes --mesh, --type and -o");
+			goto fail;
+		}
+		if (!takes_pod && !lookup && o != 'o') {
 			cli_error(c, "%s takes no options", verb);
 			goto fail;
 		}
@@ -121,6 +152,13 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		case 'x':
 			json_object_array_add(cidrs, json_object_new_string(optarg));
 			break;
+		case 'D':
+		case 'd':
+			json_object_object_add(req, "dns", json_object_new_boolean(o == 'd'));
+			break;
+		case 't':
+			json_object_object_add(req, "type", json_object_new_string(optarg));
+			break;
 		case 'o':
 			c->json = streq(optarg, "json");
 			break;
@@ -128,8 +166,12 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 			goto fail;
 		}
 	}
-	if (takes_pod && optind < argc)
+	if ((takes_pod || lookup) && optind < argc)
 		json_object_object_add(req, "name", json_object_new_string(argv[optind++]));
+	if (lookup && !jget(req, "name")) {
+		cli_error(c, "dns lookup needs a NAME");
+		goto fail;
+	}
 	if (optind < argc) {
 		cli_error(c, "unexpected argument \"%s\"", argv[optind]);
 		goto fail;
@@ -178,6 +220,8 @@ int cmd_agent(struct cli *c, int argc, char **argv, const char *verb)
 		print_pods(resp);
 	else if (streq(verb, "conns"))
 		print_conns(resp);
+	else if (lookup_reply(resp))
+		;
 	else if (streq(verb, "get"))
 		puts(json_object_to_json_string_ext(jget(resp, "config"), JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (jget(resp, "message"))

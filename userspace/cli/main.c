@@ -71,16 +71,24 @@ AGENT_CMD(stats)
 AGENT_CMD(get)
 AGENT_CMD(reload)
 
+static int cmd_dns(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || !streq(argv[1], "lookup"))
+		return cli_error(c, "usage: dns lookup NAME [--mesh M] [--type A|AAAA]");
+	return cmd_agent(c, argc - 1, argv + 1, "dns-lookup");
+}
+
 static const struct cmd commands[] = {
 	{ "validate", cmd_validate, "validate PATH...            check config files; every problem as file:line:col" },
 	{ "render", cmd_render, "render PATH...              meshes and services with VIPs, hostnames, endpoints" },
 	{ "status", cmd_status, "status                      the agent: engine, config, pods, connections" },
 	{ "pods", cmd_pods, "pods                        enabled pods" },
-	{ "enable", cmd_enable, "enable --netns PATH [--name NS/POD] [--mesh M] [--exclude-port P] [--exclude-cidr C] | enable NS/POD" },
+	{ "enable", cmd_enable, "enable --netns PATH [--name NS/POD] [--mesh M] [--exclude-port P] [--exclude-cidr C] [--no-dns|--dns] | enable NS/POD" },
 	{ "disable", cmd_disable, "disable NS/POD | --netns PATH" },
 	{ "conns", cmd_conns, "conns                       proxied connections" },
 	{ "stats", cmd_stats, "stats                       counters" },
 	{ "get", cmd_get, "get                         the agent's config, rendered" },
+	{ "dns", cmd_dns, "dns lookup NAME [--mesh M] [--type A|AAAA]  what a pod of mesh M is told for NAME" },
 	{ "reload", cmd_reload, "reload                      re-read the config directory now" },
 	{ "iptables", cmd_iptables, "iptables render|install|uninstall|verify [--netns PATH] [--port P] [--mark M] [--exclude-port P] [--exclude-cidr C] [--exclude-uid U] [--vip-cidr C] [--no-capture-all] [--dns-port P] [--ipv6]" },
 	{ "help", do_help, "help                        this text" },

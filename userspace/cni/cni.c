@@ -101,6 +101,11 @@ static int parse_conf(const char *in, struct cni_conf *c, char **out)
 			return fail(out, c->version, CNI_ERR_CONFIG, NULL, "failOpen must be true or false");
 		c->fail_open = json_object_get_boolean(v);
 	}
+	if (json_object_object_get_ex(c->root, "dns", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return fail(out, c->version, CNI_ERR_CONFIG, NULL, "dns must be true or false");
+		c->no_dns = !json_object_get_boolean(v);
+	}
 	if (json_object_object_get_ex(c->root, "timeoutMs", &v)) {
 		if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 100 ||
 		    json_object_get_int(v) > 120000)
@@ -179,6 +184,7 @@ static int do_add(const struct cni_env *e, struct cni_conf *c, char **out)
 	json_object_object_add(req, "name", json_object_new_string(name));
 	json_object_object_add(req, "mesh", json_object_new_string(c->mesh));
 	json_object_object_add(req, "container", json_object_new_string(e->container));
+	json_object_object_add(req, "dns", json_object_new_boolean(!c->no_dns));
 	r = call(c, req, &resp);
 	if (r == -ENOENT || r == -ECONNREFUSED || r == -ETIMEDOUT) {
 		if (!c->fail_open) {

@@ -34,6 +34,7 @@ struct cni_conf {
 	const char *mesh;
 	const char *state_dir;
 	bool fail_open;
+	bool no_dns; /* "dns": false: leave the pod's DNS alone */
 	int timeout_ms;
 	json_object *prev_result;
 	json_object *exclude_ns;

@@ -122,6 +122,13 @@ struct ms_vip_index {
 	uint32_t svc, svc_port;
 };
 
+/* (mesh, hostname) → service, sorted once per load: what mesh DNS answers. */
+struct ms_name_index {
+	uint32_t mesh_id;
+	const char *name; /* points into the service's hostnames */
+	uint32_t svc;
+};
+
 /* A validated, immutable snapshot; shared by reference counting between
  * the agent's event loop and the connections that outlive a reload. */
 struct ms_config {
@@ -135,6 +142,8 @@ struct ms_config {
 	size_t n_files;
 	struct ms_vip_index *vidx;
 	size_t n_vidx;
+	struct ms_name_index *nidx;
+	size_t n_nidx;
 };
 
 /* A VIP that was handed out before, so it is kept. */

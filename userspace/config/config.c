@@ -247,6 +247,7 @@ static void config_free(struct ms_config *c)
 	}
 	free(c->hostgens);
 	free(c->vidx);
+	free(c->nidx);
 	free(c);
 }
 
@@ -1534,6 +1535,7 @@ static void check_meshes(struct loader *L)
 }
 
 static void build_vip_index(struct ms_config *c);
+static void build_name_index(struct ms_config *c);
 
 static int finish(struct loader *L, struct ms_config **ret)
 {
@@ -1553,6 +1555,7 @@ static int finish(struct loader *L, struct ms_config **ret)
 		return -EINVAL;
 	}
 	build_vip_index(L->c);
+	build_name_index(L->c);
 	*ret = L->c;
 	return 0;
 }
@@ -1685,6 +1688,51 @@ static void build_vip_index(struct ms_config *c)
 	}
 	if (c->n_vidx > 1)
 		qsort(c->vidx, c->n_vidx, sizeof(*c->vidx), vidx_cmp);
+}
+
+static int nidx_cmp(const void *a, const void *b)
+{
+	const struct ms_name_index *x = a, *y = b;
+
+	if (x->mesh_id != y->mesh_id)
+		return x->mesh_id < y->mesh_id ? -1 : 1;
+	return strcasecmp(x->name, y->name);
+}
+
+static void build_name_index(struct ms_config *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_svcs; i++)
+		n += c->svcs[i].n_hostnames;
+	c->nidx = xcalloc(n ? n : 1, sizeof(*c->nidx));
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_mesh *m = cfg_find_mesh(c, c->svcs[i].mesh);
+		for (size_t h = 0; m && h < c->svcs[i].n_hostnames; h++)
+			c->nidx[c->n_nidx++] = (struct ms_name_index){ .mesh_id = m->id,
+								      .name = c->svcs[i].hostnames[h],
+								      .svc = (uint32_t)i };
+	}
+	if (c->n_nidx > 1)
+		qsort(c->nidx, c->n_nidx, sizeof(*c->nidx), nidx_cmp);
+}
+
+const struct ms_service *cfg_find_hostname(const struct ms_config *c, const char *mesh, const char *name)
+{
+	const struct ms_mesh *m = cfg_find_mesh(c, mesh);
+	char buf[256];
+	size_t len = strlen(name);
+	struct ms_name_index key = { .name = buf }, *hit;
+
+	if (!m || c->n_nidx == 0 || len == 0 || len >= sizeof(buf))
+		return NULL;
+	/* a fully qualified query ends with a dot; the names do not */
+	memcpy(buf, name, len + 1);
+	if (buf[len - 1] == '.')
+		buf[len - 1] = '\0';
+	key.mesh_id = m->id;
+	hit = bsearch(&key, c->nidx, c->n_nidx, sizeof(key), nidx_cmp);
+	return hit ? &c->svcs[hit->svc] : NULL;
 }
 
 const struct ms_service *cfg_find_vip(const struct ms_config *c, const char *mesh,

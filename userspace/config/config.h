@@ -32,6 +32,10 @@ const struct ms_service *cfg_find_vip(const struct ms_config *c, const char *mes
 				      const struct ms_addr *vip, uint16_t port,
 				      const struct ms_port **ret_port);
 
+/* The service of mesh a generated hostname belongs to (case-insensitive, a
+ * trailing dot allowed), or NULL. */
+const struct ms_service *cfg_find_hostname(const struct ms_config *c, const char *mesh, const char *name);
+
 const char *cfg_kind_name(enum ms_kind k);
 const char *cfg_proto_name(enum ms_proto p);
 const char *cfg_mode_name(enum ms_verify_mode m);

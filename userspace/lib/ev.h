@@ -15,6 +15,11 @@ enum ev_kind {
 	EV_RESOLVER,
 	EV_METRICS_LISTEN,
 	EV_METRICS_CLIENT,
+	EV_DNS_UDP,      /* a pod's DNS socket */
+	EV_DNS_LISTEN,   /* a pod's DNS-over-TCP listener */
+	EV_DNS_UPSTREAM, /* a UDP query sent to the pod's resolver */
+	EV_DNS_TCP,      /* a DNS-over-TCP client */
+	EV_DNS_TCP_UP,   /* its connection to the pod's resolver */
 };
 
 struct ev {

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "dns.h"
+#include "ev.h"
+
+/* Mesh DNS at the node: in each enabled pod's netns, a UDP socket and a TCP
+ * listener on 127.0.0.1:port and [::1]:port receive the DNS the steering
+ * engine captured. A query for a name generated for a service of the pod's
+ * mesh is answered with its VIP; anything else goes, unchanged, to the
+ * resolver the pod asked, from a socket in the pod's netns carrying the
+ * agent's mark, and its answer comes back unchanged. */
+
+struct dnsp;
+
+struct dnsp_opts {
+	uint32_t mark;
+	uint16_t port;        /* on the pod's loopback */
+	uint32_t ttl;         /* of local answers, seconds */
+	unsigned timeout_ms;  /* an upstream's answer; past it the client gets none, as from a silent resolver */
+	unsigned max_pending; /* UDP queries upstream at once; more are dropped */
+	unsigned max_tcp;     /* TCP clients at once; more are closed */
+};
+
+/* What the agent tells the responder. pod is the agent's own pod pointer. */
+struct dnsp_hooks {
+	void *ctx;
+	/* The VIP of name in the pod's mesh; false when the name is not one of its services'. */
+	bool (*local)(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip);
+	/* The resolver a query was meant for. tcp: fd is the accepted client
+	 * socket; udp: client and self are the datagram's addresses. 0 or -errno. */
+	int (*origin)(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,
+		      const struct ms_addr *self, struct ms_addr *ret, uint16_t *ret_port);
+};
+
+struct dnsp_sock {
+	struct ev ev; /* EV_DNS_UDP or EV_DNS_LISTEN */
+	struct dnsp_pod *pod;
+	int fd;
+	bool v6;
+};
+
+/* A pod's sockets; lives in the agent's pod. */
+struct dnsp_pod {
+	struct dnsp_sock u4, u6, t4, t6;
+	void *owner;
+	const char *name; /* for logs; owned by the agent */
+	int nsfd;
+};
+
+struct dnsp_stats {
+	uint64_t local;     /* answered with a VIP, or NODATA for a mesh name */
+	uint64_t forwarded; /* sent to the pod's resolver and answered */
+	uint64_t failed;    /* SERVFAIL from us, upstream timeout or error */
+	uint64_t malformed; /* FORMERR or dropped */
+};
+
+int dnsp_new(int epfd, const struct dnsp_opts *o, const struct dnsp_hooks *h, struct dnsp **ret);
+void dnsp_free(struct dnsp *d);
+
+void dnsp_pod_init(struct dnsp_pod *p);
+/* Open the pod's four sockets in netns nsfd. The IPv4 UDP socket is
+ * required; the others are best effort (logged). 0 or -errno. */
+int dnsp_pod_open(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, const char *name);
+/* Close them, and drop the pod's queries in flight and TCP clients. */
+void dnsp_pod_close(struct dnsp *d, struct dnsp_pod *p);
+bool dnsp_pod_is_open(const struct dnsp_pod *p);
+
+void dnsp_event(struct dnsp *d, struct ev *ev, uint32_t events);
+/* Expire queries and TCP clients past their deadline. */
+void dnsp_tick(struct dnsp *d);
+struct dnsp_stats dnsp_get_stats(const struct dnsp *d);
+
+enum dnsp_verdict {
+	DNSP_ANSWER,  /* out holds the answer */
+	DNSP_FORWARD, /* not ours: to the pod's resolver, unchanged */
+	DNSP_DROP,    /* unreadable, or not a query: no answer */
+};
+
+/* The decision for one message, without I/O (also what `meshsplice dns
+ * lookup` shows). max_size: the transport's limit (UDP: 512, or the
+ * client's EDNS size, which this applies itself; TCP: 65535). */
+enum dnsp_verdict dnsp_decide(const uint8_t *msg, size_t len, bool udp, uint32_t ttl,
+			      const struct dnsp_hooks *h, void *pod, uint8_t *out, size_t outcap,
+			      size_t *ret_len, struct dns_query *ret_q);
