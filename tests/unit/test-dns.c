@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns.h"
 #include "util.h"
@@ -216,12 +217,77 @@ static void test_errors(void **state)
 	assert_true(dns_build_error(&q, 0, DNS_R_SERVFAIL, out, 20) < 0); /* -ENOSPC, no overflow */
 }
 
+/* The responder's decision: a mesh hostname table of one name per mesh. */
+static bool fake_local(void *ctx, void *pod, const char *name, struct ms_addr *ret)
+{
+	const char *mesh = pod;
+	(void)ctx;
+	if (strcmp(mesh, "default") != 0 || strcasecmp(name, "mes-tcp.svc.meshext.local") != 0)
+		return false;
+	addr_parse("242.0.0.7", ret);
+	return true;
+}
+
+static void test_respond(void **state)
+{
+	(void)state;
+	uint8_t b[512], out[1024];
+	struct dns_query q;
+	size_t n, len = 0;
+
+	/* a mesh name (any case) in the pod's mesh: answered, AA, TTL as given */
+	n = make_query(b, "MES-tcp.svc.meshext.local", DNS_T_A, 0);
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_ANSWER);
+	assert_int_equal(out[7], 1);
+	assert_memory_equal(out + len - 4, "\xf2\x00\x00\x07", 4);
+	assert_memory_equal(out + len - 10, "\x00\x00\x00\x2a", 4); /* TTL 42 */
+	assert_string_equal(q.name, "MES-tcp.svc.meshext.local");
+	/* the same name from a pod of another mesh, or another name: forwarded */
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "other", out, sizeof(out), &len, &q),
+			 DNS_FORWARD);
+	n = make_query(b, "example.test", DNS_T_A, 1232);
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_FORWARD);
+	/* AAAA of an IPv4 VIP: NODATA */
+	n = make_query(b, "mes-tcp.svc.meshext.local", DNS_T_AAAA, 0);
+	assert_int_equal(dns_respond(b, n, false, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_ANSWER);
+	assert_int_equal(out[7], 0);
+	assert_int_equal(out[3] & 0x0f, DNS_R_NOERROR);
+	/* class CH: not ours */
+	n = make_query(b, "mes-tcp.svc.meshext.local", DNS_T_A, 0);
+	b[n - 1] = 3;
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_FORWARD);
+	/* a response is never answered; a short message is dropped; garbage after a header: FORMERR */
+	n = make_query(b, "mes-tcp.svc.meshext.local", DNS_T_A, 0);
+	b[2] |= 0x80;
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, NULL),
+			 DNS_DROP);
+	assert_int_equal(dns_respond(b, 5, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, NULL),
+			 DNS_DROP);
+	n = make_query(b, "mes-tcp.svc.meshext.local", DNS_T_A, 0);
+	b[12] = 0xc0; /* a pointer to itself */
+	b[13] = 12;
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_FORMERR);
+	assert_int_equal(q.name[0], '\0');
+	/* two questions: another kind of message, the resolver's business */
+	n = make_query(b, "mes-tcp.svc.meshext.local", DNS_T_A, 0);
+	b[5] = 2;
+	assert_int_equal(dns_respond(b, n, true, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_FORWARD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_query), cmocka_unit_test(test_not_a_query),
 		cmocka_unit_test(test_names),       cmocka_unit_test(test_answer),
 		cmocka_unit_test(test_truncation),  cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_respond),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

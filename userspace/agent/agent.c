@@ -1125,7 +1125,6 @@ static json_object *do_dns_lookup(struct agent *a, json_object *req)
 {
 	const char *name = req_str(req, "name"), *mesh = req_str(req, "mesh"), *type = req_str(req, "type");
 	struct pod fake = { .mesh = (char *)(mesh ? mesh : "default") };
-	struct dnsp_hooks h = { .ctx = a, .local = dns_local, .origin = dns_origin };
 	uint8_t qbuf[DNS_HEADER + DNS_MAX_NAME + 2 + 4], abuf[512];
 	struct dns_query q;
 	size_t qlen = DNS_HEADER, alen = 0;
@@ -1164,8 +1163,8 @@ static json_object *do_dns_lookup(struct agent *a, json_object *req)
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "mesh", json_object_new_string(fake.mesh));
 	json_object_object_add(o, "type", json_object_new_string(qtype == DNS_T_A ? "A" : "AAAA"));
-	switch (dnsp_decide(qbuf, qlen, true, a->o->dns_ttl, &h, &fake, abuf, sizeof(abuf), &alen, &q)) {
-	case DNSP_ANSWER: {
+	switch (dns_respond(qbuf, qlen, true, a->o->dns_ttl, dns_local, a, &fake, abuf, sizeof(abuf), &alen, &q)) {
+	case DNS_ANSWER: {
 		/* the answers are A or AAAA records at fixed offsets after the question */
 		size_t ancount = (size_t)(abuf[6] << 8 | abuf[7]), off = qlen;
 		for (size_t i = 0; i < ancount && off + 12 <= alen; i++) {
@@ -1188,10 +1187,10 @@ static json_object *do_dns_lookup(struct agent *a, json_object *req)
 		json_object_object_add(o, "ttl", json_object_new_int64(a->o->dns_ttl));
 		break;
 	}
-	case DNSP_FORWARD:
+	case DNS_FORWARD:
 		json_object_object_add(o, "answer", json_object_new_string("forwarded"));
 		break;
-	case DNSP_DROP:
+	case DNS_DROP:
 		json_object_object_add(o, "answer", json_object_new_string("dropped"));
 		break;
 	}

@@ -107,44 +107,6 @@ bool dnsp_pod_is_open(const struct dnsp_pod *p)
 	return p->u4.fd >= 0;
 }
 
-/* ---------- the decision ---------- */
-
-enum dnsp_verdict dnsp_decide(const uint8_t *msg, size_t len, bool udp, uint32_t ttl,
-			      const struct dnsp_hooks *h, void *pod, uint8_t *out, size_t outcap,
-			      size_t *ret_len, struct dns_query *ret_q)
-{
-	struct dns_query q;
-	struct ms_addr vip;
-	ssize_t n;
-	int r;
-
-	if (len >= 3 && (msg[2] & 0x80))
-		return DNSP_DROP; /* a response: never answer one (no loops, no reflection) */
-	r = dns_parse_query(msg, len, &q);
-	if (r == -ENOTSUP)
-		return DNSP_FORWARD; /* another opcode or several questions: the resolver's business */
-	if (r < 0) {
-		if (len < DNS_HEADER)
-			return DNSP_DROP;
-		n = dns_build_error(NULL, (uint16_t)(msg[0] << 8 | msg[1]), DNS_R_FORMERR, out, outcap);
-		if (n < 0)
-			return DNSP_DROP;
-		*ret_len = (size_t)n;
-		return DNSP_ANSWER;
-	}
-	if (ret_q)
-		*ret_q = q;
-	/* class IN (or ANY) names of the pod's mesh; everything else is forwarded */
-	if ((q.qclass != 1 && q.qclass != 255) || !h->local(h->ctx, pod, q.name, &vip))
-		return DNSP_FORWARD;
-	size_t max = udp ? (q.edns ? MS_MAX(q.udp_size, (uint16_t)DNS_UDP_DEFAULT) : DNS_UDP_DEFAULT) : DNS_MSG_MAX;
-	n = dns_build_answer(&q, &vip, 1, ttl, max, out, outcap);
-	if (n < 0)
-		return DNSP_DROP;
-	*ret_len = (size_t)n;
-	return DNSP_ANSWER;
-}
-
 /* ---------- pod sockets ---------- */
 
 static int sock_open(struct dnsp *d, struct dnsp_pod *p, struct dnsp_sock *s, int family, int type)
@@ -359,19 +321,19 @@ static void udp_readable(struct dnsp *d, struct dnsp_sock *s)
 		if (n < 0)
 			return; /* EAGAIN, or an ICMP error queued on the socket: nothing to answer */
 		q.name[0] = '\0';
-		switch (dnsp_decide(d->buf, (size_t)n, true, d->o.ttl, &d->h, s->pod->owner, d->out, sizeof(d->out),
-				    &olen, &q)) {
-		case DNSP_ANSWER:
+		switch (dns_respond(d->buf, (size_t)n, true, d->o.ttl, d->h.local, d->h.ctx, s->pod->owner, d->out,
+				    sizeof(d->out), &olen, &q)) {
+		case DNS_ANSWER:
 			if (q.name[0])
 				d->st.local++;
 			else
 				d->st.malformed++;
 			udp_reply(s, &from, fromlen, d->out, olen);
 			break;
-		case DNSP_FORWARD:
+		case DNS_FORWARD:
 			udp_forward(d, s, &from, fromlen, d->buf, (size_t)n, q.name[0] ? &q : NULL);
 			break;
-		case DNSP_DROP:
+		case DNS_DROP:
 			d->st.malformed++;
 			break;
 		}
@@ -483,20 +445,20 @@ static void tcp_query(struct dnsp *d, struct dns_tcp *t)
 	size_t olen = 0;
 
 	t->q.name[0] = '\0';
-	switch (dnsp_decide(t->buf + 2, t->len - 2, false, d->o.ttl, &d->h, t->via->pod->owner, d->out,
+	switch (dns_respond(t->buf + 2, t->len - 2, false, d->o.ttl, d->h.local, d->h.ctx, t->via->pod->owner, d->out,
 			    sizeof(d->out), &olen, &t->q)) {
-	case DNSP_ANSWER:
+	case DNS_ANSWER:
 		if (t->q.name[0])
 			d->st.local++;
 		else
 			d->st.malformed++;
 		tcp_answer(d, t, d->out, olen);
 		return;
-	case DNSP_DROP:
+	case DNS_DROP:
 		d->st.malformed++;
 		tcp_free(d, t);
 		return;
-	case DNSP_FORWARD:
+	case DNS_FORWARD:
 		break;
 	}
 	t->have_q = t->q.name[0] != '\0';

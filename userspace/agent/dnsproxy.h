@@ -32,7 +32,7 @@ struct dnsp_opts {
 struct dnsp_hooks {
 	void *ctx;
 	/* The VIP of name in the pod's mesh; false when the name is not one of its services'. */
-	bool (*local)(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip);
+	dns_local_fn local;
 	/* The resolver a query was meant for. tcp: fd is the accepted client
 	 * socket; udp: client and self are the datagram's addresses. 0 or -errno. */
 	int (*origin)(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,
@@ -76,16 +76,3 @@ void dnsp_event(struct dnsp *d, struct ev *ev, uint32_t events);
 /* Expire queries and TCP clients past their deadline. */
 void dnsp_tick(struct dnsp *d);
 struct dnsp_stats dnsp_get_stats(const struct dnsp *d);
-
-enum dnsp_verdict {
-	DNSP_ANSWER,  /* out holds the answer */
-	DNSP_FORWARD, /* not ours: to the pod's resolver, unchanged */
-	DNSP_DROP,    /* unreadable, or not a query: no answer */
-};
-
-/* The decision for one message, without I/O (also what `meshsplice dns
- * lookup` shows). max_size: the transport's limit (UDP: 512, or the
- * client's EDNS size, which this applies itself; TCP: 65535). */
-enum dnsp_verdict dnsp_decide(const uint8_t *msg, size_t len, bool udp, uint32_t ttl,
-			      const struct dnsp_hooks *h, void *pod, uint8_t *out, size_t outcap,
-			      size_t *ret_len, struct dns_query *ret_q);

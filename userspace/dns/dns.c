@@ -244,3 +244,41 @@ ssize_t dns_build_error(const struct dns_query *q, uint16_t id, enum dns_rcode r
 		put16(out + 10, 1);
 	return o + e;
 }
+
+enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t ttl, dns_local_fn local, void *ctx,
+			     void *pod, uint8_t *out, size_t outcap, size_t *ret_len, struct dns_query *ret_q)
+{
+	struct dns_query q;
+	struct ms_addr vip;
+	ssize_t n;
+	int r;
+
+	if (ret_q)
+		ret_q->name[0] = '\0';
+	if (len >= 3 && (msg[2] & 0x80))
+		return DNS_DROP;
+	r = dns_parse_query(msg, len, &q);
+	if (r == -ENOTSUP)
+		return DNS_FORWARD; /* another opcode or several questions: the resolver's business */
+	if (r < 0) {
+		if (len < DNS_HEADER)
+			return DNS_DROP;
+		n = dns_build_error(NULL, (uint16_t)(msg[0] << 8 | msg[1]), DNS_R_FORMERR, out, outcap);
+		if (n < 0)
+			return DNS_DROP;
+		*ret_len = (size_t)n;
+		return DNS_ANSWER;
+	}
+	if (ret_q)
+		*ret_q = q;
+	if ((q.qclass != 1 && q.qclass != 255) || !local(ctx, pod, q.name, &vip))
+		return DNS_FORWARD;
+	size_t max = 65535;
+	if (udp)
+		max = q.edns && q.udp_size > DNS_UDP_DEFAULT ? q.udp_size : DNS_UDP_DEFAULT;
+	n = dns_build_answer(&q, &vip, 1, ttl, max, out, outcap);
+	if (n < 0)
+		return DNS_DROP;
+	*ret_len = (size_t)n;
+	return DNS_ANSWER;
+}

@@ -51,3 +51,22 @@ ssize_t dns_build_answer(const struct dns_query *q, const struct ms_addr *addrs,
  * echoed when q is given, else a bare header with id. Length or -ENOSPC. */
 ssize_t dns_build_error(const struct dns_query *q, uint16_t id, enum dns_rcode rcode, uint8_t *out,
 			size_t outcap);
+
+/* The responder's decision for one message, without I/O. */
+enum dns_verdict {
+	DNS_ANSWER,  /* out holds the answer (a mesh name, or FORMERR) */
+	DNS_FORWARD, /* not ours: to the pod's resolver, unchanged */
+	DNS_DROP,    /* unreadable, or not a query: no answer */
+};
+
+/* The VIP of name in the pod's mesh; false when it is not a name of its services. */
+typedef bool (*dns_local_fn)(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip);
+
+/* Decide for msg: a response is dropped (never answered: no loops, no
+ * reflection); a malformed query with a readable header gets FORMERR; a
+ * class IN (or ANY) question for a name local() knows is answered with its
+ * VIP (A or AAAA as the family allows, else NODATA) and ttl, truncated (TC)
+ * past 512 bytes or the client's EDNS size when udp; everything else is
+ * forwarded. ret_q (optional) gets the parsed question, name "" when none. */
+enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t ttl, dns_local_fn local, void *ctx,
+			     void *pod, uint8_t *out, size_t outcap, size_t *ret_len, struct dns_query *ret_q);
