@@ -121,6 +121,30 @@ static __always_inline int cidr_excluded(__u64 cookie, const __u8 *addr)
 	return bpf_map_lookup_elem(&ms_excl, &k) != NULL;
 }
 
+/* A fail-open pod with no agent listening in its netns (agent down, or
+ * between two agents): its connections go where they were going. The
+ * IPv4 socket stands for the agent: it always opens it. */
+static __always_inline int agent_absent(struct bpf_sock_addr *ctx, const struct ms_pod *pod, __u16 port, int udp)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+
+	if (!(pod->flags & MS_POD_FAIL_OPEN))
+		return 0;
+	t.ipv4.daddr = bpf_htonl(0x7f000001);
+	t.ipv4.dport = bpf_htons(port);
+	if (udp)
+		sk = bpf_sk_lookup_udp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		bpf_sk_release(sk);
+		return 0;
+	}
+	count(MS_CNT_FAIL_OPEN);
+	return 1;
+}
+
 static __always_inline int dns_captured(const struct ms_pod *pod, __u16 port)
 {
 	return port == MS_DNS_PORT && (pod->flags & MS_POD_DNS) && pod->dns_port;
@@ -183,7 +207,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 	}
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
-		if (save_orig(ctx, dst, port)) {
+		if (!agent_absent(ctx, pod, pod->dns_port, 0) && save_orig(ctx, dst, port)) {
 			*redirect = pod->dns_port;
 			count(MS_CNT_DNS_REDIRECTED);
 		}
@@ -205,7 +229,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_DENY_PASSTHROUGH);
 		return VERDICT_DENY;
 	}
-	if (!save_orig(ctx, dst, port))
+	if (agent_absent(ctx, pod, pod->listen_port, 0) || !save_orig(ctx, dst, port))
 		return VERDICT_ALLOW;
 	*redirect = pod->listen_port;
 	count(MS_CNT_REDIRECTED);
@@ -246,6 +270,8 @@ static __always_inline __u16 dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst,
 		count(MS_CNT_SKIP_EXCL_CIDR);
 		return 0;
 	}
+	if (agent_absent(ctx, pod, pod->dns_port, 1))
+		return 0;
 	orig = save_orig(ctx, dst, port);
 	if (!orig)
 		return 0;

@@ -22,6 +22,7 @@ enum ms_pod_flags {
 	MS_POD_PASSTHROUGH = 1 << 0, /* the pod's mesh lets non-mesh destinations through */
 	MS_POD_FORBID_EXT = 1 << 1,  /* the pod's mesh forbids external services */
 	MS_POD_DNS = 1 << 2,         /* DNS (UDP and TCP port 53) goes to the agent's responder */
+	MS_POD_FAIL_OPEN = 1 << 3,   /* no agent listening in the pod: leave connections alone */
 };
 
 struct ms_pod {
@@ -99,6 +100,7 @@ enum ms_counter {
 	MS_CNT_PEERNAME,
 	MS_CNT_DNS_REDIRECTED,
 	MS_CNT_DNS_REPLY_REWRITTEN,
+	MS_CNT_FAIL_OPEN,
 	MS_CNT__MAX,
 };
 

@@ -123,8 +123,9 @@ start_agent() {
 	# not ip netns exec, which would remount /sys and hide the cgroups
 	local in_ns=()
 	[ -n "${AGENT_NETNS:-}" ] && in_ns=(nsenter "--net=/run/netns/$AGENT_NETNS")
+	# AGENT_WRAP: a command the agent runs under (prlimit, say)
 	"${in_ns[@]}" unshare -m --propagation slave sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" \
-		"$AGENT_BIN" --config-dir "$T/conf" --cgroup "$CG" --control "$CTL" \
+		${AGENT_WRAP:-} "$AGENT_BIN" --config-dir "$T/conf" --cgroup "$CG" --control "$CTL" \
 		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" --metrics "127.0.0.1:$MPORT" \
 		--log-level "${MS_LOG_LEVEL:-info}" "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!

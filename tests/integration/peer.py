@@ -422,12 +422,39 @@ def cli_hold(host, port, seconds):
     print("hold ok")
 
 
+def cli_storm(host, port, n, seconds):
+    """Open n connections at once and hold them; count those that echo and
+    those the proxy reset or refused. Fails only if none echoed."""
+    n, seconds = int(n), float(seconds)
+    ok, refused, socks = 0, 0, []
+    for _ in range(n):
+        s = socket.socket(addr_family(host), socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect((host, int(port)))
+            s.sendall(b"x")
+            if s.recv(1) == b"x":
+                ok += 1
+                socks.append(s)
+                continue
+            refused += 1
+        except OSError:
+            refused += 1
+        s.close()
+    print("storm: %d echoing, %d reset or refused" % (ok, refused), flush=True)
+    time.sleep(seconds)
+    for s in socks:
+        s.close()
+    if ok == 0:
+        sys.exit("no connection echoed")
+
+
 CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
     "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
     "escape": cli_escape, "hold-socket-then": cli_hold_socket_then, "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
     "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
-    "refused": cli_refused, "many": cli_many, "hold": cli_hold,
+    "refused": cli_refused, "many": cli_many, "hold": cli_hold, "storm": cli_storm,
 }
 
 if __name__ == "__main__":

@@ -77,9 +77,16 @@ struct pending {
 	struct pending *next;
 };
 
+/* A control or metrics client: one request, one answer, within
+ * CLIENT_TIMEOUT_MS; at most MAX_CLIENTS of each kind at once. */
+#define CLIENT_TIMEOUT_MS 5000
+#define MAX_CLIENTS 64
+
 struct ctl_client {
 	struct ev ev;
 	int fd;
+	uint64_t deadline;
+	struct ctl_client *prev, *next;
 	size_t len;
 	char buf[CTL_BUF];
 };
@@ -113,10 +120,13 @@ struct agent {
 	struct fwd fwd;
 	struct resolver *res;
 	struct dnsp *dns; /* NULL: DNS capture off on this node */
+	struct ctl_client *clients;
+	size_t n_clients[2]; /* control, metrics */
 	struct pod *pods;
 	struct pending *pending;
 	uint64_t refused[REFUSE__MAX];
 	uint64_t accepted;
+	uint64_t fd_log_ms;
 	time_t started;
 	bool stop;
 };
@@ -131,6 +141,7 @@ static const char *const refuse_names[REFUSE__MAX] = {
 	[REFUSE_LOOP] = "loop",
 	[REFUSE_LIMIT] = "connection_limit",
 	[REFUSE_MESH_GONE] = "mesh_gone",
+	[REFUSE_NO_FD] = "out_of_fds",
 };
 
 const char *agent_refuse_name(enum refuse_reason r)
@@ -269,7 +280,8 @@ static struct ms_pod pod_value(struct agent *a, const struct pod *p)
 
 	if (m) {
 		v.mesh_id = m->id;
-		v.flags = (m->passthrough ? MS_POD_PASSTHROUGH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0);
+		v.flags = (m->passthrough ? MS_POD_PASSTHROUGH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0) |
+			  (m->fail_open ? MS_POD_FAIL_OPEN : 0);
 	}
 	if (dnsp_pod_is_open(&p->dns)) {
 		v.flags |= MS_POD_DNS;
@@ -636,13 +648,21 @@ static void pod_accept(struct agent *a, struct listener *l)
 		socklen_t len = sizeof(ss);
 		struct ms_addr peer, orig;
 		uint16_t pport, oport;
-		int cfd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int cfd = accept_shed(l->fd, (struct sockaddr *)&ss, &len);
 
+		if (cfd == -EMFILE) {
+			/* out of fds: that client was reset; say so at most once a second */
+			a->refused[REFUSE_NO_FD]++;
+			if (now_ms() - a->fd_log_ms >= 1000) {
+				a->fd_log_ms = now_ms();
+				log_warn("pod %s: out of file descriptors (RLIMIT_NOFILE): resetting new connections; %llu so far",
+					 p->name, (unsigned long long)a->refused[REFUSE_NO_FD]);
+			}
+			continue;
+		}
 		if (cfd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN)
-				log_warn_errno(errno, "pod %s: accept: %m", p->name);
+			if (cfd != -EAGAIN)
+				log_warn_errno(cfd, "pod %s: accept: %m", p->name);
 			return;
 		}
 		a->accepted++;
@@ -1075,6 +1095,10 @@ static json_object *do_stats(struct agent *a)
 		bpf_engine_counters(a->bpf, cnt);
 		for (int i = 0; i < MS_CNT__MAX; i++)
 			json_object_object_add(bp, bpf_counter_name(i), json_object_new_int64((int64_t)cnt[i]));
+		size_t nc, nd;
+		bpf_engine_map_sizes(a->bpf, &nc, &nd);
+		json_object_object_add(bp, "conns_map_entries", json_object_new_int64((int64_t)nc));
+		json_object_object_add(bp, "dns_map_entries", json_object_new_int64((int64_t)nd));
 	}
 	json_object_object_add(o, "forwarder", fw);
 	json_object_object_add(o, "refused", ref);
@@ -1243,9 +1267,53 @@ static json_object *handle_request(struct agent *a, const char *line)
 
 static void ctl_close(struct agent *a, struct ctl_client *c)
 {
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	a->n_clients[c->ev.kind == EV_METRICS_CLIENT]--;
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c);
+}
+
+/* Track a new client of kind, or close fd when there are too many. */
+static void client_add(struct agent *a, int fd, enum ev_kind kind)
+{
+	size_t *n = &a->n_clients[kind == EV_METRICS_CLIENT];
+
+	if (*n >= MAX_CLIENTS) {
+		close(fd);
+		return;
+	}
+	struct ctl_client *c = xcalloc(1, sizeof(*c));
+	c->ev.kind = kind;
+	c->fd = fd;
+	c->deadline = now_ms() + CLIENT_TIMEOUT_MS;
+	if (ep_add(a, fd, &c->ev, EPOLLIN) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = a->clients;
+	if (a->clients)
+		a->clients->prev = c;
+	a->clients = c;
+	(*n)++;
+}
+
+/* Clients that sent no whole request in time (slowloris) are closed. */
+static void clients_expire(struct agent *a)
+{
+	uint64_t now = now_ms();
+
+	for (struct ctl_client *c = a->clients, *next; c; c = next) {
+		next = c->next;
+		if (now >= c->deadline)
+			ctl_close(a, c);
+	}
 }
 
 /* Replies are small: sent in one go, blocking for at most a second; a client
@@ -1321,15 +1389,14 @@ static void ctl_readable(struct agent *a, struct ctl_client *c)
 static void ctl_accept(struct agent *a)
 {
 	for (;;) {
-		int fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = accept_shed(a->ctl_fd, NULL, NULL);
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
+		if (fd == -EMFILE)
+			continue;
+		if (fd < 0)
 			return;
-		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 		    (cred.uid != 0 && cred.uid != geteuid())) {
 			log_warn("control: refused a client with uid %u (root only)", (unsigned)cred.uid);
@@ -1340,13 +1407,7 @@ static void ctl_accept(struct agent *a)
 			close(fd);
 			continue;
 		}
-		struct ctl_client *c = xcalloc(1, sizeof(*c));
-		c->ev.kind = EV_CONTROL_CLIENT;
-		c->fd = fd;
-		if (ep_add(a, fd, &c->ev, EPOLLIN) < 0) {
-			close(fd);
-			free(c);
-		}
+		client_add(a, fd, EV_CONTROL_CLIENT);
 	}
 }
 
@@ -1577,19 +1638,12 @@ static void metrics_readable(struct agent *a, struct ctl_client *c)
 static void metrics_accept(struct agent *a)
 {
 	for (;;) {
-		int fd = accept4(a->metrics_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
+		int fd = accept_shed(a->metrics_fd, NULL, NULL);
+		if (fd == -EMFILE)
+			continue;
+		if (fd < 0)
 			return;
-		}
-		struct ctl_client *c = xcalloc(1, sizeof(*c));
-		c->ev.kind = EV_METRICS_CLIENT;
-		c->fd = fd;
-		if (ep_add(a, fd, &c->ev, EPOLLIN) < 0) {
-			close(fd);
-			free(c);
-		}
+		client_add(a, fd, EV_METRICS_CLIENT);
 	}
 }
 
@@ -1830,6 +1884,7 @@ static void on_timer(struct agent *a)
 		/* EAGAIN: nothing expired */
 	}
 	fwd_tick(&a->fwd);
+	clients_expire(a);
 	if (a->dns)
 		dnsp_tick(a->dns);
 	if (a->pending)
@@ -1984,6 +2039,8 @@ out:
 		netns_close(p->nsfd);
 		pod_free(p);
 	}
+	while (a.clients)
+		ctl_close(&a, a.clients);
 	dnsp_free(a.dns);
 	if (a.epfd > 0)
 		fwd_fini(&a.fwd);

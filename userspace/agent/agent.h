@@ -45,6 +45,7 @@ enum refuse_reason {
 	REFUSE_LOOP,         /* destination is the pod's own loopback */
 	REFUSE_LIMIT,        /* connection limit */
 	REFUSE_MESH_GONE,    /* the pod's mesh no longer exists */
+	REFUSE_NO_FD,        /* out of file descriptors: reset at accept */
 	REFUSE__MAX,
 };
 

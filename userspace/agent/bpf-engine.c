@@ -64,6 +64,7 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_PEERNAME] = "getpeername_rewritten",
 	[MS_CNT_DNS_REDIRECTED] = "dns_redirected",
 	[MS_CNT_DNS_REPLY_REWRITTEN] = "dns_reply_source_rewritten",
+	[MS_CNT_FAIL_OPEN] = "fail_open_direct",
 };
 
 const char *bpf_counter_name(int idx)
@@ -397,6 +398,26 @@ int bpf_engine_dns_origin(struct bpf_engine *e, uint64_t cookie, uint16_t client
 	memcpy(ret_addr->b, o.addr, 16);
 	*ret_port = o.port;
 	return 0;
+}
+
+static size_t map_entries(struct bpf_map *m, size_t key_size)
+{
+	uint8_t k[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (key_size <= sizeof(k) && bpf_map__get_next_key(m, prev, next, key_size) == 0 && n < 1u << 20) {
+		memcpy(k, next, key_size);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns)
+{
+	*ret_conns = map_entries(e->skel->maps.ms_conns, sizeof(struct ms_conn_key));
+	*ret_dns = map_entries(e->skel->maps.ms_dns, sizeof(struct ms_dns_key));
 }
 
 int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX])

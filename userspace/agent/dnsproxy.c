@@ -576,13 +576,14 @@ static void tcp_accept(struct dnsp *d, struct dnsp_sock *s)
 		socklen_t len = sizeof(ss);
 		struct ms_addr client, orig;
 		uint16_t cport, oport;
-		int fd = accept4(s->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = accept_shed(s->fd, (struct sockaddr *)&ss, &len);
 
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return;
+		if (fd == -EMFILE) {
+			d->st.failed++;
+			continue;
 		}
+		if (fd < 0)
+			return;
 		addr_from_sockaddr((struct sockaddr *)&ss, &client, &cport);
 		if (d->n_tcps >= d->o.max_tcp ||
 		    origin(d, s->pod, true, fd, &client, cport, NULL, &orig, &oport) < 0 || addr_is_local(&orig)) {

@@ -876,6 +876,12 @@ static void decode_mesh(struct loader *L, struct dctx *d, struct meta *m)
 	mesh->name = xstrdup(m->name);
 	mesh->id = fnv1a32(m->name, strlen(m->name), 0) | 1; /* never 0: 0 means "no mesh" */
 	mesh->passthrough = true; /* Kuma's default */
+	/* Ours, not Kuma's: what the pods of this mesh get while no agent runs. */
+	const char *fm = cfg_label(&m->labels, "meshsplice.io/fail-mode");
+	if (fm && streq(fm, "open"))
+		mesh->fail_open = true;
+	else if (fm && !streq(fm, "closed"))
+		d_err(d, m->doc, "labels", "meshsplice.io/fail-mode is \"%s\": expected open or closed", log_escape(fm));
 	if (!b || ynode_is_null(b))
 		return;
 	if (!d_is_map(d, b, m->k8s ? "spec" : "document"))

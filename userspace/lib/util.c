@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -173,4 +174,37 @@ const char *log_escape(const char *s)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+static int reserve_fd = -1;
+static unsigned long long shed;
+
+int accept_shed(int lfd, struct sockaddr *sa, socklen_t *len)
+{
+	if (reserve_fd < 0) /* first use, or lost to a race on the last fd */
+		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (;;) {
+		int fd = accept4(lfd, sa, len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0)
+			return fd;
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if ((errno != EMFILE && errno != ENFILE) || reserve_fd < 0)
+			return -errno;
+		close(reserve_fd);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			struct linger l = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+			close(fd);
+			shed++;
+		}
+		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return fd >= 0 ? -EMFILE : -EAGAIN;
+	}
+}
+
+unsigned long long accept_shed_count(void)
+{
+	return shed;
 }

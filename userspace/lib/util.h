@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,16 @@ void *xrealloc(void *p, size_t n, size_t sz);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* accept4(SOCK_CLOEXEC|SOCK_NONBLOCK) that survives fd exhaustion: out of
+ * fds (EMFILE/ENFILE), it frees a reserve fd, accepts the connection at the
+ * head of the backlog, resets it and takes the reserve back, so a
+ * level-triggered listener cannot spin the loop and the client learns at
+ * once. Returns the fd, -EAGAIN when nothing is pending, -EMFILE after
+ * shedding one connection (call again), or another -errno. */
+int accept_shed(int lfd, struct sockaddr *sa, socklen_t *len);
+/* How many connections accept_shed has reset for want of an fd. */
+unsigned long long accept_shed_count(void);
 
 /* Monotonic clock in milliseconds. */
 unsigned long long now_ms(void);

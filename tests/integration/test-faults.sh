@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Faults: the agent killed under load, the fail mode of each mesh while no
+# agent runs, file descriptors running out, slow and idle clients of the
+# control and metrics sockets. Run once per engine (MS_ENGINE).
+source "$(dirname "$0")/lib.sh"
+require_root
+make_topology || { echo "topology failed"; exit 1; }
+ENGINE=${MS_ENGINE:-bpf}
+
+cat >"$T/conf/meshes.yaml" <<YAML
+type: Mesh
+name: default
+---
+type: Mesh
+name: open
+labels:
+  meshsplice.io/fail-mode: open
+---
+type: MeshExternalService
+name: echo
+spec:
+  match:
+    port: 80
+    protocol: tcp
+  endpoints:
+    - address: 198.18.3.2
+      port: 8080
+status:
+  vip:
+    ip: 242.0.0.10
+YAML
+bg_out echo $PEER serve-echo 8080 || exit 1
+start_agent || exit 1
+# pod A: mesh "open" (fail-open); pod B: mesh "default" (fail-closed, the default)
+ms enable --netns "/var/run/netns/$NS_A" --name test/a --mesh open >/dev/null || exit 1
+ms enable --netns "/var/run/netns/$NS_B" --name test/b --mesh default >/dev/null || exit 1
+
+case_sigkill_under_load() {
+	in_pod "$NS_B" $PEER many 242.0.0.10 80 4000 32 2000 >"$T/load.out" 2>&1 &
+	local load=$! t0 t1 tries=0
+	sleep 0.7
+	stop_agent KILL
+	echo "agent killed with $(grep -c . "$T/load.out") lines of load output so far"
+	wait $load # some of these connections fail: the agent died under them
+	start_agent || return 1
+	t0=$(date +%s%N)
+	until in_pod "$NS_B" $PEER echo 242.0.0.10 80 100 >/dev/null 2>&1; do
+		tries=$((tries + 1))
+		[ $tries -gt 50 ] && return 1
+		sleep 0.02
+	done
+	t1=$(date +%s%N)
+	echo "pods still enabled: $(ms pods | grep -c enabled); first new connection $(((t1 - t0) / 1000000)) ms after the restarted agent was ready"
+	[ "$(ms pods | grep -c enabled)" = 2 ] && [ $(((t1 - t0) / 1000000)) -lt 1000 ] &&
+		in_pod "$NS_B" $PEER many 242.0.0.10 80 200 16 1000
+}
+case_no_stale_entries() {
+	[ "$ENGINE" = bpf ] || { echo "iptables: conntrack keeps no state of ours"; return 0; }
+	local n=-1
+	for _ in $(seq 30); do
+		n=$(stat bpf.conns_map_entries)
+		[ "$n" = 0 ] && break
+		sleep 0.1
+	done
+	echo "original-destination entries left after the load: $n"
+	[ "$n" = 0 ]
+}
+case_fail_closed() {
+	stop_agent KILL
+	# mesh default (fail-closed): refused at once, not hanging
+	in_pod "$NS_B" $PEER timed-refused 198.18.3.2 8080 0.5 || return 1
+	in_pod "$NS_B" $PEER timed-refused 242.0.0.10 80 0.5 || return 1
+	echo "fail-closed: refused at once while no agent runs"
+}
+case_fail_open() {
+	# agent still down from the case before
+	if [ "$ENGINE" = bpf ]; then
+		in_pod "$NS_A" $PEER echo 198.18.3.2 8080 1000 || return 1
+		start_agent || return 1
+		echo "fail-open: direct while no agent ran ($(stat bpf.fail_open_direct) connects); proxied again after the restart"
+		[ "$(stat bpf.fail_open_direct)" -ge 1 ] && in_pod "$NS_A" $PEER echo 198.18.3.2 8080 100 >/dev/null &&
+			[ "$(stat forwarder.started)" -ge 1 ]
+	else
+		# REDIRECT has nobody to ask: the iptables engine is fail-closed whatever the mesh says
+		in_pod "$NS_A" $PEER timed-refused 198.18.3.2 8080 0.5 || return 1
+		start_agent || return 1
+		echo "iptables engine: fail-closed even for a fail-open mesh (documented)"
+		in_pod "$NS_A" $PEER echo 198.18.3.2 8080 100 >/dev/null && [ "$(stat forwarder.started)" -ge 1 ]
+	fi
+}
+case_bad_fail_mode() {
+	sed 's/fail-mode: open/fail-mode: sometimes/' "$T/conf/meshes.yaml" >"$T/bad.yaml"
+	"$CLI_BIN" validate "$T/bad.yaml" 2>&1 | tee "$T/bad.out"
+	grep -q 'bad.yaml:[0-9]*:[0-9]*: labels: meshsplice.io/fail-mode is "sometimes": expected open or closed' "$T/bad.out"
+}
+case_fd_exhaustion() {
+	stop_agent TERM
+	AGENT_WRAP="prlimit --nofile=96:96" start_agent || return 1
+	in_pod "$NS_B" $PEER hold 242.0.0.10 80 6 >"$T/held.out" 2>&1 &
+	local held=$! before after cpu ticks
+	sleep 0.5
+	ticks=$(getconf CLK_TCK)
+	before=$(awk '{print $14 + $15}' "/proc/$AGENT_PID/stat")
+	# 150 connections at once: more than the agent has fds for
+	in_pod "$NS_B" $PEER storm 242.0.0.10 80 150 2 || return 1
+	after=$(awk '{print $14 + $15}' "/proc/$AGENT_PID/stat")
+	cpu=$(((after - before) * 1000 / ticks))
+	wait $held || { cat "$T/held.out"; return 1; }
+	in_pod "$NS_B" $PEER many 242.0.0.10 80 100 8 1000 || return 1
+	echo "agent CPU during the storm: ${cpu} ms; reset for want of fds: $(stat refused.out_of_fds); the held connection: $(tail -1 "$T/held.out"); new connections served again"
+	[ "$(stat refused.out_of_fds)" -gt 0 ] && [ "$cpu" -lt 1500 ]
+}
+case_slow_clients() {
+	# 200 clients that connect and say nothing: the agent caps and expires them
+	python3 - "$CTL" "$MPORT" <<'PY' || return 1
+import socket, sys, time
+ctl, mport = sys.argv[1], int(sys.argv[2])
+socks = []
+for i in range(100):
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); u.connect(ctl); socks.append(u)
+    t = socket.socket(); t.connect(("127.0.0.1", mport)); socks.append(t)
+t0 = time.time()
+closed = 0
+for s in socks:
+    s.settimeout(8)
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except OSError:
+        closed += 1
+print("closed by the agent: %d of %d within %.1f s" % (closed, len(socks), time.time() - t0))
+assert closed == len(socks)
+PY
+	ms status >/dev/null && curl -sf "http://127.0.0.1:$MPORT/metrics" | grep -q meshsplice_connections_active
+}
+
+check "SIGKILL under load: pods stay enabled, new connections within 1 s of the restart" case_sigkill_under_load
+check "no stale original-destination entries once the clients are gone" case_no_stale_entries
+check "fail-closed mesh, agent down: refused at once" case_fail_closed
+check "fail-open mesh, agent down: direct (eBPF); iptables stays fail-closed" case_fail_open
+check "a fail mode other than open or closed: file:line:col" case_bad_fail_mode
+check "RLIMIT_NOFILE exhausted: no spin, the held connection lives, recovery" case_fd_exhaustion
+check "slowloris on the control and metrics sockets: capped and expired" case_slow_clients
+check "SIGTERM: clean exit, sanitizers quiet" case_clean_exit
+finish
