@@ -89,6 +89,44 @@ case_fail_open() {
 		in_pod "$NS_A" $PEER echo 198.18.3.2 8080 100 >/dev/null && [ "$(stat forwarder.started)" -ge 1 ]
 	fi
 }
+case_handover() {
+	# a long-lived connection through the old agent, and a stream of new
+	# ones across the hand-over: none of them may fail
+	in_pod "$NS_B" $PEER hold 242.0.0.10 80 3 >"$T/hold.out" 2>&1 &
+	local hold=$! old=$AGENT_PID t=0
+	sleep 0.5
+	in_pod "$NS_B" $PEER many 242.0.0.10 80 3000 8 1000 >"$T/across.out" 2>&1 &
+	local across=$!
+	sleep 0.3
+	start_agent || return 1
+	wait $across || { echo "across the hand-over: $(cat "$T/across.out")"; return 1; }
+	wait $hold || { echo "held connection: $(cat "$T/hold.out")"; return 1; }
+	while kill -0 "$old" 2>/dev/null && [ $t -lt 100 ]; do
+		sleep 0.1
+		t=$((t + 1))
+	done
+	wait "$old"
+	local rc=$?
+	echo "$(tail -1 "$T/across.out"); $(tail -1 "$T/hold.out"); old agent exit $rc; new agent forwarded $(stat forwarder.started)"
+	grep -q "took over the sockets of 2 pods" "$T/agent.log" && grep -q "drained: every connection ended" "$T/agent.log" &&
+		[ $rc = 0 ] && [ "$(stat forwarder.started)" -gt 0 ] && [ "$(ms pods | grep -c enabled)" = 2 ]
+}
+case_sigterm_drains() {
+	in_pod "$NS_B" $PEER hold 242.0.0.10 80 2 >"$T/hold2.out" 2>&1 &
+	local hold=$! t0
+	sleep 0.5
+	t0=$(date +%s%N)
+	kill -TERM "$AGENT_PID"
+	sleep 0.2
+	# draining: a new connection of a fail-closed pod is refused at once
+	in_pod "$NS_B" $PEER timed-refused 242.0.0.10 80 0.5 || return 1
+	wait $hold || { echo "held connection: $(cat "$T/hold2.out")"; return 1; }
+	wait "$AGENT_PID"
+	local rc=$?
+	AGENT_PID=
+	echo "$(tail -1 "$T/hold2.out"); agent exit $rc after $((($(date +%s%N) - t0) / 1000000)) ms"
+	[ $rc = 0 ] && grep -c "drained: every connection ended" "$T/agent.log" | grep -q 2 && start_agent
+}
 case_bad_fail_mode() {
 	sed 's/fail-mode: open/fail-mode: sometimes/' "$T/conf/meshes.yaml" >"$T/bad.yaml"
 	"$CLI_BIN" validate "$T/bad.yaml" 2>&1 | tee "$T/bad.out"
@@ -139,6 +177,8 @@ check "SIGKILL under load: pods stay enabled, new connections within 1 s of the 
 check "no stale original-destination entries once the clients are gone" case_no_stale_entries
 check "fail-closed mesh, agent down: refused at once" case_fail_closed
 check "fail-open mesh, agent down: direct (eBPF); iptables stays fail-closed" case_fail_open
+check "graceful hand-over: a new agent takes the listeners, nothing fails, the old one drains and exits" case_handover
+check "SIGTERM drains: established connections finish, new ones are refused at once" case_sigterm_drains
 check "a fail mode other than open or closed: file:line:col" case_bad_fail_mode
 check "RLIMIT_NOFILE exhausted: no spin, the held connection lives, recovery" case_fd_exhaustion
 check "slowloris on the control and metrics sockets: capped and expired" case_slow_clients

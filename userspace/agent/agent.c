@@ -28,6 +28,7 @@
 #include "tproxy.h"
 #include "log.h"
 #include "dnsproxy.h"
+#include "fdpass.h"
 #include "ms-build.h"
 #include "netns.h"
 #include "render.h"
@@ -100,6 +101,14 @@ struct svc_tls {
 
 enum engine { ENGINE_BPF, ENGINE_IPTABLES };
 
+/* A pod's sockets as one agent hands them to the next: its two listeners,
+ * then the DNS responder's u4, u6, t4, t6 (-1 where there is none). */
+#define POD_FDS 6
+struct inherited {
+	char *name;
+	int fds[POD_FDS];
+};
+
 struct agent {
 	const struct agent_opts *o;
 	struct ev metrics_ev;
@@ -122,6 +131,11 @@ struct agent {
 	struct dnsp *dns; /* NULL: DNS capture off on this node */
 	struct ctl_client *clients;
 	size_t n_clients[2]; /* control, metrics */
+	bool draining;     /* no new connections; exit when the last one ends */
+	bool handed_over;  /* a new agent has our listeners and control socket path */
+	uint64_t drain_deadline;
+	struct inherited *inh; /* sockets a previous agent handed over, by pod */
+	size_t n_inh;
 	struct pod *pods;
 	struct pending *pending;
 	uint64_t refused[REFUSE__MAX];
@@ -343,6 +357,43 @@ static void pod_dns_sync(struct agent *a, struct pod *p)
 			       p->name, a->o->dns_port);
 }
 
+static void listener_adopt(struct agent *a, struct pod *p, struct listener *l, int fd)
+{
+	if (fd < 0)
+		return;
+	l->ev.kind = EV_POD_LISTENER;
+	l->pod = p;
+	l->fd = fd;
+	if (ep_add(a, fd, &l->ev, EPOLLIN) < 0) {
+		close(fd);
+		l->fd = -1;
+	}
+}
+
+/* Take the sockets a previous agent handed over for p, if any: the same
+ * listeners, so connections queued in them are not lost. */
+static bool pod_adopt(struct agent *a, struct pod *p)
+{
+	struct inherited *in = NULL;
+
+	for (size_t i = 0; i < a->n_inh && !in; i++)
+		if (a->inh[i].name && streq(a->inh[i].name, p->name))
+			in = &a->inh[i];
+	if (!in || in->fds[0] < 0)
+		return false;
+	listener_adopt(a, p, &p->l4, in->fds[0]);
+	listener_adopt(a, p, &p->l6, in->fds[1]);
+	in->fds[0] = in->fds[1] = -1;
+	if (a->dns && !p->no_dns && in->fds[2] >= 0) {
+		if (dnsp_pod_adopt(a->dns, &p->dns, p->nsfd, p, p->name, &in->fds[2]) < 0)
+			dnsp_pod_close(a->dns, &p->dns);
+		for (int k = 2; k < POD_FDS; k++)
+			in->fds[k] = -1;
+	}
+	log_debug("pod %s: listening on the sockets handed over", p->name);
+	return p->l4.fd >= 0;
+}
+
 /* Listeners first, then the map entry: the first redirected connect finds
  * someone listening. Returns 0 or -errno with *why set. */
 static int pod_activate(struct agent *a, struct pod *p, const char **why)
@@ -361,6 +412,8 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 		*why = "cannot read the netns cookie";
 		return r;
 	}
+	if (pod_adopt(a, p))
+		goto listening;
 	r = listener_open(a, p, &p->l4, AF_INET);
 	if (r == -EADDRNOTAVAIL && tp_lo_up(p->nsfd) == 0) {
 		/* The runtime may bring lo up after the CNI chain; we need it now. */
@@ -374,6 +427,7 @@ static int pod_activate(struct agent *a, struct pod *p, const char **why)
 	if ((r = listener_open(a, p, &p->l6, AF_INET6)) < 0)
 		log_info_errno(r, "pod %s: no IPv6 listener on [::1]:%u: %m; IPv6 connections will not be proxied",
 			       p->name, a->o->listen_port);
+listening:
 	pod_dns_sync(a, p);
 	if (a->engine == ENGINE_IPTABLES) {
 		if ((r = pod_iptables_install(a, p)) < 0) {
@@ -1224,6 +1278,164 @@ static json_object *do_dns_lookup(struct agent *a, json_object *req)
 	return o;
 }
 
+/* ---------- hand-over and drain ---------- */
+
+static void ctl_send(struct ctl_client *c, json_object *resp);
+
+static void drain_start(struct agent *a, const char *why)
+{
+	a->draining = true;
+	a->drain_deadline = now_ms() + a->o->drain_timeout_ms;
+	log_info("%s: draining %llu connections (at most %u ms), taking no new ones", why,
+		 (unsigned long long)a->fwd.st.active, a->o->drain_timeout_ms);
+}
+
+static void close_fd_ev(struct agent *a, int *fd)
+{
+	if (*fd < 0)
+		return;
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
+}
+
+/* A new agent asks for our sockets: send every enabled pod's listeners and
+ * DNS sockets, stop taking anything new, and drain. Our copies stay open
+ * (answers to DNS queries in flight leave through them) until we exit. */
+static void do_handover(struct agent *a, struct ctl_client *c)
+{
+	json_object *o = reply_ok(), *arr = json_object_new_array();
+	int *fds = NULL;
+	size_t n = 0, pods = 0;
+
+	for (struct pod *p = a->pods; p; p = p->next) {
+		if (!p->enabled || p->l4.fd < 0)
+			continue;
+		int slot[POD_FDS] = { p->l4.fd, p->l6.fd };
+		json_object *po = json_object_new_object(), *sl = json_object_new_array();
+		dnsp_pod_fds(&p->dns, &slot[2]);
+		for (int k = 0; k < POD_FDS; k++) {
+			if (slot[k] >= 0) {
+				fds = xrealloc(fds, n + 1, sizeof(int));
+				fds[n] = slot[k];
+				json_object_array_add(sl, json_object_new_int((int)n++));
+			} else {
+				json_object_array_add(sl, json_object_new_int(-1));
+			}
+		}
+		json_object_object_add(po, "name", json_object_new_string(p->name));
+		json_object_object_add(po, "fds", sl);
+		json_object_array_add(arr, po);
+		pods++;
+	}
+	json_object_object_add(o, "pods", arr);
+	json_object_object_add(o, "nfds", json_object_new_int((int)n));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	ctl_send(c, o);
+	json_object_put(o);
+	int r = fdpass_send(c->fd, fds, n);
+	free(fds);
+	if (r < 0) {
+		log_error_errno(r, "hand-over to a new agent failed: %m; this agent carries on");
+		return;
+	}
+	for (struct pod *p = a->pods; p; p = p->next) {
+		if (p->l4.fd >= 0)
+			epoll_ctl(a->epfd, EPOLL_CTL_DEL, p->l4.fd, NULL);
+		if (p->l6.fd >= 0)
+			epoll_ctl(a->epfd, EPOLL_CTL_DEL, p->l6.fd, NULL);
+		if (a->dns)
+			dnsp_pod_release(a->dns, &p->dns);
+	}
+	/* the new agent binds these next */
+	close_fd_ev(a, &a->ctl_fd);
+	close_fd_ev(a, &a->metrics_fd);
+	a->handed_over = true;
+	log_info("handed %zu pods' sockets (%zu fds) to a new agent", pods, n);
+	drain_start(a, "hand-over");
+}
+
+/* At start: if an agent answers on our control socket, take its sockets
+ * (it drains and exits); the pods are then re-enabled on them, so not one
+ * connection queued in a listener is lost. No agent there: nothing to do. */
+static void takeover(struct agent *a)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	static const char req[] = "{\"cmd\":\"handover\"}\n";
+	_cleanup_close_ int fd = -1;
+	json_object *resp = NULL, *pods = NULL, *v;
+	int *fds = NULL, nfds = 0, r;
+	size_t cap = 4u << 20;
+	char *line = NULL;
+
+	if (strlen(a->o->control) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, a->o->control);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	line = xcalloc(1, cap);
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0 || (r = (int)fdpass_read_line(fd, line, cap)) < 0) {
+		log_warn("an agent answers at %s but the hand-over failed: %s", a->o->control, strerror(errno));
+		goto out;
+	}
+	resp = json_tokener_parse(line);
+	if (!resp || !json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
+	    !json_object_object_get_ex(resp, "pods", &pods) || !json_object_is_type(pods, json_type_array) ||
+	    !json_object_object_get_ex(resp, "nfds", &v) || (nfds = json_object_get_int(v)) < 0 || nfds > 65536) {
+		log_warn("the agent at %s refused the hand-over: %s", a->o->control,
+			 resp ? log_escape(req_str(resp, "error")) : "malformed answer");
+		goto out;
+	}
+	fds = xcalloc((size_t)nfds + 1, sizeof(int));
+	if ((r = fdpass_recv(fd, fds, (size_t)nfds)) < 0) {
+		log_warn_errno(r, "hand-over: receiving the sockets failed: %m");
+		goto out;
+	}
+	a->n_inh = json_object_array_length(pods);
+	a->inh = xcalloc(a->n_inh + 1, sizeof(*a->inh));
+	for (size_t i = 0; i < a->n_inh; i++) {
+		json_object *po = json_object_array_get_idx(pods, i), *sl = NULL;
+		const char *name = req_str(po, "name");
+		a->inh[i].name = xstrdup(name ? name : "");
+		json_object_object_get_ex(po, "fds", &sl);
+		for (int k = 0; k < POD_FDS; k++) {
+			int idx = sl ? json_object_get_int(json_object_array_get_idx(sl, (size_t)k)) : -1;
+			a->inh[i].fds[k] = idx >= 0 && idx < nfds ? fds[idx] : -1;
+			if (idx >= 0 && idx < nfds)
+				fds[idx] = -1;
+		}
+	}
+	for (int i = 0; i < nfds; i++) /* named by no pod: not ours to keep */
+		if (fds[i] >= 0)
+			close(fds[i]);
+	json_object *pid = NULL;
+	json_object_object_get_ex(resp, "pid", &pid);
+	log_info("took over the sockets of %zu pods from the running agent (pid %d); it drains and exits", a->n_inh,
+		 pid ? json_object_get_int(pid) : 0);
+out:
+	free(fds);
+	free(line);
+	json_object_put(resp);
+}
+
+/* Sockets handed over for pods we did not re-enable. */
+static void inherited_clear(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_inh; i++) {
+		for (int k = 0; k < POD_FDS; k++)
+			if (a->inh[i].fds[k] >= 0)
+				close(a->inh[i].fds[k]);
+		free(a->inh[i].name);
+	}
+	free(a->inh);
+	a->inh = NULL;
+	a->n_inh = 0;
+}
+
 static json_object *handle_request(struct agent *a, const char *line)
 {
 	json_object *req = json_tokener_parse(line), *resp;
@@ -1376,7 +1588,18 @@ static void ctl_readable(struct agent *a, struct ctl_client *c)
 				resp = reply_err("request longer than %d bytes", CTL_BUF - 1);
 			else {
 				*nl = '\0';
-				resp = handle_request(a, c->buf);
+				json_object *req = json_tokener_parse(c->buf);
+				bool handover = req && streq(req_str(req, "cmd"), "handover");
+				json_object_put(req);
+				if (handover) {
+					if (!a->draining) {
+						do_handover(a, c);
+						break;
+					}
+					resp = reply_err("this agent is draining already");
+				} else {
+					resp = handle_request(a, c->buf);
+				}
 			}
 			ctl_send(c, resp);
 			json_object_put(resp);
@@ -1859,10 +2082,22 @@ static void on_signal(struct agent *a)
 	while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			reload(a, "SIGHUP");
-		} else {
+		} else if (a->draining || a->fwd.st.active == 0) {
 			log_info("%s: stopping; pods stay enabled in the pinned maps",
 				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			a->stop = true;
+		} else {
+			/* New connections are refused (fail-closed) or go direct
+			 * (fail-open) from now on; the established ones finish. */
+			for (struct pod *p = a->pods; p; p = p->next)
+				pod_close_sockets(a, p);
+			/* a new agent may start (and listen) while we drain */
+			if (a->ctl_fd >= 0) {
+				close_fd_ev(a, &a->ctl_fd);
+				unlink(a->o->control);
+			}
+			close_fd_ev(a, &a->metrics_fd);
+			drain_start(a, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 		}
 	}
 }
@@ -1885,11 +2120,19 @@ static void on_timer(struct agent *a)
 	}
 	fwd_tick(&a->fwd);
 	clients_expire(a);
+	if (a->draining && (a->fwd.st.active == 0 || now_ms() >= a->drain_deadline)) {
+		if (a->fwd.st.active)
+			log_warn("drain timeout: resetting %llu connections still open",
+				 (unsigned long long)a->fwd.st.active);
+		else
+			log_info("drained: every connection ended");
+		a->stop = true;
+	}
 	if (a->dns)
 		dnsp_tick(a->dns);
 	if (a->pending)
 		pending_retry(a, true);
-	if (a->reload_at && now_ms() >= a->reload_at) {
+	if (a->reload_at && now_ms() >= a->reload_at && !a->draining) {
 		a->reload_at = 0;
 		reload(a, "config directory changed");
 	}
@@ -1963,10 +2206,12 @@ int agent_run(const struct agent_opts *o)
 			 o->dns_port, o->dns_ttl);
 	}
 	apply_config(&a, c);
+	takeover(&a);
 	if ((r = setup_fds(&a, &ss)) < 0 || (r = ctl_open(&a)) < 0 ||
 	    (o->metrics && (r = metrics_open(&a)) < 0))
 		goto out;
 	restore_pods(&a);
+	inherited_clear(&a);
 	log_info("meshspliced %s ready: control socket %s", MS_VERSION, o->control);
 
 	while (!a.stop) {
@@ -2050,6 +2295,7 @@ out:
 		close(a.ctl_fd);
 		unlink(o->control);
 	}
+	inherited_clear(&a);
 	if (a.ino_fd >= 0)
 		close(a.ino_fd);
 	if (a.metrics_fd >= 0)

@@ -32,6 +32,7 @@ struct agent_opts {
 	uint16_t dns_port; /* the responder's port on each pod's loopback */
 	uint32_t dns_ttl;
 	unsigned dns_timeout_ms;
+	unsigned drain_timeout_ms; /* SIGTERM or hand-over: how long established connections may finish */
 	struct cfg_opts cfg;
 };
 

@@ -168,6 +168,57 @@ int dnsp_pod_open(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, con
 	return 0;
 }
 
+static int sock_adopt(struct dnsp *d, struct dnsp_pod *p, struct dnsp_sock *s, int fd, bool v6, bool udp)
+{
+	if (fd < 0)
+		return 0;
+	s->ev.kind = udp ? EV_DNS_UDP : EV_DNS_LISTEN;
+	s->pod = p;
+	s->v6 = v6;
+	s->fd = fd;
+	int r = ep_set(d, EPOLL_CTL_ADD, fd, &s->ev, EPOLLIN);
+	if (r < 0) {
+		close(fd);
+		s->fd = -1;
+	}
+	return r;
+}
+
+int dnsp_pod_adopt(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, const char *name, const int fds[4])
+{
+	p->nsfd = nsfd;
+	p->owner = owner;
+	p->name = name;
+	sock_adopt(d, p, &p->u6, fds[1], true, true);
+	sock_adopt(d, p, &p->t4, fds[2], false, false);
+	sock_adopt(d, p, &p->t6, fds[3], true, false);
+	if (fds[0] < 0)
+		return -EBADF;
+	return sock_adopt(d, p, &p->u4, fds[0], false, true);
+}
+
+void dnsp_pod_fds(const struct dnsp_pod *p, int fds[4])
+{
+	fds[0] = p->u4.fd;
+	fds[1] = p->u6.fd;
+	fds[2] = p->t4.fd;
+	fds[3] = p->t6.fd;
+}
+
+void dnsp_pod_release(struct dnsp *d, struct dnsp_pod *p)
+{
+	struct dnsp_sock *socks[] = { &p->u4, &p->u6, &p->t4, &p->t6 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(socks); i++)
+		if (socks[i]->fd >= 0)
+			ep_del(d, socks[i]->fd);
+}
+
+size_t dnsp_busy(const struct dnsp *d)
+{
+	return d->n_ups + d->n_tcps;
+}
+
 static void up_free(struct dnsp *d, struct dns_up *u);
 static void tcp_free(struct dnsp *d, struct dns_tcp *t);
 

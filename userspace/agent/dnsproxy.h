@@ -68,6 +68,16 @@ void dnsp_pod_init(struct dnsp_pod *p);
 /* Open the pod's four sockets in netns nsfd. The IPv4 UDP socket is
  * required; the others are best effort (logged). 0 or -errno. */
 int dnsp_pod_open(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, const char *name);
+/* Take sockets handed over by another agent (fds: u4, u6, t4, t6; -1 for
+ * none) instead of opening them. The IPv4 UDP one is required. */
+int dnsp_pod_adopt(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, const char *name, const int fds[4]);
+/* The pod's sockets (u4, u6, t4, t6), for a hand-over. */
+void dnsp_pod_fds(const struct dnsp_pod *p, int fds[4]);
+/* Stop taking queries on the pod's sockets (another agent has them now);
+ * answers to queries in flight still leave through them. */
+void dnsp_pod_release(struct dnsp *d, struct dnsp_pod *p);
+/* Queries in flight and TCP clients. */
+size_t dnsp_busy(const struct dnsp *d);
 /* Close them, and drop the pod's queries in flight and TCP clients. */
 void dnsp_pod_close(struct dnsp *d, struct dnsp_pod *p);
 bool dnsp_pod_is_open(const struct dnsp_pod *p);

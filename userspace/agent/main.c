@@ -33,6 +33,7 @@ static void usage(void)
 	       "  --dns-port N           the DNS responder's port on each pod's loopback (default: %d)\n"
 	       "  --dns-ttl S            TTL of mesh hostname answers (default: 30)\n"
 	       "  --dns-timeout MS       wait for the pod's resolver (default: 5000)\n"
+	       "  --drain-timeout MS     on SIGTERM or a hand-over, let connections finish (default: 30000)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
 	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
 	       "  --uninstall            detach the programs, remove every pin, exit\n",
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
 	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT };
+	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
 		{ "pipe-size", required_argument, NULL, O_PIPE },
 		{ "dns-refresh", required_argument, NULL, O_DNS },
 		{ "no-dns", no_argument, NULL, O_NO_DNS },
+		{ "drain-timeout", required_argument, NULL, O_DRAIN },
 		{ "dns-port", required_argument, NULL, O_DNS_PORT },
 		{ "dns-ttl", required_argument, NULL, O_DNS_TTL },
 		{ "dns-timeout", required_argument, NULL, O_DNS_TIMEOUT },
@@ -103,6 +105,7 @@ int main(int argc, char **argv)
 		.dns_port = MS_DEFAULT_DNS_PORT,
 		.dns_ttl = 30,
 		.dns_timeout_ms = 5000,
+		.drain_timeout_ms = 30000,
 	};
 	_cleanup_free_ char *cgroup = NULL;
 	bool uninstall = false;
@@ -169,6 +172,11 @@ int main(int argc, char **argv)
 			o.dns_refresh_ms = (unsigned)v;
 			break;
 		case O_NO_DNS: o.no_dns = true; break;
+		case O_DRAIN:
+			if (parse_uint("--drain-timeout", optarg, 3600000UL, &v) < 0)
+				return 2;
+			o.drain_timeout_ms = (unsigned)v;
+			break;
 		case O_DNS_PORT:
 			if (parse_uint("--dns-port", optarg, 65535, &v) < 0 || v == 0)
 				return 2;
