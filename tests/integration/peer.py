@@ -96,6 +96,15 @@ def srv_record(port, path):
     asyncio.run(serve(port, h))
 
 
+def srv_silent(port):
+    """Read until the client's FIN, then keep the connection open, saying nothing."""
+    async def h(r, w):
+        await r.read()
+        await asyncio.sleep(60)
+        w.close()
+    asyncio.run(serve(port, h))
+
+
 def srv_banner(port, text):
     async def h(r, w):
         w.write(text.encode() + b"\n")
@@ -259,6 +268,21 @@ def cli_slow_reader(host, port, mib, pause):
     if got != total or data_hash.digest() != back_hash.digest():
         sys.exit("slow reader: sent %d got %d, digests %s" % (total, got, "match" if data_hash.digest() == back_hash.digest() else "differ"))
     print("slow reader ok: %d MiB intact after a %.0fs pause (sha256 %s...)" % (mib, pause, data_hash.hexdigest()[:16]))
+
+
+def cli_halfclosed(host, port, seconds):
+    """Send, shut down writing, wait: the proxy's half-closed timeout must close it."""
+    s = connect(host, port, timeout=float(seconds))
+    s.sendall(b"request")
+    s.shutdown(socket.SHUT_WR)
+    t0 = time.time()
+    try:
+        b = s.recv(10)
+    except ConnectionResetError:
+        b = b""
+    except socket.timeout:
+        sys.exit("half-closed connection still open after %ss" % seconds)
+    print("closed by the proxy after %.1fs (%r)" % (time.time() - t0, b))
 
 
 def cli_idle(host, port, seconds):
@@ -451,7 +475,7 @@ def cli_storm(host, port, n, seconds):
 
 CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
-    "serve-banner": srv_banner, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
+    "serve-banner": srv_banner, "serve-silent": srv_silent, "halfclosed": cli_halfclosed, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
     "escape": cli_escape, "hold-socket-then": cli_hold_socket_then, "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
     "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
     "refused": cli_refused, "many": cli_many, "hold": cli_hold, "storm": cli_storm,

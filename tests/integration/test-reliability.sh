@@ -23,9 +23,11 @@ YAML
 mes echo 242.0.0.10 198.18.3.2 8080
 mes blackhole 242.0.0.11 198.18.3.99 80 # routed to the outside netns, no such host: SYNs vanish
 mes closed 242.0.0.12 198.18.3.2 8089   # nothing listens: refused at once
+mes silent 242.0.0.13 198.18.3.2 8090   # reads to EOF, then says nothing and keeps the connection
 # the outside netns answers nothing for 198.18.3.99 (it is not its address)
 bg_out echo $PEER serve-echo 8080 || exit 1
-start_agent --idle-timeout 5000 || exit 1
+bg_out silent $PEER serve-silent 8090 || exit 1
+start_agent --idle-timeout 5000 --halfclose-timeout 4000 || exit 1
 ms enable --netns "/var/run/netns/$NS_A" --name rel/a >/dev/null || exit 1
 
 check "50 MiB through a reader paused 3 s arrives intact (sha256)" in_pod "$NS_A" $PEER slow-reader 242.0.0.10 80 50 3
@@ -42,6 +44,10 @@ check "connect timeout: a black-holed endpoint resets the client within the time
 	in_pod "$NS_A" $PEER timed-refused 242.0.0.11 80 4
 check "an endpoint that refuses: the client is reset at once" in_pod "$NS_A" $PEER timed-refused 242.0.0.12 80 1
 check "idle timeout (5 s) closes a silent connection" in_pod "$NS_A" $PEER idle 242.0.0.10 80 9
+case_halfclosed() {
+	in_pod "$NS_A" $PEER halfclosed 242.0.0.13 80 6 && [ "$(stat forwarder.halfclose_timeout)" -ge 1 ]
+}
+check "half-closed timeout (4 s; longer than the paused reader above): the client's FIN forwarded, a silent server, the connection closed" case_halfclosed
 
 case_ctl_root_only() {
 	local out

@@ -1128,6 +1128,7 @@ static json_object *do_stats(struct agent *a)
 	F(connect_retries);
 	F(connect_timeout);
 	F(idle_timeout);
+	F(halfclose_timeout);
 	F(bytes_up);
 	F(bytes_down);
 	F(pipes_created);
@@ -2144,6 +2145,7 @@ int agent_run(const struct agent_opts *o)
 	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark };
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
+			       .halfclose_timeout_ms = o->halfclose_timeout_ms,
 			       .max_conns = o->max_conns };
 	struct ms_config *c = NULL;
 	sigset_t ss;

@@ -27,7 +27,7 @@ struct agent_opts {
 	uint32_t mark;
 	uint16_t listen_port;
 	int pipe_size;
-	unsigned connect_timeout_ms, idle_timeout_ms, max_conns, dns_refresh_ms;
+	unsigned connect_timeout_ms, idle_timeout_ms, halfclose_timeout_ms, max_conns, dns_refresh_ms;
 	bool no_dns;     /* node-wide: capture no pod's DNS */
 	uint16_t dns_port; /* the responder's port on each pod's loopback */
 	uint32_t dns_ttl;

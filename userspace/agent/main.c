@@ -26,6 +26,7 @@ static void usage(void)
 	       "  --zone NAME            {{ .Zone }} in hostname templates (default: zone)\n"
 	       "  --connect-timeout MS   upstream connect timeout, all endpoints (default: 5000)\n"
 	       "  --idle-timeout MS      close idle connections (default: 3600000, 0: never)\n"
+	       "  --halfclose-timeout MS close a half-closed connection silent this long (default: 300000, 0: never)\n"
 	       "  --max-conns N          connection limit (default: 65536)\n"
 	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
 	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
 	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN };
+	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 		{ "dns-refresh", required_argument, NULL, O_DNS },
 		{ "no-dns", no_argument, NULL, O_NO_DNS },
 		{ "drain-timeout", required_argument, NULL, O_DRAIN },
+		{ "halfclose-timeout", required_argument, NULL, O_HCTO },
 		{ "dns-port", required_argument, NULL, O_DNS_PORT },
 		{ "dns-ttl", required_argument, NULL, O_DNS_TTL },
 		{ "dns-timeout", required_argument, NULL, O_DNS_TIMEOUT },
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
 		.dns_ttl = 30,
 		.dns_timeout_ms = 5000,
 		.drain_timeout_ms = 30000,
+		.halfclose_timeout_ms = 300000,
 	};
 	_cleanup_free_ char *cgroup = NULL;
 	bool uninstall = false;
@@ -172,6 +175,11 @@ int main(int argc, char **argv)
 			o.dns_refresh_ms = (unsigned)v;
 			break;
 		case O_NO_DNS: o.no_dns = true; break;
+		case O_HCTO:
+			if (parse_uint("--halfclose-timeout", optarg, 86400000UL, &v) < 0)
+				return 2;
+			o.halfclose_timeout_ms = (unsigned)v;
+			break;
 		case O_DRAIN:
 			if (parse_uint("--drain-timeout", optarg, 3600000UL, &v) < 0)
 				return 2;

@@ -646,6 +646,12 @@ void fwd_tick(struct fwd *f)
 		if (c->state != FWD_OPEN && now >= c->deadline_ms) {
 			f->st.connect_timeout++;
 			connect_failed(f, c, c->state == FWD_HANDSHAKE ? "TLS handshake timeout" : "connect timeout");
+		} else if (c->state == FWD_OPEN && f->o.halfclose_timeout_ms && (c->up.shut || c->down.shut) &&
+			   now - c->last_ms >= f->o.halfclose_timeout_ms) {
+			f->st.halfclose_timeout++;
+			log_info("conn %llu: %s → %s half-closed and silent for %u ms; closing", (unsigned long long)c->id,
+				 c->pod, c->service, f->o.halfclose_timeout_ms);
+			conn_free(f, c, true, true);
 		} else if (c->state == FWD_OPEN && f->o.idle_timeout_ms &&
 			   now - c->last_ms >= f->o.idle_timeout_ms) {
 			f->st.idle_timeout++;

@@ -32,6 +32,7 @@ struct fwd_opts {
 	int pipe_size;
 	unsigned connect_timeout_ms;
 	unsigned idle_timeout_ms;
+	unsigned halfclose_timeout_ms; /* one direction closed, nothing moving: close (0: only the idle timeout) */
 	unsigned max_conns;
 };
 
@@ -71,7 +72,7 @@ struct fwd_conn {
 struct fwd_stats {
 	uint64_t started, active, completed;
 	uint64_t reset_client, reset_upstream;
-	uint64_t connect_failed, connect_retries, connect_timeout, idle_timeout;
+	uint64_t connect_failed, connect_retries, connect_timeout, idle_timeout, halfclose_timeout;
 	uint64_t bytes_up, bytes_down;
 	uint64_t pipes_created, pipes_pooled, pipe_errors;
 	uint64_t tls_handshakes, tls_resumed, tls_ktls;
