@@ -27,6 +27,7 @@
 #include "bpf-engine.h"
 #include "tproxy.h"
 #include "log.h"
+#include "ctlproto.h"
 #include "dnsproxy.h"
 #include "fdpass.h"
 #include "ms-build.h"
@@ -39,7 +40,7 @@
 #define TICK_MS 250
 #define RELOAD_DEBOUNCE_MS 200
 #define CTL_BUF 65536
-#define MAX_EXCL_CIDRS 64
+#define MAX_EXCL_CIDRS CTL_MAX_EXCL_CIDRS
 
 struct pod;
 
@@ -919,42 +920,15 @@ static const char *req_str(json_object *req, const char *k)
 	return json_object_get_string(v);
 }
 
-static json_object *do_enable(struct agent *a, json_object *req)
+static json_object *do_enable(struct agent *a, const struct ctl_req *rq)
 {
-	const char *name = req_str(req, "name"), *netns = req_str(req, "netns"), *mesh = req_str(req, "mesh");
-	json_object *ports = NULL, *cidrs = NULL, *dns = NULL;
-	struct pod *p = NULL, tmp = { 0 };
+	const char *name = rq->name, *netns = rq->netns, *mesh = rq->mesh;
+	struct pod *p = NULL;
 	const char *why = "";
 	int r;
 
-	json_object_object_get_ex(req, "exclude_ports", &ports);
-	json_object_object_get_ex(req, "exclude_cidrs", &cidrs);
-	if (json_object_object_get_ex(req, "dns", &dns) && !json_object_is_type(dns, json_type_boolean))
-		return reply_err("\"dns\" must be true or false");
-	if (ports && json_object_is_type(ports, json_type_array)) {
-		if (json_object_array_length(ports) > MS_MAX_EXCL_PORTS)
-			return reply_err("at most %d excluded ports", MS_MAX_EXCL_PORTS);
-		for (size_t i = 0; i < json_object_array_length(ports); i++) {
-			int v = json_object_get_int(json_object_array_get_idx(ports, i));
-			if (v < 1 || v > 65535)
-				return reply_err("excluded port %d is not 1-65535", v);
-			tmp.excl_ports[tmp.n_excl_ports++] = (uint16_t)v;
-		}
-	}
-	if (cidrs && json_object_is_type(cidrs, json_type_array)) {
-		if (json_object_array_length(cidrs) > MAX_EXCL_CIDRS)
-			return reply_err("at most %d excluded CIDRs", MAX_EXCL_CIDRS);
-		for (size_t i = 0; i < json_object_array_length(cidrs); i++) {
-			const char *s = json_object_get_string(json_object_array_get_idx(cidrs, i));
-			if (cidr_parse(s, &tmp.excl_cidrs[tmp.n_excl_cidrs]) < 0)
-				return reply_err("excluded CIDR \"%s\" is not address/prefix", log_escape(s));
-			tmp.n_excl_cidrs++;
-		}
-	}
 	if (mesh && !cfg_find_mesh(a->cfg, mesh))
 		return reply_err("mesh \"%s\" does not exist in the agent's config", log_escape(mesh));
-	if (name && (strlen(name) > 253 || !strchr(name, '/') || strpbrk(name, " \t\n\"")))
-		return reply_err("pod name \"%s\" is not NAMESPACE/POD", log_escape(name));
 
 	if (!netns) {
 		if (!name)
@@ -991,19 +965,19 @@ static json_object *do_enable(struct agent *a, json_object *req)
 		free(p->mesh);
 		p->mesh = xstrdup(mesh);
 	}
-	const char *container = req_str(req, "container");
+	const char *container = rq->container;
 	if (container && !streq(p->container, container)) {
 		free(p->container);
 		p->container = xstrdup(container);
 	}
-	if (netns || tmp.n_excl_ports || tmp.n_excl_cidrs) {
-		memcpy(p->excl_ports, tmp.excl_ports, sizeof(p->excl_ports));
-		p->n_excl_ports = tmp.n_excl_ports;
-		memcpy(p->excl_cidrs, tmp.excl_cidrs, sizeof(p->excl_cidrs));
-		p->n_excl_cidrs = tmp.n_excl_cidrs;
+	if (netns || rq->n_excl_ports || rq->n_excl_cidrs) {
+		memcpy(p->excl_ports, rq->excl_ports, sizeof(p->excl_ports));
+		p->n_excl_ports = rq->n_excl_ports;
+		memcpy(p->excl_cidrs, rq->excl_cidrs, sizeof(p->excl_cidrs));
+		p->n_excl_cidrs = rq->n_excl_cidrs;
 	}
-	if (dns)
-		p->no_dns = !json_object_get_boolean(dns);
+	if (rq->dns >= 0)
+		p->no_dns = !rq->dns;
 	if (p->enabled)
 		pod_dns_sync(a, p);
 	if (p->enabled && a->bpf) {
@@ -1031,9 +1005,9 @@ static json_object *do_enable(struct agent *a, json_object *req)
 	return o;
 }
 
-static json_object *do_disable(struct agent *a, json_object *req)
+static json_object *do_disable(struct agent *a, const struct ctl_req *rq)
 {
-	const char *name = req_str(req, "name"), *netns = req_str(req, "netns");
+	const char *name = rq->name, *netns = rq->netns;
 	struct pod *p = NULL;
 
 	for (struct pod *q = a->pods; q; q = q->next)
@@ -1052,10 +1026,9 @@ static json_object *do_disable(struct agent *a, json_object *req)
 	return o;
 }
 
-static json_object *do_forget(struct agent *a, json_object *req)
+static json_object *do_forget(struct agent *a, const struct ctl_req *rq)
 {
-	const char *name = req_str(req, "name"), *netns = req_str(req, "netns");
-	const char *container = req_str(req, "container");
+	const char *name = rq->name, *netns = rq->netns, *container = rq->container;
 	struct pod **pp;
 
 	for (pp = &a->pods; *pp; pp = &(*pp)->next) {
@@ -1200,49 +1173,23 @@ static json_object *do_status(struct agent *a)
 }
 
 /* `meshsplice dns lookup`: what a pod of mesh would be told. */
-static json_object *do_dns_lookup(struct agent *a, json_object *req)
+static json_object *do_dns_lookup(struct agent *a, const struct ctl_req *rq)
 {
-	const char *name = req_str(req, "name"), *mesh = req_str(req, "mesh"), *type = req_str(req, "type");
-	struct pod fake = { .mesh = (char *)(mesh ? mesh : "default") };
-	uint8_t qbuf[DNS_HEADER + DNS_MAX_NAME + 2 + 4], abuf[512];
+	struct pod fake = { .mesh = (char *)(rq->mesh ? rq->mesh : "default") };
+	const char *name = rq->name;
+	uint16_t qtype = rq->qtype;
+	size_t qlen = rq->query_len, alen = 0;
+	uint8_t abuf[512];
 	struct dns_query q;
-	size_t qlen = DNS_HEADER, alen = 0;
-	uint16_t qtype = DNS_T_A;
 
-	if (!name || !*name || strlen(name) > DNS_MAX_NAME)
-		return reply_err("dns lookup needs a name of 1-%d characters", DNS_MAX_NAME);
 	if (!cfg_find_mesh(a->cfg, fake.mesh))
 		return reply_err("mesh \"%s\" does not exist in the agent's config", log_escape(fake.mesh));
-	if (type && streq(type, "AAAA"))
-		qtype = DNS_T_AAAA;
-	else if (type && !streq(type, "A"))
-		return reply_err("type \"%s\": A or AAAA", log_escape(type));
-	/* the query a pod would send, through the responder's own decision */
-	memset(qbuf, 0, DNS_HEADER);
-	qbuf[5] = 1; /* one question */
-	for (const char *l = name; *l;) {
-		const char *dot = strchr(l, '.');
-		size_t n = dot ? (size_t)(dot - l) : strlen(l);
-		if (n == 0 && !dot)
-			break;
-		if (n == 0 || n > 63 || qlen + 1 + n + 5 > sizeof(qbuf))
-			return reply_err("\"%s\" is not a DNS name", log_escape(name));
-		qbuf[qlen++] = (uint8_t)n;
-		memcpy(qbuf + qlen, l, n);
-		qlen += n;
-		l += n + (dot ? 1 : 0);
-	}
-	qbuf[qlen++] = 0;
-	qbuf[qlen++] = 0;
-	qbuf[qlen++] = (uint8_t)qtype;
-	qbuf[qlen++] = 0;
-	qbuf[qlen++] = 1;
 	json_object *o = reply_ok();
 	json_object *addrs = json_object_new_array();
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "mesh", json_object_new_string(fake.mesh));
 	json_object_object_add(o, "type", json_object_new_string(qtype == DNS_T_A ? "A" : "AAAA"));
-	switch (dns_respond(qbuf, qlen, true, a->o->dns_ttl, dns_local, a, &fake, abuf, sizeof(abuf), &alen, &q)) {
+	switch (dns_respond(rq->query, qlen, true, a->o->dns_ttl, dns_local, a, &fake, abuf, sizeof(abuf), &alen, &q)) {
 	case DNS_ANSWER: {
 		/* the answers are A or AAAA records at fixed offsets after the question */
 		size_t ancount = (size_t)(abuf[6] << 8 | abuf[7]), off = qlen;
@@ -1437,44 +1384,47 @@ static void inherited_clear(struct agent *a)
 	a->n_inh = 0;
 }
 
-static json_object *handle_request(struct agent *a, const char *line)
+/* One request line; NULL when the answer was sent already (a hand-over). */
+static json_object *handle_request(struct agent *a, const char *line, struct ctl_client *c)
 {
-	json_object *req = json_tokener_parse(line), *resp;
-	const char *cmd;
+	struct ctl_req rq;
+	json_object *resp = NULL;
+	char *err = NULL;
 
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		json_object_put(req);
-		return reply_err("malformed request: expected one JSON object per line");
+	if (ctl_parse(line, &rq, &err) < 0) {
+		resp = reply_err("%s", err ? err : "malformed request");
+		free(err);
+		ctl_req_free(&rq);
+		return resp;
 	}
-	cmd = req_str(req, "cmd");
-	if (!cmd)
-		resp = reply_err("request has no \"cmd\"");
-	else if (streq(cmd, "enable"))
-		resp = do_enable(a, req);
-	else if (streq(cmd, "disable"))
-		resp = do_disable(a, req);
-	else if (streq(cmd, "forget"))
-		resp = do_forget(a, req);
-	else if (streq(cmd, "pods"))
-		resp = do_pods(a);
-	else if (streq(cmd, "conns"))
-		resp = do_conns(a);
-	else if (streq(cmd, "stats"))
-		resp = do_stats(a);
-	else if (streq(cmd, "status"))
-		resp = do_status(a);
-	else if (streq(cmd, "dns-lookup"))
-		resp = do_dns_lookup(a, req);
-	else if (streq(cmd, "get")) {
+	switch (rq.cmd) {
+	case CTL_ENABLE: resp = do_enable(a, &rq); break;
+	case CTL_DISABLE: resp = do_disable(a, &rq); break;
+	case CTL_FORGET: resp = do_forget(a, &rq); break;
+	case CTL_PODS: resp = do_pods(a); break;
+	case CTL_CONNS: resp = do_conns(a); break;
+	case CTL_STATS: resp = do_stats(a); break;
+	case CTL_STATUS: resp = do_status(a); break;
+	case CTL_DNS_LOOKUP: resp = do_dns_lookup(a, &rq); break;
+	case CTL_GET:
 		resp = reply_ok();
 		json_object_object_add(resp, "config", cfg_render_json(a->cfg));
-	} else if (streq(cmd, "reload")) {
+		break;
+	case CTL_RELOAD: {
 		uint64_t before = a->reloads_ok;
 		reload(a, "requested");
-		resp = a->reloads_ok > before ? reply_ok() : reply_err("reload failed: %s", a->last_reload_error ? a->last_reload_error : "?");
-	} else
-		resp = reply_err("unknown command \"%s\"", log_escape(cmd));
-	json_object_put(req);
+		resp = a->reloads_ok > before ? reply_ok() :
+						reply_err("reload failed: %s", a->last_reload_error ? a->last_reload_error : "?");
+		break;
+	}
+	case CTL_HANDOVER:
+		if (!c || a->draining)
+			resp = reply_err("this agent is draining already");
+		else
+			do_handover(a, c);
+		break;
+	}
+	ctl_req_free(&rq);
 	return resp;
 }
 
@@ -1589,20 +1539,10 @@ static void ctl_readable(struct agent *a, struct ctl_client *c)
 				resp = reply_err("request longer than %d bytes", CTL_BUF - 1);
 			else {
 				*nl = '\0';
-				json_object *req = json_tokener_parse(c->buf);
-				bool handover = req && streq(req_str(req, "cmd"), "handover");
-				json_object_put(req);
-				if (handover) {
-					if (!a->draining) {
-						do_handover(a, c);
-						break;
-					}
-					resp = reply_err("this agent is draining already");
-				} else {
-					resp = handle_request(a, c->buf);
-				}
+				resp = handle_request(a, c->buf, c);
 			}
-			ctl_send(c, resp);
+			if (resp)
+				ctl_send(c, resp);
 			json_object_put(resp);
 			break;
 		}
@@ -1998,16 +1938,20 @@ static void restore_pods(struct agent *a)
 		char *t = NULL;
 		size_t l;
 		if (read_file(pp, 1 << 20, &t, &l) == 0) {
-			json_object *req = json_tokener_parse(t);
-			if (req) {
-				json_object *resp = do_enable(a, req);
+			struct ctl_req rq;
+			char *err = NULL;
+			if (ctl_parse(t, &rq, &err) == 0 && rq.cmd == CTL_ENABLE) {
+				json_object *resp = do_enable(a, &rq);
 				json_object *ok = NULL;
 				json_object_object_get_ex(resp, "ok", &ok);
 				log_info("pending CNI record %s: %s", de->d_name,
 					 ok && json_object_get_boolean(ok) ? "pod enabled" : req_str(resp, "error"));
 				json_object_put(resp);
-				json_object_put(req);
+			} else {
+				log_warn("pending CNI record %s: %s; ignored", de->d_name, err ? err : "not an enable request");
 			}
+			free(err);
+			ctl_req_free(&rq);
 			free(t);
 		}
 		unlink(pp);

@@ -282,3 +282,39 @@ enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t 
 	*ret_len = (size_t)n;
 	return DNS_ANSWER;
 }
+
+ssize_t dns_build_query(const char *name, uint16_t qtype, uint16_t id, uint8_t *out, size_t outcap)
+{
+	size_t o = DNS_HEADER, total = 0;
+
+	if (outcap < DNS_HEADER + 1 + 4 || !*name)
+		return outcap < DNS_HEADER + 1 + 4 ? -ENOSPC : -EINVAL;
+	memset(out, 0, DNS_HEADER);
+	put16(out, id);
+	out[2] = 0x01; /* RD */
+	out[5] = 1;    /* one question */
+	for (const char *l = name; *l;) {
+		const char *dot = strchr(l, '.');
+		size_t n = dot ? (size_t)(dot - l) : strlen(l);
+		if (n == 0 || n > 63)
+			return -EINVAL; /* an empty label ("a..b", ".") or an overlong one */
+		total += n + 1;
+		if (total > DNS_MAX_NAME)
+			return -EINVAL;
+		if (o + 1 + n + 5 > outcap)
+			return -ENOSPC;
+		for (size_t i = 0; i < n; i++)
+			if ((uint8_t)l[i] < 0x21 || (uint8_t)l[i] > 0x7e)
+				return -EINVAL;
+		out[o++] = (uint8_t)n;
+		memcpy(out + o, l, n);
+		o += n;
+		l += n;
+		if (*l == '.')
+			l++;
+	}
+	out[o++] = 0;
+	put16(out + o, qtype);
+	put16(out + o + 2, 1); /* IN */
+	return (ssize_t)(o + 4);
+}

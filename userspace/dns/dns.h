@@ -52,6 +52,11 @@ ssize_t dns_build_answer(const struct dns_query *q, const struct ms_addr *addrs,
 ssize_t dns_build_error(const struct dns_query *q, uint16_t id, enum dns_rcode rcode, uint8_t *out,
 			size_t outcap);
 
+/* A standard query (RD set) for name (dotted, a trailing dot allowed) and
+ * qtype, as a stub resolver sends it. Length or -EINVAL (not a DNS name) /
+ * -ENOSPC. */
+ssize_t dns_build_query(const char *name, uint16_t qtype, uint16_t id, uint8_t *out, size_t outcap);
+
 /* The responder's decision for one message, without I/O. */
 enum dns_verdict {
 	DNS_ANSWER,  /* out holds the answer (a mesh name, or FORMERR) */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "dns.h"
+#include "meshsplice.h"
+
+/* The control protocol: one JSON object per line, {"cmd": ..., fields}.
+ * Parsing and every check that needs no agent state live here, apart from
+ * the event loop, so that a fuzzer can reach all of it. */
+
+#define CTL_MAX_EXCL_CIDRS 64
+#define CTL_MAX_STR 4096 /* any string field */
+
+enum ctl_cmd {
+	CTL_ENABLE,
+	CTL_DISABLE,
+	CTL_FORGET,
+	CTL_PODS,
+	CTL_CONNS,
+	CTL_STATS,
+	CTL_STATUS,
+	CTL_GET,
+	CTL_RELOAD,
+	CTL_DNS_LOOKUP,
+	CTL_HANDOVER,
+};
+
+struct ctl_req {
+	enum ctl_cmd cmd;
+	/* NULL when absent; they point into json, alive until ctl_req_free */
+	const char *name, *netns, *mesh, *container;
+	bool has_excl; /* exclude_ports or exclude_cidrs given (even empty) */
+	uint16_t excl_ports[MS_MAX_EXCL_PORTS];
+	size_t n_excl_ports;
+	struct ms_cidr excl_cidrs[CTL_MAX_EXCL_CIDRS];
+	size_t n_excl_cidrs;
+	int dns; /* -1: not given; 0 or 1 */
+	/* dns-lookup: the query a pod would send */
+	uint16_t qtype;
+	uint8_t query[DNS_HEADER + DNS_MAX_NAME + 2 + 4];
+	size_t query_len;
+	json_object *json;
+};
+
+/* Parse and check one request. 0, or -EINVAL with *ret_err (the caller
+ * frees it). Either way call ctl_req_free. */
+int ctl_parse(const char *line, struct ctl_req *r, char **ret_err);
+void ctl_req_free(struct ctl_req *r);
