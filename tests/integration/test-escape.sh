@@ -69,4 +69,72 @@ case_loopback() {
 	in_pod "$NS_A" $PEER read 0.0.0.0 9999 | grep -q own && in_pod "$NS_A" $PEER read 127.0.0.2 9999 | grep -q own
 }
 check "0.0.0.0 and 127/8 reach the pod itself (its own loopback)" case_loopback
+
+# Documented limits, tested as such (docs/SECURITY.md, "Limits").
+raw_syn() { # a SYN crafted on a raw socket: needs CAP_NET_RAW
+	python3 -c '
+import socket, struct, sys
+src, dst, port = "198.18.1.1", sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+tcp = struct.pack("!HHIIBBHHH", 40000, port, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+d = pseudo + tcp
+c = sum(struct.unpack("!%dH" % (len(d) // 2), d))
+while c >> 16:
+    c = (c & 0xffff) + (c >> 16)
+tcp = tcp[:16] + struct.pack("!H", ~c & 0xffff) + tcp[18:]
+s.sendto(tcp, (dst, 0))
+print("raw SYN sent")' "$@"
+}
+case_raw_unprivileged() {
+	# without CAP_NET_RAW (Kubernetes drops it in restricted pods) there is no raw socket
+	! in_pod "$NS_A" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+		bash -c "$(declare -f raw_syn); raw_syn 198.18.1.2 8083" 2>"$T/raw.err" &&
+		grep -q PermissionError "$T/raw.err" && echo "unprivileged: $(tail -1 "$T/raw.err")"
+}
+case_raw_privileged() {
+	local s0=$(syns)
+	in_pod "$NS_A" bash -c "$(declare -f raw_syn); raw_syn 198.18.1.2 8083" || return 1
+	sleep 0.3
+	if [ "${MS_ENGINE:-bpf}" = iptables ]; then
+		# nat OUTPUT sees every packet: the crafted SYN is REDIRECTed to the listener too
+		echo "iptables: a crafted SYN is redirected like any other: SYNs $s0 → $(syns)"
+		[ "$(syns)" -eq "$s0" ]
+	else
+		# LIMIT: the cgroup hooks see connects, not packets
+		echo "LIMIT (documented): with CAP_NET_RAW a crafted SYN passes the eBPF engine: SYNs $s0 → $(syns)"
+		[ "$(syns)" -gt "$s0" ]
+	fi
+}
+case_udp_out_of_scope() {
+	# POLICY (documented): UDP other than DNS is out of scope: neither steered nor refused
+	ip netns exec "$NS_O" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.18.1.2", 9998)); print("ready", flush=True)
+s.settimeout(5); print("got", s.recvfrom(100)[0].decode(), flush=True)' >"$T/udp.out" 2>&1 &
+	BG_PIDS+=($!)
+	for _ in $(seq 30); do grep -q ready "$T/udp.out" && break; sleep 0.1; done
+	in_pod "$NS_A" python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"udp-9998", ("198.18.1.2", 9998))'
+	sleep 0.3
+	echo "UDP to port 9998 from a passthrough-off pod: $(grep got "$T/udp.out")"
+	grep -q "got udp-9998" "$T/udp.out"
+}
+case_listener_not_reachable() {
+	# the listener lives on the pod's loopback: the node and other pods cannot dial it
+	ip netns exec "$NS_O" $PEER timed-refused 198.18.1.1 15001 1 || return 1
+	ip netns exec "$NS_B" python3 -c '
+import socket
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("198.18.1.1", 15001))
+except OSError as e:
+    print("from the node: refused; from pod B:", e)
+else:
+    raise SystemExit("pod B reached the listener")'
+}
+check "no raw socket without CAP_NET_RAW" case_raw_unprivileged
+check "CAP_NET_RAW: a crafted SYN gets out under eBPF (LIMIT, documented), not under iptables" case_raw_privileged
+check "POLICY: UDP to other ports is out of scope, passes unchanged (documented)" case_udp_out_of_scope
+check "the pod's listener cannot be dialled from the node or another pod" case_listener_not_reachable
 finish
