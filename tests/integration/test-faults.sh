@@ -150,6 +150,9 @@ case_fd_exhaustion() {
 	[ "$(stat refused.out_of_fds)" -gt 0 ] && [ "$cpu" -lt 1500 ]
 }
 case_slow_clients() {
+	# an agent with its usual fd limit (the case before lowered it)
+	stop_agent TERM
+	start_agent || return 1
 	# 200 clients that connect and say nothing: the agent caps and expires them
 	python3 - "$CTL" "$MPORT" <<'PY' || return 1
 import socket, sys, time

@@ -19,6 +19,7 @@ srv() { # port cert [opts...]
 	bg_out "tls$port" $PEER serve-tls "$port" "$P/$cert.pem" "$P/$cert.key" "$T/tls-$port.log" "$@"
 }
 srv 9001 good || exit 1
+srv 9014 good max=TLS12 || exit 1
 srv 9002 wrongca || exit 1
 srv 9003 wrongname || exit 1
 srv 9004 expired || exit 1
@@ -129,6 +130,7 @@ svc alpn 242.0.2.12 443 up.test 9009 "$(verif Secured)" http2
 svc system-ca 242.0.2.13 443 up.test 9001 "    verification:
       mode: Secured"
 svc resume 242.0.2.14 443 up.test 9001 "$(verif Secured)"
+svc resume12 242.0.2.18 443 up.test 9014 "$(verif Secured)"
 svc nginx 242.0.2.15 80 up.test 9443 "$(verif Secured)" http
 svc reneg-off 242.0.2.16 443 up.test 9012 "    allowRenegotiation: false
 $(verif Secured)"
@@ -233,6 +235,17 @@ case_resume() {
 	last 9001 | grep -q '"resumed": true'
 }
 check "session resumed on the second connection (seen by the server)" case_resume
+case_resume_after_reset() {
+	# TLS 1.2: the stored session is the very object a connection resumed
+	# with; its client resetting must not spoil it for the next one
+	ok 242.0.2.18 && sleep 0.2 || return 1
+	in_pod "$NS_A" $PEER reset 242.0.2.18 443 >/dev/null || return 1
+	sleep 0.3
+	ok 242.0.2.18 || return 1
+	tail -3 "$T/tls-9014.log"
+	last 9014 | grep -q '"resumed": true'
+}
+check "a connection that ends in a reset leaves the session resumable (TLS 1.2)" case_resume_after_reset
 case_curl() {
 	local page
 	page=$(in_pod "$NS_A" curl -s --max-time 5 http://242.0.2.15/) || return 1

@@ -110,8 +110,15 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool
 		f->head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->ssl)
+	if (c->ssl) {
+		/* However the connection ended, its session stays resumable (RFC
+		 * 5246 7.2.1, from TLS 1.1 on). Without this OpenSSL marks the
+		 * session not resumable when no close_notify was sent, and every
+		 * later connection sharing the stored session pays a full handshake. */
+		if (SSL_is_init_finished(c->ssl) && SSL_version(c->ssl) >= TLS1_1_VERSION)
+			SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 		SSL_free(c->ssl);
+	}
 	free(c->ubuf);
 	free(c->dbuf);
 	for (size_t i = 0; i < c->n_targets; i++)
