@@ -302,6 +302,19 @@ static __always_inline void to_lo6(struct bpf_sock_addr *ctx, __u16 port, int ma
 	ctx->user_port = bpf_htons(port);
 }
 
+/* Show the app orig as its peer (getpeername, a DNS answer's source). */
+static __always_inline void write_orig6(struct bpf_sock_addr *ctx, const struct ms_orig *orig)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, orig->addr, 16);
+	ctx->user_ip6[0] = w[0];
+	ctx->user_ip6[1] = w[1];
+	ctx->user_ip6[2] = w[2];
+	ctx->user_ip6[3] = w[3];
+	ctx->user_port = bpf_htons(orig->port);
+}
+
 static __always_inline void read6(struct bpf_sock_addr *ctx, __u32 *w)
 {
 	w[0] = ctx->user_ip6[0];
@@ -437,12 +450,7 @@ int ms_recvmsg6(struct bpf_sock_addr *ctx)
 	orig = dns_reply_orig(ctx);
 	if (!orig)
 		return 1;
-	__builtin_memcpy(w, orig->addr, 16);
-	ctx->user_ip6[0] = w[0];
-	ctx->user_ip6[1] = w[1];
-	ctx->user_ip6[2] = w[2];
-	ctx->user_ip6[3] = w[3];
-	ctx->user_port = bpf_htons(orig->port);
+	write_orig6(ctx, orig);
 	count(MS_CNT_DNS_REPLY_REWRITTEN);
 	return 1;
 }
@@ -511,16 +519,10 @@ SEC("cgroup/getpeername6")
 int ms_getpeername6(struct bpf_sock_addr *ctx)
 {
 	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
-	__u32 w[4];
 
 	if (!orig)
 		return 1;
-	__builtin_memcpy(w, orig->addr, 16);
-	ctx->user_ip6[0] = w[0];
-	ctx->user_ip6[1] = w[1];
-	ctx->user_ip6[2] = w[2];
-	ctx->user_ip6[3] = w[3];
-	ctx->user_port = bpf_htons(orig->port);
+	write_orig6(ctx, orig);
 	count(MS_CNT_PEERNAME);
 	return 1;
 }

@@ -120,6 +120,7 @@ static int short_conns(const char *host, int port, double secs, int conc)
 			fails++;
 			if (fails > 1000) {
 				fprintf(stderr, "connect: %s\n", strerror(errno));
+				free(got);
 				return 1;
 			}
 			goto start;
@@ -173,6 +174,8 @@ static int short_conns(const char *host, int port, double secs, int conc)
 		}
 	}
 	printf("%.0f conns/s (%ld done, %ld failed)\n", (double)done / secs, done, fails);
+	free(got);
+	close(ep);
 	return 0;
 }
 

@@ -482,7 +482,10 @@ static void pod_free(struct pod *p)
 	free(p->name);
 	free(p->netns);
 	free(p->mesh);
-	free(p);
+	/* its listeners' events may still wait in this batch */
+	p->l4.ev.dead = p->l6.ev.dead = true;
+	p->dns.u4.ev.dead = p->dns.u6.ev.dead = p->dns.t4.ev.dead = p->dns.t6.ev.dead = true;
+	ev_defer_free(p);
 }
 
 static struct pod *pod_new(const char *name, const char *netns, const char *mesh)
@@ -1439,7 +1442,8 @@ static void ctl_close(struct agent *a, struct ctl_client *c)
 	a->n_clients[c->ev.kind == EV_METRICS_CLIENT]--;
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	free(c);
+	c->ev.dead = true;
+	ev_defer_free(c);
 }
 
 /* Track a new client of kind, or close fd when there are too many. */
@@ -2171,6 +2175,8 @@ int agent_run(const struct agent_opts *o)
 		}
 		for (int i = 0; i < n; i++) {
 			struct ev *ev = evs[i].data.ptr;
+			if (ev->dead)
+				continue; /* freed by an event earlier in this batch */
 			switch (ev->kind) {
 			case EV_FWD_CLIENT:
 			case EV_FWD_UPSTREAM:
@@ -2213,6 +2219,7 @@ int agent_run(const struct agent_opts *o)
 				break;
 			}
 		}
+		ev_reap();
 	}
 	r = 0;
 out:
@@ -2256,6 +2263,7 @@ out:
 	cfg_unref(a.cfg);
 	cfg_vip_table_clear(&a.vips);
 	free(a.last_reload_error);
+	ev_fini();
 	return r;
 }
 

@@ -284,7 +284,8 @@ static void up_free(struct dnsp *d, struct dns_up *u)
 	ep_del(d, u->fd);
 	close(u->fd);
 	d->n_ups--;
-	free(u);
+	u->ev.dead = true;
+	ev_defer_free(u);
 }
 
 static void udp_reply(struct dnsp_sock *s, const struct sockaddr_storage *to, socklen_t tolen, const uint8_t *m,
@@ -431,7 +432,9 @@ static void tcp_free(struct dnsp *d, struct dns_tcp *t)
 	}
 	d->n_tcps--;
 	free(t->buf);
-	free(t);
+	t->buf = NULL;
+	t->ev.dead = t->up_ev.dead = true;
+	ev_defer_free(t);
 }
 
 static void tcp_want(struct dnsp *d, struct dns_tcp *t, enum tcp_state st)
@@ -489,6 +492,21 @@ static int read_framed(int fd, struct dns_tcp *t)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		t->len += (size_t)n;
 	}
+}
+
+/* Write what is left of buf. 1: all written (buf emptied), 0: more to
+ * come, -1: error. */
+static int write_framed(int fd, struct dns_tcp *t)
+{
+	ssize_t n = write(fd, t->buf + t->off, t->len - t->off);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	t->off += (size_t)n;
+	if (t->off < t->len)
+		return 0;
+	t->len = t->off = 0;
+	return 1;
 }
 
 static void tcp_query(struct dnsp *d, struct dns_tcp *t)
@@ -555,17 +573,11 @@ static void tcp_client_event(struct dnsp *d, struct dns_tcp *t, uint32_t events)
 		return;
 	}
 	if (t->st == T_WRITE_CLIENT) {
-		ssize_t n = write(t->fd, t->buf + t->off, t->len - t->off);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				tcp_free(d, t);
-			return;
-		}
-		t->off += (size_t)n;
-		if (t->off == t->len) {
-			t->len = t->off = 0;
+		int r = write_framed(t->fd, t);
+		if (r < 0)
+			tcp_free(d, t);
+		else if (r == 1)
 			tcp_want(d, t, T_READ_CLIENT);
-		}
 		return;
 	}
 	if (events & (EPOLLHUP | EPOLLERR))
@@ -588,17 +600,11 @@ static void tcp_up_event(struct dnsp *d, struct dns_tcp *t, uint32_t events)
 		/* fall through to the write */
 	}
 	if (t->st == T_WRITE_UP) {
-		ssize_t n = write(t->up_fd, t->buf + t->off, t->len - t->off);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				tcp_servfail(d, t);
-			return;
-		}
-		t->off += (size_t)n;
-		if (t->off == t->len) {
-			t->len = t->off = 0;
+		int r = write_framed(t->up_fd, t);
+		if (r < 0)
+			tcp_servfail(d, t);
+		else if (r == 1)
 			tcp_want(d, t, T_READ_UP);
-		}
 		return;
 	}
 	if (t->st == T_READ_UP) {

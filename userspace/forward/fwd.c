@@ -135,7 +135,8 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool
 	pipe_put(f, &c->down, reset_client || reset_upstream);
 	free(c->targets);
 	f->st.active--;
-	free(c);
+	c->cev.dead = c->uev.dead = true;
+	ev_defer_free(c);
 }
 
 static void touch(struct fwd_conn *c)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+
 /* Every epoll registration points at a struct that starts with struct ev, so
  * the loop can dispatch on kind. */
 enum ev_kind {
@@ -24,4 +26,11 @@ enum ev_kind {
 
 struct ev {
 	enum ev_kind kind;
+	bool dead; /* its object is freed: skip events still waiting in the batch */
 };
+
+/* Free obj (with free(3)) once the current epoll batch is done; the owner
+ * marks the object's evs dead first. The loop calls ev_reap after each batch. */
+void ev_defer_free(void *obj);
+void ev_reap(void);
+void ev_fini(void);
