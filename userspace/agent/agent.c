@@ -1232,6 +1232,8 @@ static json_object *do_dns_lookup(struct agent *a, const struct ctl_req *rq)
 /* ---------- hand-over and drain ---------- */
 
 static void ctl_send(struct ctl_client *c, json_object *resp);
+static int ctl_open(struct agent *a);
+static int metrics_open(struct agent *a);
 
 static void drain_start(struct agent *a, const char *why)
 {
@@ -1282,12 +1284,18 @@ static void do_handover(struct agent *a, struct ctl_client *c)
 	json_object_object_add(o, "pods", arr);
 	json_object_object_add(o, "nfds", json_object_new_int((int)n));
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	/* Free the control socket path and the metrics port before the new
+	 * agent holds the fds: it binds both as soon as it has them. */
+	close_fd_ev(a, &a->ctl_fd);
+	close_fd_ev(a, &a->metrics_fd);
 	ctl_send(c, o);
 	json_object_put(o);
 	int r = fdpass_send(c->fd, fds, n);
 	free(fds);
 	if (r < 0) {
 		log_error_errno(r, "hand-over to a new agent failed: %m; this agent carries on");
+		if (ctl_open(a) < 0 || (a->o->metrics && metrics_open(a) < 0))
+			log_error("after the failed hand-over the control socket or metrics could not be reopened");
 		return;
 	}
 	for (struct pod *p = a->pods; p; p = p->next) {
@@ -1298,9 +1306,6 @@ static void do_handover(struct agent *a, struct ctl_client *c)
 		if (a->dns)
 			dnsp_pod_release(a->dns, &p->dns);
 	}
-	/* the new agent binds these next */
-	close_fd_ev(a, &a->ctl_fd);
-	close_fd_ev(a, &a->metrics_fd);
 	a->handed_over = true;
 	log_info("handed %zu pods' sockets (%zu fds) to a new agent", pods, n);
 	drain_start(a, "hand-over");
