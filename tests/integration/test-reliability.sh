@@ -40,6 +40,22 @@ case_memory_bounded() {
 	case ${MS_SANITIZED:-none} in none | "") [ $((rss1 - rss0)) -lt 4096 ] ;; *) true ;; esac
 }
 check "bounded agent memory behind a paused reader" case_memory_bounded
+case_no_spin() {
+	# while the reader is paused, every buffer is full: the agent must sleep, not retry EAGAIN
+	in_pod "$NS_A" $PEER slow-reader 242.0.0.10 80 20 4 >"$T/spin.out" 2>&1 &
+	local reader=$! c0 c1 ticks
+	ticks=$(getconf CLK_TCK)
+	sleep 1.5
+	c0=$(awk '{print $14 + $15}' "/proc/$AGENT_PID/stat")
+	sleep 2
+	c1=$(awk '{print $14 + $15}' "/proc/$AGENT_PID/stat")
+	wait $reader || { cat "$T/spin.out"; return 1; }
+	echo "agent CPU over 2 s of a paused reader: $(((c1 - c0) * 1000 / ticks)) ms; $(cat "$T/spin.out")"
+	[ $(((c1 - c0) * 1000 / ticks)) -lt 200 ]
+}
+check "no EAGAIN spin behind a paused reader" case_no_spin
+check "a destination equal to the pod's own listener port on its address is refused, no loop" \
+	in_pod "$NS_A" $PEER timed-refused 198.18.1.1 15001 1
 check "connect timeout: a black-holed endpoint resets the client within the timeout (2 s)" \
 	in_pod "$NS_A" $PEER timed-refused 242.0.0.11 80 4
 check "an endpoint that refuses: the client is reset at once" in_pod "$NS_A" $PEER timed-refused 242.0.0.12 80 1
