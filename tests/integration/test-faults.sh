@@ -173,7 +173,10 @@ for s in socks:
 print("closed by the agent: %d of %d within %.1f s" % (closed, len(socks), time.time() - t0))
 assert closed == len(socks)
 PY
-	ms status >/dev/null && curl -sf "http://127.0.0.1:$MPORT/metrics" | grep -q meshsplice_connections_active
+	# and it still serves both
+	ms status >/dev/null || { echo "control socket: no answer afterwards"; return 1; }
+	curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" >"$T/metrics.out"
+	grep -q meshsplice_connections_active "$T/metrics.out" || { echo "metrics: $(head -c 300 "$T/metrics.out")"; return 1; }
 }
 
 check "SIGKILL under load: pods stay enabled, new connections within 1 s of the restart" case_sigkill_under_load
