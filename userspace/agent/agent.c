@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -2092,6 +2093,31 @@ static void on_timer(struct agent *a)
 	}
 }
 
+/* Each proxied connection holds two fds (three or four while a pipe is
+ * lent to it): take the soft RLIMIT_NOFILE up to the hard one, as servers
+ * do, and say when even that cannot carry --max-conns. */
+static void raise_nofile(const struct agent_opts *o)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_debug("RLIMIT_NOFILE raised from %llu to %llu", (unsigned long long)was,
+				  (unsigned long long)rl.rlim_max);
+		else
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * (rlim_t)o->max_conns + 256)
+		log_warn("RLIMIT_NOFILE is %llu: room for about %llu connections, fewer than --max-conns %u; "
+			 "past that new connections are reset (raise LimitNOFILE)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur > 256 ? (rl.rlim_cur - 256) / 2 : 0),
+			 o->max_conns);
+}
+
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .o = o, .ctl_fd = -1, .ino_fd = -1, .sig_fd = -1, .timer_fd = -1, .metrics_fd = -1 };
@@ -2106,6 +2132,7 @@ int agent_run(const struct agent_opts *o)
 
 	signals_block(&ss);
 	a.started = time(NULL);
+	raise_nofile(o);
 	if ((r = netns_init()) < 0)
 		return log_error_errno(r, "open own netns: %m");
 	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST)
