@@ -657,6 +657,11 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 		return refuse(a, cfd, REFUSE_NO_ENDPOINT, p, orig, port,
 			      n_eps ? "no endpoint resolved" : "the service has no endpoints");
 	}
+	/* the connection keeps its targets for life: exactly n of them, not
+	 * the growth slack (targets are large; this is most of an idle
+	 * connection's memory) */
+	if (n < cap)
+		ts = xrealloc(ts, n, sizeof(*ts));
 	for (size_t i = 0; i < n; i++)
 		fwd_target_fix(&ts[i]);
 	fwd_start(&a->fwd, cfd, ts, n, p->name, dst, label);
@@ -1077,7 +1082,7 @@ static json_object *do_conns(struct agent *a)
 		json_object_object_add(x, "pod", json_object_new_string(c->pod));
 		json_object_object_add(x, "original", json_object_new_string(c->orig));
 		json_object_object_add(x, "service", json_object_new_string(c->service));
-		json_object_object_add(x, "upstream", json_object_new_string(c->cur < c->n_targets ? c->targets[c->cur].label : "-"));
+		json_object_object_add(x, "upstream", json_object_new_string(fwd_conn_upstream(c)));
 		json_object_object_add(x, "state", json_object_new_string(c->state == FWD_OPEN ? "open" : "connecting"));
 		json_object_object_add(x, "tx_bytes", json_object_new_int64((int64_t)c->up.bytes));
 		json_object_object_add(x, "rx_bytes", json_object_new_int64((int64_t)c->down.bytes));

@@ -139,6 +139,27 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool
 	ev_defer_free(c);
 }
 
+const char *fwd_conn_upstream(const struct fwd_conn *c)
+{
+	if (c->cur < c->n_targets)
+		return c->targets[c->cur].label;
+	return c->upstream[0] ? c->upstream : "-";
+}
+
+/* A plain connection, once open, needs nothing of its targets but a label:
+ * they are most of an idle connection's memory. (A TLS connection keeps
+ * them: its SSL points into its target.) */
+static void drop_targets(struct fwd_conn *c)
+{
+	snprintf(c->upstream, sizeof(c->upstream), "%s", c->targets[c->cur].label);
+	for (size_t i = 0; i < c->n_targets; i++)
+		tls_ctx_unref(c->targets[i].tls);
+	free(c->targets);
+	c->targets = NULL;
+	c->n_targets = 0;
+	c->cur = 0;
+}
+
 static void touch(struct fwd_conn *c)
 {
 	c->last_ms = now_ms();
@@ -236,14 +257,14 @@ static void conn_run(struct fwd *f, struct fwd_conn *c)
 	if (client_reset) {
 		f->st.reset_client++;
 		log_debug("conn %llu: client reset; resetting upstream %s", (unsigned long long)c->id,
-			  c->targets[c->cur].label);
+			  fwd_conn_upstream(c));
 		conn_free(f, c, false, true);
 		return;
 	}
 	if (upstream_reset) {
 		f->st.reset_upstream++;
 		log_debug("conn %llu: upstream %s reset; resetting the client", (unsigned long long)c->id,
-			  c->targets[c->cur].label);
+			  fwd_conn_upstream(c));
 		conn_free(f, c, true, false);
 		return;
 	}
@@ -339,6 +360,7 @@ static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 		c->state = FWD_OPEN;
 		touch(c);
 		log_debug("conn %llu: connected to %s", (unsigned long long)c->id, c->targets[c->cur].label);
+		drop_targets(c);
 		conn_run(f, c);
 		return;
 	}

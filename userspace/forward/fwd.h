@@ -60,6 +60,7 @@ struct fwd_conn {
 	size_t n_targets, cur;
 	uint64_t created_ms, deadline_ms, last_ms;
 	char pod[96], orig[64], service[160];
+	char upstream[96]; /* the endpoint's label once a plain connection is open and its targets are gone */
 	/* TLS connections move bytes with SSL_read/SSL_write through two bounded buffers. */
 	SSL *ssl;
 	unsigned char *ubuf, *dbuf;
@@ -104,6 +105,8 @@ void fwd_tick(struct fwd *f);
 /* Close fd so that the peer sees a reset, not a FIN. */
 void fwd_reset_fd(int fd);
 bool fwd_full(const struct fwd *f);
+/* The endpoint a connection is (or is being) connected to, for listings. */
+const char *fwd_conn_upstream(const struct fwd_conn *c);
 /* A pod's netns handle is about to close: targets that still name it (in
  * connections not yet connected) must never use the number again. */
 void fwd_forget_netns(struct fwd *f, int netns_fd);
