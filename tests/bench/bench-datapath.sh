@@ -83,4 +83,5 @@ for w in bulk short p99; do
 	printf "%-28s %12s %12s %12s\n" "" "$(echo "${R[direct_$w]}" | minmax)" "$(echo "${R[meshsplice_$w]}" | minmax)" "$(echo "${R[haproxy_$w]}" | minmax)"
 done
 echo "agent CPU over the whole run: $(( $(cpu_ticks "$AGENT_PID") - a0 )) ticks"
+csv_dump datapath
 finish

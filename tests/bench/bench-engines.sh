@@ -71,4 +71,5 @@ for w in short bulk; do
 	printf "%-24s %12s %12s %12s\n" "" "$(echo "${R[direct_$w]}" | minmax)" "$(echo "${R[bpf_$w]}" | minmax)" "$(echo "${R[iptables_$w]}" | minmax)"
 done
 "$CLI_BIN" --control "$T/agent2.sock" disable bench/ipt >/dev/null
+csv_dump engines
 finish

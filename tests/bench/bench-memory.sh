@@ -76,6 +76,7 @@ for n in $COUNTS; do
 		fds=$(for p in $pids; do ls "/proc/$p/fd"; done | wc -l)
 		release
 		printf "%-10s %-12s %14s %14s %16s %10s\n" "$n" $who $((r1 - r0)) $(((r1 - r0) * 1024 / n)) $(((s1 - s0) * 1024 / n)) "$fds"
+		[ -n "${BENCH_CSV:-}" ] && echo "memory,idle_bytes_per_conn_at_$n,$who,$(((r1 - r0) * 1024 / n)),," >>"$BENCH_CSV"
 	done
 done
 echo "(slab: the whole machine's, both ends of every connection: client, proxy and server sockets)"

@@ -106,4 +106,5 @@ for w in bulk full resumed; do
 	printf "%-30s %12s %12s %12s\n" "" "$(echo "${R[ms_$w]}" | minmax)" "$(echo "${R[haproxy_$w]}" | minmax)" "$(echo "${R[nginx_$w]}" | minmax)"
 done
 echo "TLS stats of the last agent: $(stat tls.handshakes) handshakes, $(stat tls.resumed) resumed"
+csv_dump tls
 finish

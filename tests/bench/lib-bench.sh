@@ -4,3 +4,14 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { prin
 minmax() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
+
+# csv_dump BENCH: each round list of the bench's R array (keys CONTENDER_WORKLOAD)
+# as "bench,workload,contender,median,min,max" lines appended to $BENCH_CSV.
+csv_dump() {
+	[ -n "${BENCH_CSV:-}" ] || return 0
+	local k mm
+	for k in "${!R[@]}"; do
+		mm=$(echo "${R[$k]}" | minmax)
+		echo "$1,${k#*_},${k%%_*},$(echo "${R[$k]}" | median),${mm%%..*},${mm##*..}" >>"$BENCH_CSV"
+	done
+}
