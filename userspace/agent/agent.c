@@ -1444,12 +1444,7 @@ static json_object *handle_request(struct agent *a, const char *line, struct ctl
 
 static void ctl_close(struct agent *a, struct ctl_client *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		a->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_REMOVE(a->clients, c);
 	a->n_clients[c->ev.kind == EV_METRICS_CLIENT]--;
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -1475,10 +1470,7 @@ static void client_add(struct agent *a, int fd, enum ev_kind kind)
 		free(c);
 		return;
 	}
-	c->next = a->clients;
-	if (a->clients)
-		a->clients->prev = c;
-	a->clients = c;
+	DLIST_PUSH(a->clients, c);
 	(*n)++;
 }
 

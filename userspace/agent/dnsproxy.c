@@ -275,12 +275,7 @@ static int origin(struct dnsp *d, struct dnsp_pod *p, bool tcp, int fd, const st
 
 static void up_free(struct dnsp *d, struct dns_up *u)
 {
-	if (u->prev)
-		u->prev->next = u->next;
-	else
-		d->ups = u->next;
-	if (u->next)
-		u->next->prev = u->prev;
+	DLIST_REMOVE(d->ups, u);
 	ep_del(d, u->fd);
 	close(u->fd);
 	d->n_ups--;
@@ -352,10 +347,7 @@ static void udp_forward(struct dnsp *d, struct dnsp_sock *s, const struct sockad
 		u->have_q = true;
 	}
 	u->deadline = now_ms() + d->o.timeout_ms;
-	u->next = d->ups;
-	if (d->ups)
-		d->ups->prev = u;
-	d->ups = u;
+	DLIST_PUSH(d->ups, u);
 	d->n_ups++;
 	if (ep_set(d, EPOLL_CTL_ADD, fd, &u->ev, EPOLLIN) < 0)
 		up_free(d, u);
@@ -418,12 +410,7 @@ static void up_readable(struct dnsp *d, struct dns_up *u)
 
 static void tcp_free(struct dnsp *d, struct dns_tcp *t)
 {
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		d->tcps = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
+	DLIST_REMOVE(d->tcps, t);
 	ep_del(d, t->fd);
 	close(t->fd);
 	if (t->up_fd >= 0) {
@@ -659,10 +646,7 @@ static void tcp_accept(struct dnsp *d, struct dnsp_sock *s)
 		t->orig = orig;
 		t->oport = oport;
 		t->buf = xcalloc(1, 2 + DNS_MSG_MAX);
-		t->next = d->tcps;
-		if (d->tcps)
-			d->tcps->prev = t;
-		d->tcps = t;
+		DLIST_PUSH(d->tcps, t);
 		d->n_tcps++;
 		if (ep_set(d, EPOLL_CTL_ADD, fd, &t->ev, EPOLLIN) < 0) {
 			tcp_free(d, t);

@@ -104,12 +104,7 @@ static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
 
 static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool reset_upstream)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		f->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_REMOVE(f->head, c);
 	if (c->ssl) {
 		/* However the connection ended, its session stays resumable (RFC
 		 * 5246 7.2.1, from TLS 1.1 on). Without this OpenSSL marks the
@@ -605,10 +600,7 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 	snprintf(c->pod, sizeof(c->pod), "%s", pod);
 	snprintf(c->orig, sizeof(c->orig), "%s", orig);
 	snprintf(c->service, sizeof(c->service), "%s", service);
-	c->next = f->head;
-	if (f->head)
-		f->head->prev = c;
-	f->head = c;
+	DLIST_PUSH(f->head, c);
 	f->st.started++;
 	f->st.active++;
 	/* TCP_NODELAY comes with the socket: the pod listener has it */

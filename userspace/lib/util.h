@@ -45,6 +45,25 @@ static inline void closep(int *fd)
 		_fd_;                      \
 	})
 
+/* Intrusive doubly linked lists: the item has prev and next members. */
+#define DLIST_PUSH(head, item)                \
+	do {                                  \
+		(item)->prev = NULL;          \
+		(item)->next = (head);        \
+		if (head)                     \
+			(head)->prev = (item); \
+		(head) = (item);              \
+	} while (0)
+#define DLIST_REMOVE(head, item)                           \
+	do {                                               \
+		if ((item)->prev)                          \
+			(item)->prev->next = (item)->next; \
+		else                                       \
+			(head) = (item)->next;             \
+		if ((item)->next)                          \
+			(item)->next->prev = (item)->prev; \
+	} while (0)
+
 static inline bool streq(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
