@@ -262,31 +262,30 @@ static void listener_close(struct agent *a, struct listener *l)
 	l->fd = -1;
 }
 
-static int listener_open(struct agent *a, struct pod *p, struct listener *l, int family)
+/* Listen on fd (a pod's listener, opened or handed over). */
+static int listener_adopt(struct agent *a, struct pod *p, struct listener *l, int fd)
 {
-	struct sockaddr_storage ss;
-	struct ms_addr lo;
-	socklen_t len;
-	int fd, one = 1;
-
-	addr_parse(family == AF_INET ? "127.0.0.1" : "::1", &lo);
-	len = addr_to_sockaddr(&lo, a->o->listen_port, family == AF_INET6, &ss);
-	fd = netns_socket(p->nsfd, family, SOCK_STREAM, 0);
 	if (fd < 0)
-		return fd;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepted sockets */
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
+		return 0;
 	l->ev.kind = EV_POD_LISTENER;
 	l->pod = p;
 	l->fd = fd;
-	return ep_add(a, fd, &l->ev, EPOLLIN);
+	int r = ep_add(a, fd, &l->ev, EPOLLIN);
+	if (r < 0) {
+		close(fd);
+		l->fd = -1;
+	}
+	return r;
+}
+
+static int listener_open(struct agent *a, struct pod *p, struct listener *l, int family)
+{
+	int one = 1, fd = netns_loopback_socket(p->nsfd, family, SOCK_STREAM, a->o->listen_port, 4096);
+
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepted sockets */
+	return listener_adopt(a, p, l, fd);
 }
 
 static struct ms_pod pod_value(struct agent *a, const struct pod *p)
@@ -359,18 +358,6 @@ static void pod_dns_sync(struct agent *a, struct pod *p)
 			       p->name, a->o->dns_port);
 }
 
-static void listener_adopt(struct agent *a, struct pod *p, struct listener *l, int fd)
-{
-	if (fd < 0)
-		return;
-	l->ev.kind = EV_POD_LISTENER;
-	l->pod = p;
-	l->fd = fd;
-	if (ep_add(a, fd, &l->ev, EPOLLIN) < 0) {
-		close(fd);
-		l->fd = -1;
-	}
-}
 
 /* Take the sockets a previous agent handed over for p, if any: the same
  * listeners, so connections queued in them are not lost. */

@@ -109,36 +109,15 @@ bool dnsp_pod_is_open(const struct dnsp_pod *p)
 
 /* ---------- pod sockets ---------- */
 
+static int sock_adopt(struct dnsp *d, struct dnsp_pod *p, struct dnsp_sock *s, int fd, bool v6, bool udp);
+
 static int sock_open(struct dnsp *d, struct dnsp_pod *p, struct dnsp_sock *s, int family, int type)
 {
-	struct sockaddr_storage ss;
-	struct ms_addr lo;
-	socklen_t len;
-	int fd, one = 1;
+	int fd = netns_loopback_socket(p->nsfd, family, type, d->o.port, 1024);
 
-	addr_parse(family == AF_INET ? "127.0.0.1" : "::1", &lo);
-	len = addr_to_sockaddr(&lo, d->o.port, family == AF_INET6, &ss);
-	fd = netns_socket(p->nsfd, family, type, 0);
 	if (fd < 0)
 		return fd;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	s->ev.kind = type == SOCK_DGRAM ? EV_DNS_UDP : EV_DNS_LISTEN;
-	s->pod = p;
-	s->v6 = family == AF_INET6;
-	s->fd = fd;
-	int r = ep_set(d, EPOLL_CTL_ADD, fd, &s->ev, EPOLLIN);
-	if (r < 0) {
-		close(fd);
-		s->fd = -1;
-	}
-	return r;
+	return sock_adopt(d, p, s, fd, family == AF_INET6, type == SOCK_DGRAM);
 }
 
 static void sock_close(struct dnsp *d, struct dnsp_sock *s)

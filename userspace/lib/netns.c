@@ -6,10 +6,12 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <linux/magic.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "util.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -162,4 +164,27 @@ void netns_close(int netns_fd)
 			i--;
 		}
 	close(netns_fd);
+}
+
+int netns_loopback_socket(int netns_fd, int family, int type, uint16_t port, int backlog)
+{
+	struct sockaddr_storage ss;
+	struct ms_addr lo;
+	socklen_t len;
+	int fd, one = 1;
+
+	addr_parse(family == AF_INET ? "127.0.0.1" : "::1", &lo);
+	len = addr_to_sockaddr(&lo, port, family == AF_INET6, &ss);
+	fd = netns_socket(netns_fd, family, type, 0);
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (type == SOCK_STREAM && listen(fd, backlog) < 0)) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }

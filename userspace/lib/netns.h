@@ -19,6 +19,10 @@ int netns_socket(int netns_fd, int domain, int type, int protocol);
  * one visit to the netns (a setns pair per batch instead of per socket).
  * The batch of a netns_fd is tied to it: close it with netns_close. */
 int netns_socket_pooled(int netns_fd, int domain);
+/* A socket of type bound to 127.0.0.1:port (AF_INET) or [::1]:port
+ * (AF_INET6, v6-only) inside netns_fd, SO_REUSEADDR, listening with backlog
+ * when SOCK_STREAM. fd or -errno. */
+int netns_loopback_socket(int netns_fd, int family, int type, uint16_t port, int backlog);
 /* Drop netns_fd's pooled sockets, then close it. */
 void netns_close(int netns_fd);
 
