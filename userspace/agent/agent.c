@@ -579,7 +579,7 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 	snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(svc->kind), svc->name);
 
 	/* Round robin: start after the last endpoint used; the rest are the failover order. */
-	size_t n_eps = sp->n_eps, cap = 0, n = 0;
+	size_t n_eps = sp->n_eps, n = 0;
 	struct fwd_target *ts = NULL;
 	bool waiting = false;
 	struct ms_port *msp = (struct ms_port *)sp;
@@ -601,10 +601,9 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 			addrs = &e->ip;
 			na = 1;
 		}
-		if (n + (na ? na : 1) > cap) {
-			cap = (n + na + 1) * 2;
-			ts = xrealloc(ts, cap, sizeof(*ts));
-		}
+		/* exactly as many targets as there are: the connection keeps them
+		 * (they are large), and services have a few endpoints at most */
+		ts = xrealloc(ts, n + (na ? na : 1), sizeof(*ts));
 		if (e->type == MS_EP_UNIX) {
 			struct sockaddr_un *sun = (struct sockaddr_un *)&ts[n].sa;
 			memset(&ts[n], 0, sizeof(ts[n]));
@@ -644,11 +643,6 @@ static void dispatch(struct agent *a, int cfd, struct pod *p, const struct ms_ad
 		return refuse(a, cfd, REFUSE_NO_ENDPOINT, p, orig, port,
 			      n_eps ? "no endpoint resolved" : "the service has no endpoints");
 	}
-	/* the connection keeps its targets for life: exactly n of them, not
-	 * the growth slack (targets are large; this is most of an idle
-	 * connection's memory) */
-	if (n < cap)
-		ts = xrealloc(ts, n, sizeof(*ts));
 	for (size_t i = 0; i < n; i++)
 		fwd_target_fix(&ts[i]);
 	fwd_start(&a->fwd, cfd, ts, n, p->name, dst, label);
