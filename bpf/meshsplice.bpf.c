@@ -150,6 +150,31 @@ static __always_inline int dns_captured(const struct ms_pod *pod, __u16 port)
 	return port == MS_DNS_PORT && (pod->flags & MS_POD_DNS) && pod->dns_port;
 }
 
+/* What an enabled pod's socket is never steered for, TCP or DNS alike: the
+ * agent's own sockets, the pod's loopback, excluded ports and CIDRs. 1 (and
+ * the reason counted) to leave it alone. */
+static __always_inline int left_alone(struct bpf_sock_addr *ctx, const struct ms_pod *pod, __u64 cookie,
+				      const __u8 *dst, __u16 port, int local)
+{
+	if (ctx->sk->mark == ms_agent_mark) {
+		count(MS_CNT_SKIP_MARK);
+		return 1;
+	}
+	if (local) {
+		count(MS_CNT_SKIP_LOCAL);
+		return 1;
+	}
+	if (port_excluded(pod, port)) {
+		count(MS_CNT_SKIP_EXCL_PORT);
+		return 1;
+	}
+	if (cidr_excluded(cookie, dst)) {
+		count(MS_CNT_SKIP_EXCL_CIDR);
+		return 1;
+	}
+	return 0;
+}
+
 /* Save where the socket was going: in its own storage (getpeername,
  * recvmsg, and sockops for TCP read it back). NULL when there is no room. */
 static __always_inline struct ms_orig *save_orig(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port)
@@ -189,22 +214,8 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_SKIP_POD_OFF);
 		return VERDICT_ALLOW;
 	}
-	if (ctx->sk->mark == ms_agent_mark) {
-		count(MS_CNT_SKIP_MARK);
+	if (left_alone(ctx, pod, cookie, dst, port, local))
 		return VERDICT_ALLOW;
-	}
-	if (local) {
-		count(MS_CNT_SKIP_LOCAL);
-		return VERDICT_ALLOW;
-	}
-	if (port_excluded(pod, port)) {
-		count(MS_CNT_SKIP_EXCL_PORT);
-		return VERDICT_ALLOW;
-	}
-	if (cidr_excluded(cookie, dst)) {
-		count(MS_CNT_SKIP_EXCL_CIDR);
-		return VERDICT_ALLOW;
-	}
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
 		if (!agent_absent(ctx, pod, pod->dns_port, 0) && save_orig(ctx, dst, port)) {
@@ -254,23 +265,7 @@ static __always_inline __u16 dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst,
 	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
 	if (!pod || !dns_captured(pod, port))
 		return 0;
-	if (ctx->sk->mark == ms_agent_mark) {
-		count(MS_CNT_SKIP_MARK);
-		return 0;
-	}
-	if (local) {
-		count(MS_CNT_SKIP_LOCAL);
-		return 0;
-	}
-	if (port_excluded(pod, port)) {
-		count(MS_CNT_SKIP_EXCL_PORT);
-		return 0;
-	}
-	if (cidr_excluded(cookie, dst)) {
-		count(MS_CNT_SKIP_EXCL_CIDR);
-		return 0;
-	}
-	if (agent_absent(ctx, pod, pod->dns_port, 1))
+	if (left_alone(ctx, pod, cookie, dst, port, local) || agent_absent(ctx, pod, pod->dns_port, 1))
 		return 0;
 	orig = save_orig(ctx, dst, port);
 	if (!orig)
