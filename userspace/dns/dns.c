@@ -176,17 +176,20 @@ static uint16_t reply_flags(const struct dns_query *q, uint16_t rcode)
 	return (uint16_t)(0x8000 | 0x0400 | (q ? (q->flags & 0x0100) : 0) | 0x0080 | (rcode & 0xf));
 }
 
-static ssize_t put_opt(const struct dns_query *q, uint8_t *out, size_t cap)
+/* End a message of o bytes: an OPT record when the query had one (ARCOUNT
+ * 1). Returns the whole length or -ENOSPC. */
+static ssize_t finish_opt(const struct dns_query *q, uint8_t *out, size_t cap, ssize_t o)
 {
 	if (!q || !q->edns)
-		return 0;
-	if (cap < 11)
+		return o;
+	if (cap - (size_t)o < 11)
 		return -ENOSPC;
-	out[0] = 0; /* root */
-	put16(out + 1, DNS_T_OPT);
-	put16(out + 3, 1232); /* our payload size: the usual safe figure */
-	memset(out + 5, 0, 6); /* extended rcode, version, flags, rdlen */
-	return 11;
+	out[o] = 0; /* root */
+	put16(out + o + 1, DNS_T_OPT);
+	put16(out + o + 3, 1232); /* our payload size: the usual safe figure */
+	memset(out + o + 5, 0, 6); /* extended rcode, version, flags, rdlen */
+	put16(out + 10, 1);
+	return o + 11;
 }
 
 ssize_t dns_build_answer(const struct dns_query *q, const struct ms_addr *addrs, size_t n,
@@ -222,12 +225,7 @@ ssize_t dns_build_answer(const struct dns_query *q, const struct ms_addr *addrs,
 		an++;
 	}
 	put16(out + 6, an);
-	ssize_t e = put_opt(q, out + o, outcap - (size_t)o);
-	if (e < 0)
-		return e;
-	if (e)
-		put16(out + 10, 1);
-	return o + e;
+	return finish_opt(q, out, outcap, o);
 }
 
 ssize_t dns_build_error(const struct dns_query *q, uint16_t id, enum dns_rcode rcode, uint8_t *out,
@@ -237,12 +235,7 @@ ssize_t dns_build_error(const struct dns_query *q, uint16_t id, enum dns_rcode r
 
 	if (o < 0)
 		return o;
-	ssize_t e = put_opt(q, out + o, outcap - (size_t)o);
-	if (e < 0)
-		return e;
-	if (e)
-		put16(out + 10, 1);
-	return o + e;
+	return finish_opt(q, out, outcap, o);
 }
 
 enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t ttl, dns_local_fn local, void *ctx,
