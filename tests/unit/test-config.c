@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "strbuf.h"
 #include "util.h"
 
 #ifndef EXAMPLES_DIR
@@ -621,6 +622,23 @@ static void test_yaml_limits(void **state)
 		   "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
 		   "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n",
 		   0, "", "more than 100000 nodes");
+	/* the limit is per document: 20,000 services in one file load */
+	struct strbuf many = { 0 };
+	for (int i = 0; i < 20000; i++)
+		strbuf_printf(&many, "---\ntype: MeshExternalService\nname: s%d\nspec:\n  match: {port: 80}\n"
+			      "  endpoints: [{address: 198.18.0.2, port: 80}]\n", i);
+	struct ms_config *mc = expect_ok(many.s);
+	assert_int_equal(mc->n_svcs, 20000);
+	cfg_unref(mc);
+	free(many.s);
+	/* and the file's whole is bounded too: 30 documents of 99,999 expanded nodes */
+	struct strbuf laughs = { 0 };
+	for (int i = 0; i < 30; i++)
+		strbuf_printf(&laughs, "---\na: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+			      "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+			      "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d]\n");
+	expect_err(laughs.s, 0, "", "file has more than 2000000 nodes");
+	free(laughs.s);
 	char deep[400] = "";
 	for (int i = 0; i < 100; i++)
 		strcat(deep, "[");

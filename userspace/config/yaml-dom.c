@@ -16,7 +16,8 @@ struct anchor {
 struct builder {
 	const char *file;
 	struct cfg_errors *errs;
-	size_t nodes; /* nodes created, aliases expanded included */
+	size_t nodes;      /* nodes of this document, aliases expanded included */
+	size_t file_nodes; /* and of the whole file */
 	struct ynode *stack[YDOM_MAX_DEPTH + 1];
 	char *stack_anchor[YDOM_MAX_DEPTH + 1];
 	size_t depth;
@@ -58,6 +59,10 @@ static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_m
 
 	if (++b->nodes > YDOM_MAX_NODES) {
 		fail(b, m, "document has more than 100000 nodes (after expanding aliases)%s", "");
+		return NULL;
+	}
+	if (++b->file_nodes > YDOM_MAX_FILE_NODES) {
+		fail(b, m, "file has more than 2000000 nodes (after expanding aliases); split it%s", "");
 		return NULL;
 	}
 	n = xcalloc(1, sizeof(*n));
@@ -209,6 +214,7 @@ int ydom_parse(const char *buf, size_t len, const char *file, struct cfg_errors 
 			cur = &docs[n_docs++];
 			memset(cur, 0, sizeof(*cur));
 			cur->line = (unsigned)m->line + 1;
+			b.nodes = 0;
 			break;
 		case YAML_DOCUMENT_END_EVENT:
 			anchors_free(&b); /* anchors do not cross documents */
