@@ -145,6 +145,7 @@ struct ms_config {
 	size_t n_vidx;
 	struct ms_name_index *nidx;
 	size_t n_nidx;
+	uint32_t *sidx; /* services' indexes by kind, mesh, name */
 };
 
 /* A VIP that was handed out before, so it is kept. */

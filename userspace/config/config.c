@@ -248,6 +248,7 @@ static void config_free(struct ms_config *c)
 	free(c->hostgens);
 	free(c->vidx);
 	free(c->nidx);
+	free(c->sidx);
 	free(c);
 }
 
@@ -507,27 +508,6 @@ static void decode_mes_tls(struct loader *L, struct dctx *d, const struct ynode 
 	decode_source(L, d, verif, "clientKey", p, idx, 2);
 }
 
-static int find_dup_svc(struct loader *L, const struct ms_service *s)
-{
-	for (size_t i = 0; i + 1 < L->c->n_svcs; i++) {
-		const struct ms_service *o = &L->c->svcs[i];
-		if (o->kind == s->kind && streq(o->mesh, s->mesh) && streq(o->name, s->name))
-			return (int)i;
-	}
-	return -1;
-}
-
-static void dup_check(struct loader *L, struct dctx *d, const struct meta *m)
-{
-	const struct ms_service *s = &L->c->svcs[L->c->n_svcs - 1];
-	int i = find_dup_svc(L, s);
-
-	if (i >= 0)
-		d_err(d, m->doc, "name", "duplicate %s \"%s\" in mesh \"%s\" (first defined at %s:%u)",
-		      cfg_kind_name(s->kind), log_escape(s->name), log_escape(s->mesh),
-		      L->c->svcs[i].file, L->c->svcs[i].line);
-}
-
 static void status_vip(struct dctx *d, const struct ynode *status, struct ms_service *s)
 {
 	const struct ynode *vip, *vips;
@@ -565,7 +545,6 @@ static void decode_mes(struct loader *L, struct dctx *d, struct meta *m)
 		return;
 	s = svc_new(L, MS_KIND_MESH_EXTERNAL_SERVICE, m, d);
 	idx = L->c->n_svcs - 1;
-	dup_check(L, d, m);
 	status_vip(d, m->status, s);
 	s->ports = xcalloc(1, sizeof(*s->ports));
 	s->n_ports = 1;
@@ -619,7 +598,6 @@ static void decode_es(struct loader *L, struct dctx *d, struct meta *m)
 		return;
 	s = svc_new(L, MS_KIND_EXTERNAL_SERVICE, m, d);
 	idx = L->c->n_svcs - 1;
-	dup_check(L, d, m);
 	if (m->k8s)
 		d_known(d, body, path, KEYS("tags", "networking"));
 	s->ports = xcalloc(1, sizeof(*s->ports));
@@ -731,7 +709,6 @@ static void decode_ms(struct loader *L, struct dctx *d, struct meta *m)
 		return;
 	s = svc_new(L, MS_KIND_MESH_SERVICE, m, d);
 	idx = L->c->n_svcs - 1;
-	dup_check(L, d, m);
 	status_vip(d, m->status, s);
 	d_known(d, spec, "spec", KEYS("selector", "ports", "identities", "state"));
 	sel = ynode_get(spec, "selector");
@@ -1334,6 +1311,132 @@ static void link_mesh_services(struct loader *L)
 	}
 }
 
+/* Indexes of the services, sorted by cmp with the index breaking ties: the
+ * checks across all services below compare neighbours, not every pair, so
+ * 10,000 services load in milliseconds. */
+typedef int svc_cmp_fn(const struct ms_service *, const struct ms_service *);
+struct svc_sort {
+	const struct ms_service *svcs;
+	svc_cmp_fn *cmp;
+};
+
+static int sorted_cmp(const void *a, const void *b, void *arg)
+{
+	const struct svc_sort *ss = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	int r = ss->cmp(&ss->svcs[x], &ss->svcs[y]);
+	return r ? r : (x > y) - (x < y);
+}
+
+static uint32_t *svcs_sorted(const struct ms_config *c, svc_cmp_fn *cmp)
+{
+	uint32_t *v = xcalloc(c->n_svcs ? c->n_svcs : 1, sizeof(*v));
+	struct svc_sort ss = { c->svcs, cmp };
+
+	for (size_t i = 0; i < c->n_svcs; i++)
+		v[i] = (uint32_t)i;
+	qsort_r(v, c->n_svcs, sizeof(*v), sorted_cmp, &ss);
+	return v;
+}
+
+static int svc_identity_cmp(const struct ms_service *a, const struct ms_service *b)
+{
+	int r;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if ((r = strcmp(a->mesh, b->mesh)))
+		return r;
+	return strcmp(a->name, b->name);
+}
+
+/* One kind/mesh/name, one service: every later definition is an error that
+ * points at the first. */
+static void check_dup_svcs(struct loader *L)
+{
+	const struct ms_config *c = L->c;
+	uint32_t *v = svcs_sorted(c, svc_identity_cmp);
+
+	for (size_t i = 1, first = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[v[i]], *f = &c->svcs[v[first]];
+		if (svc_identity_cmp(s, f) != 0) {
+			first = i;
+			continue;
+		}
+		cfg_errors_add(L->errs, s->file, s->line, s->col, "name",
+			       "duplicate %s \"%s\" in mesh \"%s\" (first defined at %s:%u)", cfg_kind_name(s->kind),
+			       log_escape(s->name), log_escape(s->mesh), f->file, f->line);
+	}
+	free(v);
+}
+
+/* A set of addresses (open addressing): the VIPs taken so far. */
+struct addr_set {
+	struct ms_addr *v;
+	bool *used;
+	size_t mask;
+};
+
+static void addr_set_init(struct addr_set *set, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n)
+		cap <<= 1;
+	set->v = xcalloc(cap, sizeof(*set->v));
+	set->used = xcalloc(cap, sizeof(*set->used));
+	set->mask = cap - 1;
+}
+
+/* true if a was in the set; adds it when add */
+static bool addr_set_has(struct addr_set *set, const struct ms_addr *a, bool add)
+{
+	size_t i = fnv1a32(a->b, sizeof(a->b), 0) & set->mask;
+
+	for (; set->used[i]; i = (i + 1) & set->mask)
+		if (addr_eq(&set->v[i], a))
+			return true;
+	if (add) {
+		set->v[i] = *a;
+		set->used[i] = true;
+	}
+	return false;
+}
+
+static void addr_set_free(struct addr_set *set)
+{
+	free(set->v);
+	free(set->used);
+}
+
+static int prev_cmp(const void *a, const void *b, void *arg)
+{
+	const struct ms_vip_table *prev = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	int r = strcmp(prev->v[x].key, prev->v[y].key);
+	return r ? r : (x > y) - (x < y);
+}
+
+/* The first entry of prev for key whose VIP lies in cidr, or NULL. by_key:
+ * prev's indexes sorted by key, then by position. */
+static const struct ms_vip_entry *prev_find(const struct ms_vip_table *prev, const uint32_t *by_key,
+					    const char *key, const struct ms_cidr *cidr)
+{
+	size_t lo = 0, hi = prev->n;
+
+	while (lo < hi) { /* the first entry not below key */
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(key, prev->v[by_key[mid]].key) > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < prev->n && streq(key, prev->v[by_key[lo]].key); lo++)
+		if (cidr_contains(cidr, &prev->v[by_key[lo]].vip))
+			return &prev->v[by_key[lo]];
+	return NULL;
+}
+
 /* host number n (1 .. size-2) inside cidr → address */
 static void cidr_host(const struct ms_cidr *c, uint64_t n, struct ms_addr *ret)
 {
@@ -1349,31 +1452,34 @@ static int assign_vips(struct loader *L)
 {
 	struct ms_config *c = L->c;
 	const struct ms_vip_table *prev = L->o->prev;
-	bool *done = xcalloc(c->n_svcs, sizeof(bool));
+	bool *done = xcalloc(c->n_svcs ? c->n_svcs : 1, sizeof(bool));
+	uint32_t *by_key = NULL;
+	struct addr_set taken;
 
+	addr_set_init(&taken, c->n_svcs);
 	/* 1. Explicit VIPs, then VIPs handed out before (if still in range and free). */
 	for (size_t i = 0; i < c->n_svcs; i++)
-		if (c->svcs[i].vip_explicit)
+		if (c->svcs[i].vip_explicit) {
 			done[i] = true;
-	for (size_t i = 0; prev && i < c->n_svcs; i++) {
+			addr_set_has(&taken, &c->svcs[i].vip, true);
+		}
+	if (prev && prev->n) {
+		by_key = xcalloc(prev->n, sizeof(*by_key));
+		for (size_t j = 0; j < prev->n; j++)
+			by_key[j] = (uint32_t)j;
+		qsort_r(by_key, prev->n, sizeof(*by_key), prev_cmp, (void *)prev);
+	}
+	for (size_t i = 0; by_key && i < c->n_svcs; i++) {
 		struct ms_service *s = &c->svcs[i];
 		const struct ms_cidr *cidr = s->kind == MS_KIND_MESH_SERVICE ? &L->o->ms_cidr : &L->o->mes_cidr;
 		_cleanup_free_ char *key = NULL;
 		if (done[i])
 			continue;
 		key = cfg_vip_key(s);
-		for (size_t j = 0; j < prev->n; j++) {
-			if (!streq(prev->v[j].key, key) || !cidr_contains(cidr, &prev->v[j].vip))
-				continue;
-			bool clash = false;
-			for (size_t k = 0; k < c->n_svcs; k++)
-				if (done[k] && addr_eq(&c->svcs[k].vip, &prev->v[j].vip))
-					clash = true;
-			if (!clash) {
-				s->vip = prev->v[j].vip;
-				done[i] = true;
-			}
-			break;
+		const struct ms_vip_entry *e = prev_find(prev, by_key, key, cidr);
+		if (e && !addr_set_has(&taken, &e->vip, true)) {
+			s->vip = e->vip;
+			done[i] = true;
 		}
 	}
 	/* 2. New services: a hash of kind/mesh/name picks the slot, so neither the
@@ -1393,15 +1499,10 @@ static int assign_vips(struct loader *L)
 		}
 		key = cfg_vip_key(s);
 		uint64_t h = fnv1a32(key, strlen(key), 0) % (size - 2);
-		uint64_t tries;
-		for (tries = 0; tries < size - 2; tries++) {
+		for (uint64_t tries = 0; tries < size - 2; tries++) {
 			struct ms_addr a;
 			cidr_host(cidr, 1 + (h + tries) % (size - 2), &a);
-			bool clash = false;
-			for (size_t k = 0; k < c->n_svcs && !clash; k++)
-				if (done[k] && addr_eq(&c->svcs[k].vip, &a))
-					clash = true;
-			if (!clash) {
+			if (!addr_set_has(&taken, &a, true)) {
 				s->vip = a;
 				done[i] = true;
 				break;
@@ -1413,19 +1514,28 @@ static int assign_vips(struct loader *L)
 				       "no free VIP left in %s", cidr_fmt(cidr, buf, sizeof(buf)));
 		}
 	}
+	addr_set_free(&taken);
+	free(by_key);
 	free(done);
 	return 0;
+}
+
+static int svc_vip_cmp(const struct ms_service *a, const struct ms_service *b)
+{
+	return memcmp(a->vip.b, b->vip.b, sizeof(a->vip.b));
 }
 
 static void check_vip_clashes(struct loader *L)
 {
 	struct ms_config *c = L->c;
+	uint32_t *v = svcs_sorted(c, svc_vip_cmp);
 
-	for (size_t i = 0; i < c->n_svcs; i++)
-		for (size_t j = 0; j < i; j++) {
-			struct ms_service *a = &c->svcs[i], *b = &c->svcs[j];
-			if (!addr_eq(&a->vip, &b->vip))
-				continue;
+	/* within each run of one VIP, every later service against every earlier one */
+	for (size_t i = 0, run = 0; i < c->n_svcs; i++) {
+		if (!addr_eq(&c->svcs[v[i]].vip, &c->svcs[v[run]].vip))
+			run = i;
+		for (size_t j = run; j < i; j++) {
+			struct ms_service *a = &c->svcs[v[i]], *b = &c->svcs[v[j]];
 			for (size_t p = 0; p < a->n_ports; p++)
 				for (size_t q = 0; q < b->n_ports; q++) {
 					uint16_t pa = a->ports[p].port, pb = b->ports[q].port;
@@ -1441,6 +1551,23 @@ static void check_vip_clashes(struct loader *L)
 				}
 next:;
 		}
+	}
+	free(v);
+}
+
+struct hostname_of {
+	const char *mesh, *name;
+	uint32_t svc;
+};
+
+static int hn_cmp(const void *a, const void *b)
+{
+	const struct hostname_of *x = a, *y = b;
+	int r;
+
+	if ((r = strcmp(x->mesh, y->mesh)) || (r = strcasecmp(x->name, y->name)))
+		return r;
+	return (x->svc > y->svc) - (x->svc < y->svc);
 }
 
 static void gen_hostnames(struct loader *L)
@@ -1489,21 +1616,31 @@ static void gen_hostnames(struct loader *L)
 			}
 		}
 	}
-	/* One name, one service per mesh. */
+	/* One name, one service per mesh: sorted by mesh and name, a clash is a run. */
+	struct hostname_of *v = NULL;
+	size_t n = 0;
 	for (size_t i = 0; i < c->n_svcs; i++)
-		for (size_t j = 0; j < i; j++) {
-			if (!streq(c->svcs[i].mesh, c->svcs[j].mesh))
+		n += c->svcs[i].n_hostnames;
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	n = 0;
+	for (size_t i = 0; i < c->n_svcs; i++)
+		for (size_t a = 0; a < c->svcs[i].n_hostnames; a++)
+			v[n++] = (struct hostname_of){ c->svcs[i].mesh, c->svcs[i].hostnames[a], (uint32_t)i };
+	qsort(v, n, sizeof(*v), hn_cmp);
+	for (size_t i = 0, run = 0; i < n; i++) {
+		if (strcmp(v[i].mesh, v[run].mesh) || strcasecmp(v[i].name, v[run].name))
+			run = i;
+		for (size_t j = run; j < i; j++) {
+			const struct ms_service *x = &c->svcs[v[i].svc], *y = &c->svcs[v[j].svc];
+			if (v[i].svc == v[j].svc)
 				continue;
-			for (size_t a = 0; a < c->svcs[i].n_hostnames; a++)
-				for (size_t b = 0; b < c->svcs[j].n_hostnames; b++)
-					if (strcasecmp(c->svcs[i].hostnames[a], c->svcs[j].hostnames[b]) == 0)
-						cfg_errors_add(L->errs, c->svcs[i].file, c->svcs[i].line,
-							       c->svcs[i].col, "hostnames",
-							       "hostname \"%s\" is generated for both %s \"%s\" and %s \"%s\" (%s:%u)",
-							       c->svcs[i].hostnames[a], cfg_kind_name(c->svcs[i].kind),
-							       c->svcs[i].name, cfg_kind_name(c->svcs[j].kind),
-							       c->svcs[j].name, c->svcs[j].file, c->svcs[j].line);
+			cfg_errors_add(L->errs, x->file, x->line, x->col, "hostnames",
+				       "hostname \"%s\" is generated for both %s \"%s\" and %s \"%s\" (%s:%u)", v[i].name,
+				       cfg_kind_name(x->kind), x->name, cfg_kind_name(y->kind), y->name, y->file,
+				       y->line);
 		}
+	}
+	free(v);
 }
 
 static void check_meshes(struct loader *L)
@@ -1546,6 +1683,7 @@ static void build_name_index(struct ms_config *c);
 static int finish(struct loader *L, struct ms_config **ret)
 {
 	check_meshes(L);
+	check_dup_svcs(L);
 	link_secrets(L);
 	for (size_t i = 0; i < L->c->n_svcs; i++)
 		if (L->c->svcs[i].kind != MS_KIND_MESH_SERVICE)
@@ -1562,6 +1700,7 @@ static int finish(struct loader *L, struct ms_config **ret)
 	}
 	build_vip_index(L->c);
 	build_name_index(L->c);
+	L->c->sidx = svcs_sorted(L->c, svc_identity_cmp);
 	*ret = L->c;
 	return 0;
 }
@@ -1656,6 +1795,25 @@ int cfg_load_buffer(const char *buf, size_t len, const char *name, const struct 
 	L.c->refs = 1;
 	load_one(&L, buf, len, name);
 	return finish(&L, ret);
+}
+
+const struct ms_service *cfg_find_service(const struct ms_config *c, enum ms_kind kind, const char *mesh,
+					  const char *name)
+{
+	const struct ms_service key = { .kind = kind, .mesh = (char *)mesh, .name = (char *)name };
+	size_t lo = 0, hi = c->n_svcs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = svc_identity_cmp(&key, &c->svcs[c->sidx[mid]]);
+		if (r == 0)
+			return &c->svcs[c->sidx[mid]];
+		if (r > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 const struct ms_mesh *cfg_find_mesh(const struct ms_config *c, const char *name)

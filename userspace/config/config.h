@@ -36,6 +36,10 @@ const struct ms_service *cfg_find_vip(const struct ms_config *c, const char *mes
  * trailing dot allowed), or NULL. */
 const struct ms_service *cfg_find_hostname(const struct ms_config *c, const char *mesh, const char *name);
 
+/* The service of that kind, mesh and name, or NULL (binary search). */
+const struct ms_service *cfg_find_service(const struct ms_config *c, enum ms_kind kind, const char *mesh,
+					  const char *name);
+
 const char *cfg_kind_name(enum ms_kind k);
 const char *cfg_proto_name(enum ms_proto p);
 const char *cfg_mode_name(enum ms_verify_mode m);
