@@ -181,6 +181,31 @@ case_not_relay() {
 }
 check "a direct connection to the listener is refused (not an open relay)" case_not_relay
 
+# Clients that reset while their connection waits in the backlog: nobody to
+# refuse, no log line each (under eBPF their original destination went with
+# their socket; under iptables conntrack still knows it and the forwarder
+# finds the client gone).
+case_reset_in_backlog() {
+	local refused gone rc
+	refused=$(stat refused.unknown_original_destination) gone=$(stat forwarder.reset_before_accept)
+	kill -STOP "$AGENT_PID"
+	in_pod "$NS_A" python3 -c 'import socket, struct
+for i in range(20):
+    s = socket.create_connection(("242.0.0.10", 80), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()'
+	rc=$?
+	kill -CONT "$AGENT_PID"
+	[ $rc -eq 0 ] || return 1
+	sleep 0.5
+	refused=$(($(stat refused.unknown_original_destination) - refused))
+	gone=$(($(stat forwarder.reset_before_accept) - gone))
+	echo "20 resets in the backlog: $refused refused, $gone counted as reset before accept"
+	[ "$refused" -eq 0 ] || return 1
+	[ "${MS_ENGINE:-bpf}" = iptables ] || [ "$gone" -eq 20 ]
+}
+check "clients that reset in the backlog: no refusal, no log line each" case_reset_in_backlog
+
 case_toggle() {
 	local before after
 	in_pod "$NS_A" $PEER hold 242.0.0.10 80 2 >"$T/hold.out" 2>&1 &

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -142,6 +143,7 @@ struct agent {
 	struct pending *pending;
 	uint64_t refused[REFUSE__MAX];
 	uint64_t accepted;
+	uint64_t reset_before_accept; /* client gone (reset) before we accepted */
 	uint64_t fd_log_ms;
 	time_t started;
 	bool stop;
@@ -684,6 +686,19 @@ static int original_dst(struct agent *a, struct pod *p, int cfd, bool v6, const 
 	return addr_from_sockaddr((struct sockaddr *)&ss, ret, ret_port);
 }
 
+/* The client reset the connection while it sat in the backlog: under eBPF its
+ * original destination went with its socket, and there is nobody to refuse. */
+static bool client_reset(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && (err == ECONNRESET || err == EPIPE))
+		return true;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) && (pfd.revents & POLLERR);
+}
+
 static void pod_accept(struct agent *a, struct listener *l)
 {
 	struct pod *p = l->pod;
@@ -714,6 +729,12 @@ static void pod_accept(struct agent *a, struct listener *l)
 		if (addr_from_sockaddr((struct sockaddr *)&ss, &peer, &pport) < 0 ||
 		    original_dst(a, p, cfd, l == &p->l6, &peer, pport, &orig, &oport) < 0 ||
 		    addr_is_local(&orig)) {
+			if (client_reset(cfd)) {
+				a->reset_before_accept++;
+				log_debug("pod %s: a client reset its connection before it was accepted", p->name);
+				close(cfd);
+				continue;
+			}
 			/* Not a redirected connection (someone dialled the listener
 			 * directly): never an open relay. */
 			refuse(a, cfd, REFUSE_UNKNOWN_ORIG, p, NULL, 0, "no original destination recorded");
@@ -792,42 +813,41 @@ static char *svc_key(const struct ms_service *s)
 	return xasprintf("%s/%s/%s", cfg_kind_name(s->kind), s->mesh, s->name);
 }
 
-/* Contexts whose settings did not change are kept (and their sessions);
- * changed ones are built anew, so no session crosses a settings change. */
-static void build_tls(struct agent *a, const struct ms_config *c)
+/* One entry per service of the config in force (a->tls[i] for svcs[i]; key
+ * NULL for a service without TLS). Contexts whose settings did not change are
+ * kept (and their sessions); changed ones are built anew, so no session
+ * crosses a settings change. */
+static void build_tls(struct agent *a, const struct ms_config *c, const struct ms_config *old)
 {
 	struct svc_tls *v = xcalloc(c->n_svcs ? c->n_svcs : 1, sizeof(*v));
-	size_t n = 0;
 
 	for (size_t i = 0; i < c->n_svcs; i++) {
-		const struct ms_service *s = &c->svcs[i];
+		const struct ms_service *s = &c->svcs[i], *o;
 		uint8_t digest[32];
 		if (!s->tls.enabled)
 			continue;
-		v[n].key = svc_key(s);
+		v[i].key = svc_key(s);
 		tls_settings_digest(&s->tls, s->ports[0].proto, digest);
-		for (size_t j = 0; j < a->n_tls; j++)
-			if (streq(a->tls[j].key, v[n].key) && a->tls[j].ctx &&
-			    memcmp(a->tls[j].ctx->digest, digest, 32) == 0)
-				v[n].ctx = tls_ctx_ref(a->tls[j].ctx);
-		if (!v[n].ctx && tls_ctx_new(&s->tls, s->ports[0].proto, &v[n].ctx, &v[n].err) < 0)
-			log_error("%s: TLS origination unavailable: %s; its connections are refused", v[n].key,
-				  v[n].err);
-		n++;
+		if (old && (o = cfg_find_service(old, s->kind, s->mesh, s->name))) {
+			const struct svc_tls *was = &a->tls[o - old->svcs];
+			if (was->ctx && memcmp(was->ctx->digest, digest, 32) == 0)
+				v[i].ctx = tls_ctx_ref(was->ctx);
+		}
+		if (!v[i].ctx && tls_ctx_new(&s->tls, s->ports[0].proto, &v[i].ctx, &v[i].err) < 0)
+			log_error("%s: TLS origination unavailable: %s; its connections are refused", v[i].key,
+				  v[i].err);
 	}
 	svc_tls_clear(a->tls, a->n_tls);
 	a->tls = v;
-	a->n_tls = n;
+	a->n_tls = c->n_svcs;
 }
 
+/* s: a service of the config in force */
 static const struct svc_tls *svc_tls_find(struct agent *a, const struct ms_service *s)
 {
-	_cleanup_free_ char *key = svc_key(s);
+	size_t i = (size_t)(s - a->cfg->svcs);
 
-	for (size_t i = 0; i < a->n_tls; i++)
-		if (streq(a->tls[i].key, key))
-			return &a->tls[i];
-	return NULL;
+	return i < a->n_tls && a->tls[i].key ? &a->tls[i] : NULL;
 }
 
 static void apply_config(struct agent *a, struct ms_config *c)
@@ -837,13 +857,13 @@ static void apply_config(struct agent *a, struct ms_config *c)
 	a->cfg = c;
 	/* Keep round-robin cursors where the same service-port survives. */
 	if (old)
-		for (size_t i = 0; i < c->n_svcs; i++)
-			for (size_t j = 0; j < old->n_svcs; j++)
-				if (c->svcs[i].kind == old->svcs[j].kind && streq(c->svcs[i].name, old->svcs[j].name) &&
-				    streq(c->svcs[i].mesh, old->svcs[j].mesh))
-					for (size_t p = 0; p < c->svcs[i].n_ports && p < old->svcs[j].n_ports; p++)
-						c->svcs[i].ports[p].n_eps_rr = old->svcs[j].ports[p].n_eps_rr;
-	build_tls(a, c);
+		for (size_t i = 0; i < c->n_svcs; i++) {
+			const struct ms_service *s = &c->svcs[i];
+			const struct ms_service *o = cfg_find_service(old, s->kind, s->mesh, s->name);
+			for (size_t p = 0; o && p < s->n_ports && p < o->n_ports; p++)
+				s->ports[p].n_eps_rr = o->ports[p].n_eps_rr;
+		}
+	build_tls(a, c, old);
 	if (a->bpf)
 		bpf_engine_svcs_sync(a->bpf, c);
 	for (struct pod *p = a->pods; p; p = p->next) {
@@ -1107,6 +1127,7 @@ static json_object *do_stats(struct agent *a)
 	json_object_object_add(tl, "failures", tf);
 	json_object_object_add(o, "tls", tl);
 	json_object_object_add(fw, "accepted", json_object_new_int64((int64_t)a->accepted));
+	json_object_object_add(fw, "reset_before_accept", json_object_new_int64((int64_t)a->reset_before_accept));
 	for (int i = 0; i < REFUSE__MAX; i++)
 		json_object_object_add(ref, refuse_names[i], json_object_new_int64((int64_t)a->refused[i]));
 	if (a->bpf) {
