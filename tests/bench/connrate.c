@@ -3,7 +3,11 @@
  * the bottleneck it measures.
  *   connrate server PORT                 accept; read 100 bytes; write 100; close (or keep going)
  *   connrate short HOST PORT SECS CONC   new connection per request; prints conns/s
- *   connrate rr HOST PORT SECS           one kept-alive connection; prints p50/p99 latency */
+ *   connrate rr HOST PORT SECS           one kept-alive connection; prints p50/p99 latency
+ *   connrate connect HOST PORT N         N blocking connect()s one after another, each
+ *                                        closed with a reset; prints the connect() call's
+ *                                        p50/p99/mean in microseconds (the steering cost:
+ *                                        the hook or the nat rule runs inside that call) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +222,34 @@ static int rr(const char *host, int port, double secs)
 	return 0;
 }
 
+static int connects(const char *host, int port, int n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = mkaddr(host, port, &ss);
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	double *lat = calloc((size_t)n, sizeof(double)), sum = 0;
+
+	for (int i = 0; i < n; i++) {
+		int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		double t0 = now_s();
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+			perror("connect");
+			free(lat);
+			return 1;
+		}
+		lat[i] = now_s() - t0;
+		sum += lat[i];
+		/* a reset, not a FIN: no TIME_WAIT, and a short-lived conntrack entry */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+	}
+	qsort(lat, (size_t)n, sizeof(double), cmp_d);
+	printf("p50 %.1f us p99 %.1f us mean %.1f us (%d connects)\n", lat[n / 2] * 1e6, lat[n * 99 / 100] * 1e6,
+	       sum / n * 1e6, n);
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "server") == 0)
@@ -226,6 +258,8 @@ int main(int argc, char **argv)
 		return short_conns(argv[2], atoi(argv[3]), atof(argv[4]), atoi(argv[5]));
 	if (argc >= 5 && strcmp(argv[1], "rr") == 0)
 		return rr(argv[2], atoi(argv[3]), atof(argv[4]));
-	fprintf(stderr, "usage: connrate server PORT | short HOST PORT SECS CONC | rr HOST PORT SECS\n");
+	if (argc >= 5 && strcmp(argv[1], "connect") == 0 && atoi(argv[4]) > 0)
+		return connects(argv[2], atoi(argv[3]), atoi(argv[4]));
+	fprintf(stderr, "usage: connrate server PORT | short HOST PORT SECS CONC | rr HOST PORT SECS | connect HOST PORT N\n");
 	return 2;
 }
