@@ -63,6 +63,18 @@ void fwd_reset_fd(int fd)
 	close(fd);
 }
 
+void fwd_sockopts(const struct fwd_opts *o, int fd)
+{
+	int one = 1;
+
+	if (!o->no_nodelay)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->sockbuf > 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->sockbuf, sizeof(o->sockbuf));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sockbuf, sizeof(o->sockbuf));
+	}
+}
+
 static int pipe_get(struct fwd *f, struct fwd_dir *d)
 {
 	if (d->pipe[0] >= 0)
@@ -230,6 +242,30 @@ static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *
 	return PUMP_OK;
 }
 
+#define FWD_EVENTS_ALL (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static void interest(struct fwd *f, struct ev *ev, int fd, uint32_t *cur, bool rd, bool wr)
+{
+	uint32_t want = EPOLLRDHUP | EPOLLET | (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
+	struct epoll_event ee = { .events = want, .data.ptr = ev };
+
+	if (want != *cur && epoll_ctl(f->epfd, EPOLL_CTL_MOD, fd, &ee) == 0)
+		*cur = want;
+}
+
+/* A plain connection listens only for what it can act on: writability while
+ * bytes wait for a socket, readability while there is room to read into.
+ * Otherwise every ACK that frees send buffer and every segment that lands
+ * behind a full pipe wakes the loop for nothing. (epoll_ctl MOD reports a
+ * readiness that is already there, so nothing is missed.) */
+static void conn_interest(struct fwd *f, struct fwd_conn *c)
+{
+	size_t cap = f->o.pipe_size > 0 ? (size_t)f->o.pipe_size : 65536;
+
+	interest(f, &c->cev, c->cfd, &c->cmask, !c->up.eof && c->up.in_pipe < cap, c->down.in_pipe > 0);
+	interest(f, &c->uev, c->ufd, &c->umask, !c->down.eof && c->down.in_pipe < cap, c->up.in_pipe > 0);
+}
+
 static void conn_run(struct fwd *f, struct fwd_conn *c)
 {
 	if (c->ssl) {
@@ -272,7 +308,9 @@ static void conn_run(struct fwd *f, struct fwd_conn *c)
 	if (c->up.shut && c->down.shut) {
 		f->st.completed++;
 		conn_free(f, c, false, false);
+		return;
 	}
+	conn_interest(f, c);
 }
 
 void fwd_forget_netns(struct fwd *f, int netns_fd)
@@ -292,7 +330,7 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 			continue;
 		}
 		int fd = t->sa.ss_family == AF_UNIX ? netns_socket(-1, AF_UNIX, SOCK_STREAM, 0) :
-						       netns_socket_pooled(t->netns_fd, t->sa.ss_family), one = 1;
+						       netns_socket_pooled(t->netns_fd, t->sa.ss_family);
 
 		if (fd < 0) {
 			log_warn_errno(fd, "conn %llu: socket for %s: %m", (unsigned long long)c->id, t->label);
@@ -306,7 +344,7 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 			return -EPERM;
 		}
 		if (t->sa.ss_family != AF_UNIX)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			fwd_sockopts(&f->o, fd);
 		if (connect(fd, (struct sockaddr *)&t->sa, t->len) < 0 && errno != EINPROGRESS) {
 			log_info_errno(errno, "conn %llu: connect %s: %m", (unsigned long long)c->id, t->label);
 			close(fd);
@@ -314,13 +352,13 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 			c->cur++;
 			continue;
 		}
-		struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-					  .data.ptr = &c->uev };
+		struct epoll_event ee = { .events = FWD_EVENTS_ALL, .data.ptr = &c->uev };
 		if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
 			close(fd);
 			return -errno;
 		}
 		c->ufd = fd;
+		c->umask = FWD_EVENTS_ALL;
 		c->u_rd = c->u_wr = false;
 		return 0;
 	}
@@ -603,8 +641,9 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 	DLIST_PUSH(f->head, c);
 	f->st.started++;
 	f->st.active++;
-	/* TCP_NODELAY comes with the socket: the pod listener has it */
-	struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->cev };
+	/* socket options come with the socket: the pod listener has them */
+	struct epoll_event ee = { .events = FWD_EVENTS_ALL, .data.ptr = &c->cev };
+	c->cmask = FWD_EVENTS_ALL;
 	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, cfd, &ee) < 0) {
 		r = -errno;
 		conn_free(f, c, true, false);

@@ -30,6 +30,8 @@ void fwd_target_fix(struct fwd_target *t);
 struct fwd_opts {
 	uint32_t mark;
 	int pipe_size;
+	bool no_nodelay; /* leave Nagle on (TCP_NODELAY is the default) */
+	int sockbuf;     /* SO_RCVBUF/SO_SNDBUF, 0: autotuning */
 	unsigned connect_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned halfclose_timeout_ms; /* one direction closed, nothing moving: close (0: only the idle timeout) */
@@ -54,6 +56,7 @@ struct fwd_conn {
 	uint64_t id;
 	int cfd, ufd;
 	bool c_rd, c_wr, u_rd, u_wr; /* edge-triggered readiness we have not consumed */
+	uint32_t cmask, umask;       /* the events each fd is registered for now */
 	struct fwd_dir up, down;     /* client → upstream, upstream → client */
 	enum fwd_state state;
 	struct fwd_target *targets;
@@ -102,6 +105,9 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 void fwd_event(struct fwd *f, struct ev *ev, uint32_t events);
 /* Apply connect and idle timeouts; call a few times a second. */
 void fwd_tick(struct fwd *f);
+/* The socket options of a proxied TCP socket (TCP_NODELAY, buffers); the pod
+ * listeners get them too, and their accepted sockets inherit them. */
+void fwd_sockopts(const struct fwd_opts *o, int fd);
 /* Close fd so that the peer sees a reset, not a FIN. */
 void fwd_reset_fd(int fd);
 bool fwd_full(const struct fwd *f);
