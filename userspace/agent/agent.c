@@ -282,11 +282,11 @@ static int listener_adopt(struct agent *a, struct pod *p, struct listener *l, in
 
 static int listener_open(struct agent *a, struct pod *p, struct listener *l, int family)
 {
-	int one = 1, fd = netns_loopback_socket(p->nsfd, family, SOCK_STREAM, a->o->listen_port, 4096);
+	int fd = netns_loopback_socket(p->nsfd, family, SOCK_STREAM, a->o->listen_port, 4096);
 
 	if (fd < 0)
 		return fd;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepted sockets */
+	fwd_sockopts(&a->fwd.o, fd); /* inherited by accepted sockets */
 	return listener_adopt(a, p, l, fd);
 }
 
@@ -2121,7 +2121,8 @@ int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .o = o, .ctl_fd = -1, .ino_fd = -1, .sig_fd = -1, .timer_fd = -1, .metrics_fd = -1 };
 	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark };
-	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size,
+	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size, .no_nodelay = o->no_nodelay,
+			       .sockbuf = o->sockbuf,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
 			       .halfclose_timeout_ms = o->halfclose_timeout_ms,
 			       .max_conns = o->max_conns };

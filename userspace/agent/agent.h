@@ -27,6 +27,8 @@ struct agent_opts {
 	uint32_t mark;
 	uint16_t listen_port;
 	int pipe_size;
+	bool no_nodelay; /* TCP_NODELAY off on proxied sockets (to measure what it costs) */
+	int sockbuf;     /* SO_RCVBUF and SO_SNDBUF of proxied sockets; 0: the kernel's autotuning */
 	unsigned connect_timeout_ms, idle_timeout_ms, halfclose_timeout_ms, max_conns, dns_refresh_ms;
 	bool no_dns;     /* node-wide: capture no pod's DNS */
 	uint16_t dns_port; /* the responder's port on each pod's loopback */

@@ -29,6 +29,8 @@ static void usage(void)
 	       "  --halfclose-timeout MS close a half-closed connection silent this long (default: 300000, 0: never)\n"
 	       "  --max-conns N          connection limit (default: 65536)\n"
 	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
+	       "  --no-nodelay           leave Nagle on for proxied sockets (default: TCP_NODELAY)\n"
+	       "  --sockbuf BYTES        fixed SO_RCVBUF/SO_SNDBUF for proxied sockets (default: 0, autotuning)\n"
 	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
 	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
 	       "  --dns-port N           the DNS responder's port on each pod's loopback (default: %d)\n"
@@ -60,7 +62,7 @@ static int parse_uint(const char *opt, const char *s, unsigned long max, unsigne
 int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
-	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
+	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
 	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
@@ -78,6 +80,8 @@ int main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, O_ITO },
 		{ "max-conns", required_argument, NULL, O_MAXC },
 		{ "pipe-size", required_argument, NULL, O_PIPE },
+		{ "no-nodelay", no_argument, NULL, O_NO_NODELAY },
+		{ "sockbuf", required_argument, NULL, O_SOCKBUF },
 		{ "dns-refresh", required_argument, NULL, O_DNS },
 		{ "no-dns", no_argument, NULL, O_NO_DNS },
 		{ "drain-timeout", required_argument, NULL, O_DRAIN },
@@ -168,6 +172,14 @@ int main(int argc, char **argv)
 			if (parse_uint("--pipe-size", optarg, 1u << 30, &v) < 0)
 				return 2;
 			o.pipe_size = (int)v;
+			break;
+		case O_NO_NODELAY:
+			o.no_nodelay = true;
+			break;
+		case O_SOCKBUF:
+			if (parse_uint("--sockbuf", optarg, 1u << 30, &v) < 0)
+				return 2;
+			o.sockbuf = (int)v;
 			break;
 		case O_DNS:
 			if (parse_uint("--dns-refresh", optarg, 86400000UL, &v) < 0 || v < 100)
