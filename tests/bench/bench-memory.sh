@@ -42,7 +42,7 @@ hold() { # how(proxied|plain) n host port
 	local run=(in_pod "$NS_A")
 	[ "$1" = plain ] && run=(ip netns exec "$NS_A")
 	"${run[@]}" python3 -c '
-import resource, socket, sys, time
+import resource, socket, struct, sys, time
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 n, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -51,15 +51,29 @@ for i in range(n):
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(b"x")
     assert s.recv(1) == b"x"
+    # closed with a reset when the holder is killed: no half-closed
+    # connection lingers in the proxy into the next count
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     socks.append(s)
 print("held", n, flush=True)
-time.sleep(3600)' "$2" "$3" "$4" >"$T/hold.out" 2>&1 &
+time.sleep(3600)' "$2" "$3" "$4" "ms-hold-$ID" >"$T/hold.out" 2>&1 &
 	HOLDER=$!
 	for _ in $(seq 600); do grep -q held "$T/hold.out" && return 0; kill -0 $HOLDER 2>/dev/null || break; sleep 0.1; done
 	cat "$T/hold.out"
 	return 1
 }
-release() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null; sleep 1; }
+release() { # pids: wait until they have let go of the connections
+	local p
+	# the python under in_pod, not only the shell that started it
+	pkill -f -- "ms-hold-$ID"
+	kill "$HOLDER" 2>/dev/null
+	wait "$HOLDER" 2>/dev/null
+	for _ in $(seq 100); do
+		[ "$(for p in "$@"; do ls "/proc/$p/fd"; done | wc -l)" -lt 200 ] && break
+		sleep 0.1
+	done
+	sleep 1
+}
 
 HAP_PIDS=$(cat "$T/haproxy.pid")
 echo "RSS with no connection: meshsplice $(rss_kib $AGENT_PID) KiB, haproxy $(rss_kib $HAP_PIDS) KiB"
@@ -75,7 +89,7 @@ for n in $COUNTS; do
 		r1=$(rss_kib $pids)
 		s1=$(slab_kib)
 		fds=$(for p in $pids; do ls "/proc/$p/fd"; done | wc -l)
-		release
+		release $pids
 		printf "%-10s %-12s %14s %14s %16s %10s\n" "$n" $who $((r1 - r0)) $(((r1 - r0) * 1024 / n)) $(((s1 - s0) * 1024 / n)) "$fds"
 		[ -n "${BENCH_CSV:-}" ] && echo "memory,idle_bytes_per_conn_at_$n,$who,$(((r1 - r0) * 1024 / n)),," >>"$BENCH_CSV"
 	done
