@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 how="sudo ./scripts/bench.sh"
 if [ "${1:-}" = --quick ]; then
 	shift
-	export ROUNDS=1 SECS=2 COUNTS=1000 CONNECTS=1000
+	export ROUNDS=1 SECS=1 COUNTS=1000 CONNECTS=1000
 	how="$how --quick"
 fi
 ./scripts/setup.sh --bench
