@@ -76,8 +76,8 @@ release() { # pids: wait until they have let go of the connections
 }
 
 HAP_PIDS=$(cat "$T/haproxy.pid")
-echo "RSS with no connection: meshsplice $(rss_kib $AGENT_PID) KiB, haproxy $(rss_kib $HAP_PIDS) KiB"
 printf "%-10s %-12s %14s %14s %16s %10s\n" conns proxy "RSS +KiB" "B/conn (RSS)" "slab B/conn" fds
+printf "%-10s %-12s %14s\n" 0 meshsplice "$(rss_kib $AGENT_PID) (RSS)" 0 haproxy "$(rss_kib $HAP_PIDS) (RSS)"
 for n in $COUNTS; do
 	for who in meshsplice haproxy; do
 		if [ $who = meshsplice ]; then pids=$AGENT_PID; how=proxied; host=242.0.0.90; port=80
