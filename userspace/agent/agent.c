@@ -703,7 +703,8 @@ static void pod_accept(struct agent *a, struct listener *l)
 {
 	struct pod *p = l->pod;
 
-	for (;;) {
+	/* the listener is level-triggered: what is left waits for the next round */
+	for (unsigned taken = 0; !a->o->accept_batch || taken < a->o->accept_batch; taken++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		struct ms_addr peer, orig;
@@ -2122,11 +2123,12 @@ int agent_run(const struct agent_opts *o)
 	struct agent a = { .o = o, .ctl_fd = -1, .ino_fd = -1, .sig_fd = -1, .timer_fd = -1, .metrics_fd = -1 };
 	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark };
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size, .no_nodelay = o->no_nodelay,
-			       .sockbuf = o->sockbuf,
+			       .sockbuf = o->sockbuf, .pipe_pool = o->pipe_pool,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
 			       .halfclose_timeout_ms = o->halfclose_timeout_ms,
 			       .max_conns = o->max_conns };
 	struct ms_config *c = NULL;
+	struct epoll_event *evs = NULL;
 	sigset_t ss;
 	int r;
 
@@ -2196,9 +2198,10 @@ int agent_run(const struct agent_opts *o)
 	inherited_clear(&a);
 	log_info("meshspliced %s ready: control socket %s", MS_VERSION, o->control);
 
+	unsigned batch = o->epoll_batch ? o->epoll_batch : 256;
+	evs = xcalloc(batch, sizeof(*evs));
 	while (!a.stop) {
-		struct epoll_event evs[256];
-		int n = epoll_wait(a.epfd, evs, (int)ARRAY_SIZE(evs), -1);
+		int n = epoll_wait(a.epfd, evs, (int)batch, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -2255,6 +2258,7 @@ int agent_run(const struct agent_opts *o)
 	}
 	r = 0;
 out:
+	free(evs);
 	while (a.pending) {
 		struct pending *pd = a.pending;
 		a.pending = pd->next;

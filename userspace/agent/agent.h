@@ -29,6 +29,9 @@ struct agent_opts {
 	int pipe_size;
 	bool no_nodelay; /* TCP_NODELAY off on proxied sockets (to measure what it costs) */
 	int sockbuf;     /* SO_RCVBUF and SO_SNDBUF of proxied sockets; 0: the kernel's autotuning */
+	unsigned pipe_pool;    /* empty pipes kept for reuse (0: a pipe per transfer) */
+	unsigned epoll_batch;  /* events taken per epoll_wait */
+	unsigned accept_batch; /* connections accepted per listener wake-up (0: until the backlog is empty) */
 	unsigned connect_timeout_ms, idle_timeout_ms, halfclose_timeout_ms, max_conns, dns_refresh_ms;
 	bool no_dns;     /* node-wide: capture no pod's DNS */
 	uint16_t dns_port; /* the responder's port on each pod's loopback */

@@ -31,6 +31,9 @@ static void usage(void)
 	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
 	       "  --no-nodelay           leave Nagle on for proxied sockets (default: TCP_NODELAY)\n"
 	       "  --sockbuf BYTES        fixed SO_RCVBUF/SO_SNDBUF for proxied sockets (default: 0, autotuning)\n"
+	       "  --pipe-pool N          empty pipes kept for reuse (default: 256, 0: a pipe per transfer)\n"
+	       "  --epoll-batch N        events taken per epoll_wait (default: 256)\n"
+	       "  --accept-batch N       connections accepted per wake-up (default: 0, until the backlog is empty)\n"
 	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
 	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
 	       "  --dns-port N           the DNS responder's port on each pod's loopback (default: %d)\n"
@@ -62,7 +65,7 @@ static int parse_uint(const char *opt, const char *s, unsigned long max, unsigne
 int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
-	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
+	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH, O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
 	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
@@ -82,6 +85,9 @@ int main(int argc, char **argv)
 		{ "pipe-size", required_argument, NULL, O_PIPE },
 		{ "no-nodelay", no_argument, NULL, O_NO_NODELAY },
 		{ "sockbuf", required_argument, NULL, O_SOCKBUF },
+		{ "pipe-pool", required_argument, NULL, O_PIPE_POOL },
+		{ "epoll-batch", required_argument, NULL, O_EPOLL_BATCH },
+		{ "accept-batch", required_argument, NULL, O_ACCEPT_BATCH },
 		{ "dns-refresh", required_argument, NULL, O_DNS },
 		{ "no-dns", no_argument, NULL, O_NO_DNS },
 		{ "drain-timeout", required_argument, NULL, O_DRAIN },
@@ -104,6 +110,8 @@ int main(int argc, char **argv)
 		.mark = MS_DEFAULT_MARK,
 		.listen_port = MS_DEFAULT_LISTEN_PORT,
 		.pipe_size = 524288,
+		.pipe_pool = 256,
+		.epoll_batch = 256,
 		.connect_timeout_ms = 5000,
 		.idle_timeout_ms = 3600000,
 		.max_conns = 65536,
@@ -180,6 +188,21 @@ int main(int argc, char **argv)
 			if (parse_uint("--sockbuf", optarg, 1u << 30, &v) < 0)
 				return 2;
 			o.sockbuf = (int)v;
+			break;
+		case O_PIPE_POOL:
+			if (parse_uint("--pipe-pool", optarg, 65536, &v) < 0)
+				return 2;
+			o.pipe_pool = (unsigned)v;
+			break;
+		case O_EPOLL_BATCH:
+			if (parse_uint("--epoll-batch", optarg, 4096, &v) < 0 || v == 0)
+				return 2;
+			o.epoll_batch = (unsigned)v;
+			break;
+		case O_ACCEPT_BATCH:
+			if (parse_uint("--accept-batch", optarg, 65536, &v) < 0)
+				return 2;
+			o.accept_batch = (unsigned)v;
 			break;
 		case O_DNS:
 			if (parse_uint("--dns-refresh", optarg, 86400000UL, &v) < 0 || v < 100)

@@ -16,7 +16,6 @@
 #include "netns.h"
 #include "util.h"
 
-#define FWD_POOL_MAX 256
 /* Plaintext staging per direction: 64 KiB from the client becomes four TLS
  * records in one SSL_write; SSL_read gives a record at a time. */
 #define TLS_BUF 65536
@@ -45,7 +44,7 @@ void fwd_init(struct fwd *f, int epfd, const struct fwd_opts *o)
 	memset(f, 0, sizeof(*f));
 	f->epfd = epfd;
 	f->o = *o;
-	f->pool = xcalloc(FWD_POOL_MAX, sizeof(*f->pool));
+	f->pool = xcalloc(f->o.pipe_pool ? f->o.pipe_pool : 1, sizeof(*f->pool));
 }
 
 bool fwd_full(const struct fwd *f)
@@ -102,7 +101,7 @@ static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
 {
 	if (d->pipe[0] < 0)
 		return;
-	if (!failed && d->in_pipe == 0 && f->n_pool < FWD_POOL_MAX) {
+	if (!failed && d->in_pipe == 0 && f->n_pool < f->o.pipe_pool) {
 		f->pool[f->n_pool][0] = d->pipe[0];
 		f->pool[f->n_pool][1] = d->pipe[1];
 		f->n_pool++;

@@ -32,6 +32,7 @@ struct fwd_opts {
 	int pipe_size;
 	bool no_nodelay; /* leave Nagle on (TCP_NODELAY is the default) */
 	int sockbuf;     /* SO_RCVBUF/SO_SNDBUF, 0: autotuning */
+	unsigned pipe_pool; /* empty pipes kept for reuse */
 	unsigned connect_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned halfclose_timeout_ms; /* one direction closed, nothing moving: close (0: only the idle timeout) */
