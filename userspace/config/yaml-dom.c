@@ -62,7 +62,7 @@ static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_m
 		return NULL;
 	}
 	if (++b->file_nodes > YDOM_MAX_FILE_NODES) {
-		fail(b, m, "file has more than 2000000 nodes (after expanding aliases); split it%s", "");
+		fail(b, m, "file has more than 500000 nodes (after expanding aliases); split it%s", "");
 		return NULL;
 	}
 	n = xcalloc(1, sizeof(*n));

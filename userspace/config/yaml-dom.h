@@ -27,9 +27,10 @@ struct ydoc {
 
 #define YDOM_MAX_DEPTH 64
 #define YDOM_MAX_NODES 100000 /* per document, aliases expanded */
-/* per file: a many-document file (10,000 services, say) stays readable, while
- * aliases expanded document after document stay bounded */
-#define YDOM_MAX_FILE_NODES 2000000
+/* per file: a many-document file (30,000 services, say) stays readable, while
+ * aliases expanded document after document stay bounded (every document of a
+ * file is in memory at once: 500,000 nodes peak at about 55 MB) */
+#define YDOM_MAX_FILE_NODES 500000
 #define YDOM_MAX_SCALAR (1u << 20)
 
 /* Parse every document of buf. Returns the number of documents (>= 0) and
