@@ -14,31 +14,7 @@ make_topology || exit 1
 for ns in "$NS_A" "$NS_B"; do
 	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"
 done
-cat >"$T/conf/bench.yaml" <<YAML
-type: MeshExternalService
-name: rr
-spec:
-  match:
-    port: 7000
-  endpoints:
-    - address: 198.18.3.2
-      port: 7000
-status:
-  vip:
-    ip: 242.0.0.51
----
-type: MeshExternalService
-name: iperf
-spec:
-  match:
-    port: 5201
-  endpoints:
-    - address: 198.18.3.2
-      port: 5201
-status:
-  vip:
-    ip: 242.0.0.50
-YAML
+bulk_rr_services 198.18.3.2
 bg_out rr "$CONNRATE" server 7000 || exit 1
 bg_out iperf sh -c 'echo ready; exec iperf3 -s -p 5201' || exit 1
 start_agent || exit 1

@@ -22,31 +22,7 @@ Nagle on|--no-nodelay
 1 accept per wake-up|--accept-batch 1"}
 make_topology || exit 1
 ip netns exec "$NS_A" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"
-cat >"$T/conf/bench.yaml" <<YAML
-type: MeshExternalService
-name: iperf
-spec:
-  match:
-    port: 5201
-  endpoints:
-    - address: 198.18.1.2
-      port: 5201
-status:
-  vip:
-    ip: 242.0.0.50
----
-type: MeshExternalService
-name: rr
-spec:
-  match:
-    port: 7000
-  endpoints:
-    - address: 198.18.1.2
-      port: 7000
-status:
-  vip:
-    ip: 242.0.0.51
-YAML
+bulk_rr_services 198.18.1.2
 bg_out iperf sh -c 'echo ready; exec iperf3 -s -p 5201' || exit 1
 bg_out rr "$CONNRATE" server 7000 || exit 1
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

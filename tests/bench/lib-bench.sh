@@ -15,3 +15,34 @@ csv_dump() {
 		echo "$1,${k#*_},${k%%_*},$(echo "${R[$k]}" | median),${mm%%..*},${mm##*..}" >>"$BENCH_CSV"
 	done
 }
+
+# bulk_rr_services ENDPOINT: the MeshExternalServices the plaintext benches
+# dial, both to ENDPOINT: iperf (VIP 242.0.0.50, port 5201) and rr (VIP
+# 242.0.0.51, port 7000, a connrate server).
+bulk_rr_services() {
+	cat >"$T/conf/bench.yaml" <<YAML
+type: MeshExternalService
+name: iperf
+spec:
+  match:
+    port: 5201
+  endpoints:
+    - address: $1
+      port: 5201
+status:
+  vip:
+    ip: 242.0.0.50
+---
+type: MeshExternalService
+name: rr
+spec:
+  match:
+    port: 7000
+  endpoints:
+    - address: $1
+      port: 7000
+status:
+  vip:
+    ip: 242.0.0.51
+YAML
+}
