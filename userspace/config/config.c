@@ -1354,8 +1354,8 @@ static int svc_identity_cmp(const struct ms_service *a, const struct ms_service 
  * points at the first. */
 static void check_dup_svcs(struct loader *L)
 {
-	const struct ms_config *c = L->c;
-	uint32_t *v = svcs_sorted(c, svc_identity_cmp);
+	struct ms_config *c = L->c;
+	const uint32_t *v = c->sidx = svcs_sorted(c, svc_identity_cmp); /* kept: cfg_find_service */
 
 	for (size_t i = 1, first = 0; i < c->n_svcs; i++) {
 		const struct ms_service *s = &c->svcs[v[i]], *f = &c->svcs[v[first]];
@@ -1367,7 +1367,6 @@ static void check_dup_svcs(struct loader *L)
 			       "duplicate %s \"%s\" in mesh \"%s\" (first defined at %s:%u)", cfg_kind_name(s->kind),
 			       log_escape(s->name), log_escape(s->mesh), f->file, f->line);
 	}
-	free(v);
 }
 
 /* A set of addresses (open addressing): the VIPs taken so far. */
@@ -1555,21 +1554,6 @@ next:;
 	free(v);
 }
 
-struct hostname_of {
-	const char *mesh, *name;
-	uint32_t svc;
-};
-
-static int hn_cmp(const void *a, const void *b)
-{
-	const struct hostname_of *x = a, *y = b;
-	int r;
-
-	if ((r = strcmp(x->mesh, y->mesh)) || (r = strcasecmp(x->name, y->name)))
-		return r;
-	return (x->svc > y->svc) - (x->svc < y->svc);
-}
-
 static void gen_hostnames(struct loader *L)
 {
 	struct ms_config *c = L->c;
@@ -1616,23 +1600,23 @@ static void gen_hostnames(struct loader *L)
 			}
 		}
 	}
-	/* One name, one service per mesh: sorted by mesh and name, a clash is a run. */
-	struct hostname_of *v = NULL;
-	size_t n = 0;
-	for (size_t i = 0; i < c->n_svcs; i++)
-		n += c->svcs[i].n_hostnames;
-	v = xcalloc(n ? n : 1, sizeof(*v));
-	n = 0;
-	for (size_t i = 0; i < c->n_svcs; i++)
-		for (size_t a = 0; a < c->svcs[i].n_hostnames; a++)
-			v[n++] = (struct hostname_of){ c->svcs[i].mesh, c->svcs[i].hostnames[a], (uint32_t)i };
-	qsort(v, n, sizeof(*v), hn_cmp);
-	for (size_t i = 0, run = 0; i < n; i++) {
-		if (strcmp(v[i].mesh, v[run].mesh) || strcasecmp(v[i].name, v[run].name))
+}
+
+static int nidx_cmp(const void *a, const void *b);
+
+/* One name, one service per mesh: in the name index (sorted by mesh, name,
+ * then service) a clash is a run. */
+static void check_hostname_clashes(struct loader *L)
+{
+	const struct ms_config *c = L->c;
+	const struct ms_name_index *v = c->nidx;
+
+	for (size_t i = 0, run = 0; i < c->n_nidx; i++) {
+		if (nidx_cmp(&v[i], &v[run]))
 			run = i;
 		for (size_t j = run; j < i; j++) {
 			const struct ms_service *x = &c->svcs[v[i].svc], *y = &c->svcs[v[j].svc];
-			if (v[i].svc == v[j].svc)
+			if (v[i].svc == v[j].svc || !streq(x->mesh, y->mesh))
 				continue;
 			cfg_errors_add(L->errs, x->file, x->line, x->col, "hostnames",
 				       "hostname \"%s\" is generated for both %s \"%s\" and %s \"%s\" (%s:%u)", v[i].name,
@@ -1640,7 +1624,6 @@ static void gen_hostnames(struct loader *L)
 				       y->line);
 		}
 	}
-	free(v);
 }
 
 static void check_meshes(struct loader *L)
@@ -1692,6 +1675,8 @@ static int finish(struct loader *L, struct ms_config **ret)
 	assign_vips(L);
 	check_vip_clashes(L);
 	gen_hostnames(L);
+	build_name_index(L->c);
+	check_hostname_clashes(L);
 	loader_free(L);
 	if (L->errs->n > 0) {
 		cfg_errors_sort(L->errs);
@@ -1699,8 +1684,6 @@ static int finish(struct loader *L, struct ms_config **ret)
 		return -EINVAL;
 	}
 	build_vip_index(L->c);
-	build_name_index(L->c);
-	L->c->sidx = svcs_sorted(L->c, svc_identity_cmp);
 	*ret = L->c;
 	return 0;
 }
@@ -1863,6 +1846,16 @@ static int nidx_cmp(const void *a, const void *b)
 	return strcasecmp(x->name, y->name);
 }
 
+static int nidx_sort_cmp(const void *a, const void *b)
+{
+	const struct ms_name_index *x = a, *y = b;
+	int r = nidx_cmp(a, b);
+
+	return r ? r : (x->svc > y->svc) - (x->svc < y->svc);
+}
+
+/* Every service's hostnames, those of a service whose mesh is missing under
+ * mesh id 0 (such a config is refused, but its clashes are still reported). */
 static void build_name_index(struct ms_config *c)
 {
 	size_t n = 0;
@@ -1872,13 +1865,13 @@ static void build_name_index(struct ms_config *c)
 	c->nidx = xcalloc(n ? n : 1, sizeof(*c->nidx));
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		const struct ms_mesh *m = cfg_find_mesh(c, c->svcs[i].mesh);
-		for (size_t h = 0; m && h < c->svcs[i].n_hostnames; h++)
-			c->nidx[c->n_nidx++] = (struct ms_name_index){ .mesh_id = m->id,
+		for (size_t h = 0; h < c->svcs[i].n_hostnames; h++)
+			c->nidx[c->n_nidx++] = (struct ms_name_index){ .mesh_id = m ? m->id : 0,
 								      .name = c->svcs[i].hostnames[h],
 								      .svc = (uint32_t)i };
 	}
 	if (c->n_nidx > 1)
-		qsort(c->nidx, c->n_nidx, sizeof(*c->nidx), nidx_cmp);
+		qsort(c->nidx, c->n_nidx, sizeof(*c->nidx), nidx_sort_cmp);
 }
 
 const struct ms_service *cfg_find_hostname(const struct ms_config *c, const char *mesh, const char *name)
