@@ -10,7 +10,6 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -690,13 +689,10 @@ static int original_dst(struct agent *a, struct pod *p, int cfd, bool v6, const 
  * original destination went with its socket, and there is nobody to refuse. */
 static bool client_reset(int fd)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && (err == ECONNRESET || err == EPIPE))
-		return true;
-	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) && (pfd.revents & POLLERR);
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && (err == ECONNRESET || err == EPIPE);
 }
 
 static void pod_accept(struct agent *a, struct listener *l)
