@@ -74,6 +74,12 @@ void fwd_sockopts(const struct fwd_opts *o, int fd)
 	}
 }
 
+/* Bytes a direction holds in its pipe at most. */
+static size_t pipe_cap(const struct fwd *f)
+{
+	return f->o.pipe_size > 0 ? (size_t)f->o.pipe_size : 65536;
+}
+
 static int pipe_get(struct fwd *f, struct fwd_dir *d)
 {
 	if (d->pipe[0] >= 0)
@@ -178,7 +184,7 @@ enum pump_result { PUMP_OK, PUMP_SRC_RESET, PUMP_DST_RESET, PUMP_ERROR };
 static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *d, int src,
 			     int dst, bool *src_rd, bool *dst_wr)
 {
-	size_t cap = f->o.pipe_size > 0 ? (size_t)f->o.pipe_size : 65536;
+	size_t cap = pipe_cap(f);
 
 	for (;;) {
 		bool progress = false;
@@ -260,7 +266,7 @@ static void interest(struct fwd *f, struct ev *ev, int fd, uint32_t *cur, bool r
  * there, so nothing is missed. */
 static void conn_interest(struct fwd *f, struct fwd_conn *c)
 {
-	size_t cap = f->o.pipe_size > 0 ? (size_t)f->o.pipe_size : 65536;
+	size_t cap = pipe_cap(f);
 
 	interest(f, &c->cev, c->cfd, &c->cmask, !c->up.eof && c->up.in_pipe < cap, c->down.in_pipe > 0);
 	interest(f, &c->uev, c->ufd, &c->umask, !c->down.eof && c->down.in_pipe < cap, c->up.in_pipe > 0);
