@@ -17,8 +17,9 @@
 #include "util.h"
 
 /* Plaintext staging per direction: 64 KiB from the client becomes four TLS
- * records in one SSL_write; SSL_read gives a record at a time. */
+ * records; up to four records from the server go to the client in one send. */
 #define TLS_BUF 65536
+#define TLS_RECORD 16384 /* the largest plaintext of one record */
 
 void fwd_target_fix(struct fwd_target *t)
 {
@@ -538,7 +539,9 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				c->ubuf = NULL;
 			}
 		}
-		if (c->ulen > c->uoff) {
+		/* SSL_write returns after each record (partial writes on): write
+		 * them all now, not one per turn of the loop. */
+		while (c->ulen > c->uoff) {
 			n = SSL_write(c->ssl, c->ubuf + c->uoff, (int)(c->ulen - c->uoff));
 			if (n > 0) {
 				c->uoff += (size_t)n;
@@ -547,7 +550,9 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				if (c->uoff == c->ulen)
 					c->ulen = c->uoff = 0;
 				progress = true;
-			} else if ((e = SSL_get_error(c->ssl, n)) != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			} else if ((e = SSL_get_error(c->ssl, n)) == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				break;
+			} else {
 				ERR_clear_error();
 				f->st.reset_upstream++;
 				conn_free(f, c, true, false);
@@ -563,10 +568,15 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 			progress = true;
 		}
 		/* upstream → client */
-		if (!c->down.eof && c->dlen == 0) {
+		/* SSL_read gives a record at a time: gather records while the buffer
+		 * has room for one, so the client gets them in one send. Only read
+		 * when the socket said readable or OpenSSL holds bytes already (a
+		 * read that would block costs a syscall per record otherwise). */
+		while (!c->down.eof && c->doff == 0 && TLS_BUF - c->dlen >= TLS_RECORD &&
+		       (c->u_rd || SSL_has_pending(c->ssl))) {
 			if (!c->dbuf)
 				c->dbuf = xrealloc(NULL, TLS_BUF, 1);
-			n = SSL_read(c->ssl, c->dbuf, TLS_BUF);
+			n = SSL_read(c->ssl, c->dbuf + c->dlen, (int)(TLS_BUF - c->dlen));
 			if (c->reneg_seen && !c->reneg_allowed) {
 				f->st.tls_fail[TLS_FAIL_RENEGOTIATION]++;
 				log_info("conn %llu: %s → %s: the server asked to renegotiate and allowRenegotiation is off; resetting",
@@ -575,22 +585,26 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				return;
 			}
 			if (n > 0) {
-				c->dlen = (size_t)n;
-				c->doff = 0;
+				c->dlen += (size_t)n;
 				progress = true;
-			} else if ((e = SSL_get_error(c->ssl, n)) == SSL_ERROR_ZERO_RETURN) {
+				continue;
+			}
+			if ((e = SSL_get_error(c->ssl, n)) == SSL_ERROR_ZERO_RETURN) {
 				c->down.eof = true; /* close_notify, or EOF without it (documented) */
 				progress = true;
-			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			} else if (e == SSL_ERROR_WANT_READ) {
+				c->u_rd = false; /* edge-triggered: the next EPOLLIN sets it */
+			} else if (e != SSL_ERROR_WANT_WRITE) {
 				ERR_clear_error();
 				f->st.reset_upstream++;
 				conn_free(f, c, true, false);
 				return;
 			}
-			if (c->dlen == 0) {
-				free(c->dbuf);
-				c->dbuf = NULL;
-			}
+			break;
+		}
+		if (c->dlen == 0 && c->dbuf) {
+			free(c->dbuf); /* an idle connection holds no buffer */
+			c->dbuf = NULL;
 		}
 		if (c->dlen > c->doff && c->c_wr) {
 			ssize_t r = send(c->cfd, c->dbuf + c->doff, c->dlen - c->doff, MSG_NOSIGNAL);
