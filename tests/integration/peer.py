@@ -77,6 +77,42 @@ def srv_halfclose(port):
     asyncio.run(serve(port, h))
 
 
+def srv_tls_sink(port, cert, key, pause):
+    """TLS: wait pause seconds before reading (the client's bytes pile up in
+    the proxy's buffers), read up to the client's close_notify, then answer
+    "got N sha256". An EOF without close_notify (or a broken record) answers
+    "no close_notify after N" instead."""
+    import ssl
+    import threading
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ls = socket.create_server(("", int(port)))
+
+    def h(c):
+        n, digest = 0, hashlib.sha256()
+        try:
+            s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
+            time.sleep(float(pause))
+            try:
+                while True:
+                    b = s.recv(1 << 16)
+                    if not b:
+                        break
+                    digest.update(b)
+                    n += len(b)
+                reply = b"got %d %s\n" % (n, digest.hexdigest().encode())
+            except (ssl.SSLError, OSError):
+                reply = b"no close_notify after %d\n" % n
+            s.sendall(reply)
+            s.close()
+        except (ssl.SSLError, OSError):
+            c.close()
+    print("ready", flush=True)
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=h, args=(c,), daemon=True).start()
+
+
 def srv_record(port, path):
     """Append one line per connection: bytes received and how it ended."""
     async def h(r, w):
@@ -475,7 +511,7 @@ def cli_storm(host, port, n, seconds):
 
 CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
-    "serve-banner": srv_banner, "serve-silent": srv_silent, "halfclosed": cli_halfclosed, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls,
+    "serve-banner": srv_banner, "serve-silent": srv_silent, "halfclosed": cli_halfclosed, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls, "serve-tls-sink": srv_tls_sink,
     "escape": cli_escape, "hold-socket-then": cli_hold_socket_then, "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
     "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
     "refused": cli_refused, "many": cli_many, "hold": cli_hold, "storm": cli_storm,

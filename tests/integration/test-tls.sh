@@ -50,6 +50,8 @@ srv 9011 cnonly || exit 1
 # (Python's asyncio server stops writing once it has one).
 bg_out echo9015 sh -c 'echo ready; exec socat -t 30 OPENSSL-LISTEN:9015,reuseaddr,fork,verify=0,cert=$0,key=$1 EXEC:cat' \
 	"$P/good.pem" "$P/good.key" || exit 1
+# reads nothing for 1.5 s, then up to the client's close_notify
+bg_out sink9016 $PEER serve-tls-sink 9016 "$P/good.pem" "$P/good.key" 1.5 || exit 1
 mkdir -p "$T/www" && echo "<h1>meshsplice nginx test page</h1>" >"$T/www/index.html"
 cat >"$T/nginx.conf" <<NGX
 daemon off;
@@ -136,6 +138,7 @@ svc system-ca 242.0.2.13 443 up.test 9001 "    verification:
 svc resume 242.0.2.14 443 up.test 9001 "$(verif Secured)"
 svc resume12 242.0.2.18 443 up.test 9014 "$(verif Secured)"
 svc bulk 242.0.2.19 443 up.test 9015 "$(verif Secured)"
+svc sink 242.0.2.20 443 up.test 9016 "$(verif Secured)"
 svc nginx 242.0.2.15 80 up.test 9443 "$(verif Secured)" http
 svc reneg-off 242.0.2.16 443 up.test 9012 "    allowRenegotiation: false
 $(verif Secured)"
@@ -231,6 +234,10 @@ check "mTLS: without a client certificate the server refuses" refused 242.0.2.11
 # the client, SSL_write held back by a full upstream buffer, and the bytes intact.
 check "16 MiB echoed through TLS behind a reader paused 2 s arrive intact (sha256)" \
 	in_pod "$NS_A" $PEER slow-reader 242.0.2.19 443 16 2
+# The client's FIN becomes close_notify then FIN, after every byte, also when
+# the server reads late; the server answers after it, and the reply still flows.
+check "client half-close → close_notify after 3 MB a slow TLS server had not read yet; its reply arrives" \
+	in_pod "$NS_A" $PEER halfclose 242.0.2.20 443 3000000
 case_alpn() {
 	ok 242.0.2.12 || return 1
 	last 9009

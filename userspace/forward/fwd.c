@@ -560,12 +560,19 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 			}
 		}
 		if (c->up.eof && c->ulen == 0 && !c->up.shut) {
-			/* close_notify, then FIN: TLS half-close */
-			SSL_shutdown(c->ssl);
+			/* close_notify, then FIN: TLS half-close. Into a full send
+			 * buffer the alert goes only in part (WANT_WRITE): a FIN after
+			 * half an alert is a truncated record, and the server drops
+			 * what it still had to send. Finish the alert on writability
+			 * first; SSL_shutdown resumes the pending write. */
+			int r = SSL_shutdown(c->ssl);
+			bool again = r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE;
 			ERR_clear_error();
-			shutdown(c->ufd, SHUT_WR);
-			c->up.shut = true;
-			progress = true;
+			if (!again) {
+				shutdown(c->ufd, SHUT_WR);
+				c->up.shut = true;
+				progress = true;
+			}
 		}
 		/* upstream → client */
 		/* SSL_read gives a record at a time: gather records while the buffer
