@@ -139,6 +139,7 @@ svc resume 242.0.2.14 443 up.test 9001 "$(verif Secured)"
 svc resume12 242.0.2.18 443 up.test 9014 "$(verif Secured)"
 svc bulk 242.0.2.19 443 up.test 9015 "$(verif Secured)"
 svc sink 242.0.2.20 443 up.test 9016 "$(verif Secured)"
+svc vcache 242.0.2.21 443 up.test 9017 "$(verif Secured)"
 svc nginx 242.0.2.15 80 up.test 9443 "$(verif Secured)" http
 svc reneg-off 242.0.2.16 443 up.test 9012 "    allowRenegotiation: false
 $(verif Secured)"
@@ -262,6 +263,30 @@ case_resume_after_reset() {
 	last 9014 | grep -q '"resumed": true'
 }
 check "a connection that ends in a reset leaves the session resumable (TLS 1.2)" case_resume_after_reset
+# Full handshakes only (no tickets, no session cache at the server): the
+# second one takes the chain from the verification cache; a different chain
+# at the same endpoint (another CA) is verified anew and refused.
+www() { # cert: openssl s_server -www on 9017
+	bg_out "www-$1" sh -c 'echo ready; exec openssl s_server -accept 9017 -www -no_ticket -no_cache -quiet -cert "$0" -key "$1"' \
+		"$P/$1.pem" "$P/$1.key"
+}
+case_verify_cache() {
+	local before page
+	www good || return 1
+	before=$(stat tls.verify_cached)
+	for _ in 1 2 3; do
+		page=$(in_pod "$NS_A" curl -s --max-time 5 http://242.0.2.21:443/) || return 1
+		echo "$page" | grep -q "s_server" || { echo "no s_server page: $page"; return 1; }
+	done
+	echo "verify_cached $before → $(stat tls.verify_cached), resumed $(stat tls.resumed)"
+	[ "$(stat tls.verify_cached)" -ge $((before + 2)) ] || return 1
+	kill "${BG_PIDS[-1]}" && sleep 0.3
+	www wrongca || return 1
+	before=$(stat tls.failures.unknown_ca)
+	refused 242.0.2.21 || return 1
+	[ "$(stat tls.failures.unknown_ca)" -gt "$before" ]
+}
+check "full handshakes: a chain verified once is accepted from the cache; another chain at the endpoint is verified and refused" case_verify_cache
 case_curl() {
 	local page
 	page=$(in_pod "$NS_A" curl -s --max-time 5 http://242.0.2.15/) || return 1

@@ -1119,6 +1119,7 @@ static json_object *do_stats(struct agent *a)
 	json_object_object_add(tl, "handshakes", json_object_new_int64((int64_t)s->tls_handshakes));
 	json_object_object_add(tl, "resumed", json_object_new_int64((int64_t)s->tls_resumed));
 	json_object_object_add(tl, "ktls", json_object_new_int64((int64_t)s->tls_ktls));
+	json_object_object_add(tl, "verify_cached", json_object_new_int64((int64_t)tls_verify_cached()));
 	for (int i = 0; i < TLS_FAIL__MAX; i++)
 		json_object_object_add(tf, tls_fail_name((enum tls_fail)i), json_object_new_int64((int64_t)s->tls_fail[i]));
 	json_object_object_add(tl, "failures", tf);

@@ -12,10 +12,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util.h"
 
 #define MAX_SESSIONS 64
+/* How long a verified chain is accepted again without building it anew, at
+ * most (and never past a certificate's notAfter). */
+#define VERIFIED_TTL_S 300
 
 static int ctx_index = -1; /* SSL_CTX ex_data: struct tls_ctx * */
 static int ssl_index = -1; /* SSL ex_data: endpoint key (const char *) */
@@ -76,6 +80,89 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 	if (!ok && c && c->mode == MS_VERIFY_SKIP_CA && trust_error(X509_STORE_CTX_get_error(x))) {
 		X509_STORE_CTX_set_error(x, X509_V_OK);
 		return 1;
+	}
+	return ok;
+}
+
+static uint64_t verify_cached;
+
+uint64_t tls_verify_cached(void)
+{
+	return verify_cached;
+}
+
+/* SHA-256 over the DER of the certificates the server sent, in order. */
+static int chain_digest(X509_STORE_CTX *x, uint8_t out[32])
+{
+	STACK_OF(X509) *rest = X509_STORE_CTX_get0_untrusted(x);
+	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 32;
+	int ok = md && leaf && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+
+	for (int i = -1; ok && i < sk_X509_num(rest); i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(i < 0 ? leaf : sk_X509_value(rest, i), &der);
+		ok = n > 0 && EVP_DigestUpdate(md, &n, sizeof(n)) && EVP_DigestUpdate(md, der, (size_t)n);
+		OPENSSL_free(der);
+	}
+	ok = ok && EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -EINVAL;
+}
+
+/* The earliest notAfter of a verified chain (trust anchor included). */
+static int64_t chain_not_after(X509_STORE_CTX *x)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
+	int64_t min = INT64_MAX;
+
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		struct tm tm;
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(chain, i)), &tm) != 1)
+			return 0; /* unreadable: do not keep it */
+		int64_t t = (int64_t)timegm(&tm);
+		if (t < min)
+			min = t;
+	}
+	return chain ? min : 0;
+}
+
+/* X509_verify_cert with a memory. A server sends the same chain on every
+ * full handshake; building and checking it (an ECDSA verification per CA
+ * signature, about 64 us each here, plus OpenSSL's chain building) is the
+ * part of the client's work that does not change between handshakes. A chain this context accepted
+ * before, byte for byte the same DER, is accepted again while each of its
+ * certificates is valid, for VERIFIED_TTL_S at most. Only successes are
+ * kept. The cache lives in the context, which a change of trust or
+ * verification settings replaces; the server still proves its key
+ * (CertificateVerify) and names are still checked after every handshake. */
+static int cached_verify(X509_STORE_CTX *x, void *arg)
+{
+	struct tls_ctx *c = arg;
+	int64_t now = (int64_t)time(NULL);
+	uint8_t key[32];
+	bool keyed = chain_digest(x, key) == 0;
+
+	for (size_t i = 0; keyed && i < c->n_verified; i++)
+		if (memcmp(c->verified[i].chain, key, sizeof(key)) == 0 && now < c->verified[i].until) {
+			verify_cached++;
+			X509_STORE_CTX_set_error(x, X509_V_OK);
+			return 1;
+		}
+	int ok = X509_verify_cert(x);
+	int64_t until = ok == 1 && keyed ? chain_not_after(x) : 0;
+	if (until > now + VERIFIED_TTL_S)
+		until = now + VERIFIED_TTL_S;
+	if (until > now) {
+		size_t slot = c->n_verified < TLS_VERIFIED_MAX ? c->n_verified++ : c->next_verified++ % TLS_VERIFIED_MAX;
+		for (size_t i = 0; i < c->n_verified; i++) /* the same chain again: refresh it */
+			if (memcmp(c->verified[i].chain, key, sizeof(key)) == 0) {
+				slot = i;
+				break;
+			}
+		memcpy(c->verified[slot].chain, key, sizeof(key));
+		c->verified[slot].until = until;
 	}
 	return ok;
 }
@@ -279,10 +366,12 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 		SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
 	}
-	if (t->mode == MS_VERIFY_SKIP_ALL)
+	if (t->mode == MS_VERIFY_SKIP_ALL) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	else
+	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+		SSL_CTX_set_cert_verify_callback(ctx, cached_verify, c);
+	}
 	if (proto == MS_PROTO_HTTP2 || proto == MS_PROTO_GRPC)
 		SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
 	else if (proto == MS_PROTO_HTTP)

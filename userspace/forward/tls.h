@@ -28,6 +28,13 @@ struct tls_session_slot {
 	SSL_SESSION *sess;
 };
 
+/* A chain this context verified, by the SHA-256 of its certificates' DER. */
+struct tls_verified {
+	uint8_t chain[32];
+	int64_t until; /* accepted again until then (time(2) seconds) */
+};
+#define TLS_VERIFIED_MAX 8
+
 struct tls_ctx {
 	int refs;
 	SSL_CTX *ctx;
@@ -41,6 +48,8 @@ struct tls_ctx {
 	size_t n_sans;
 	struct tls_session_slot *sessions;
 	size_t n_sessions;
+	struct tls_verified verified[TLS_VERIFIED_MAX];
+	size_t n_verified, next_verified; /* next_verified: the slot to replace */
 };
 
 /* What one connection verifies against, fixed when it starts. */
@@ -69,6 +78,8 @@ void tls_session_store(struct tls_ctx *c, const char *endpoint, SSL_SESSION *s);
  * drains the queue into buf (one line). */
 enum tls_fail tls_classify(SSL *ssl, int ssl_err, char *buf, size_t len);
 const char *tls_fail_name(enum tls_fail f);
+/* Full handshakes whose chain was accepted from the verification cache. */
+uint64_t tls_verify_cached(void);
 
 /* The name check alone, on a certificate (mode not consulted). */
 int tls_check_cert(const struct tls_ctx *c, X509 *cert, const struct tls_target *tt);
