@@ -32,6 +32,17 @@ def recv_all(s):
         out += b
 
 
+def hash_all(s, digest):
+    """Read to EOF into digest (large transfers: nothing kept); the byte count."""
+    n = 0
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            return n
+        digest.update(b)
+        n += len(b)
+
+
 # ---------- servers ----------
 
 async def serve(port, handler):
@@ -81,7 +92,7 @@ def srv_tls_sink(port, cert, key, pause):
     """TLS: wait pause seconds before reading (the client's bytes pile up in
     the proxy's buffers), read up to the client's close_notify, then answer
     "got N sha256". An EOF without close_notify (or a broken record) answers
-    "no close_notify after N" instead."""
+    "no close_notify before the EOF" instead."""
     import ssl
     import threading
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -89,20 +100,15 @@ def srv_tls_sink(port, cert, key, pause):
     ls = socket.create_server(("", int(port)))
 
     def h(c):
-        n, digest = 0, hashlib.sha256()
+        digest = hashlib.sha256()
         try:
             s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
             time.sleep(float(pause))
             try:
-                while True:
-                    b = s.recv(1 << 16)
-                    if not b:
-                        break
-                    digest.update(b)
-                    n += len(b)
+                n = hash_all(s, digest)
                 reply = b"got %d %s\n" % (n, digest.hexdigest().encode())
             except (ssl.SSLError, OSError):
-                reply = b"no close_notify after %d\n" % n
+                reply = b"no close_notify before the EOF\n"
             s.sendall(reply)
             s.close()
         except (ssl.SSLError, OSError):
@@ -293,13 +299,7 @@ def cli_slow_reader(host, port, mib, pause):
     t = threading.Thread(target=writer)
     t.start()
     time.sleep(pause)
-    got = 0
-    while True:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        back_hash.update(b)
-        got += len(b)
+    got = hash_all(s, back_hash)
     t.join()
     if got != total or data_hash.digest() != back_hash.digest():
         sys.exit("slow reader: sent %d got %d, digests %s" % (total, got, "match" if data_hash.digest() == back_hash.digest() else "differ"))
