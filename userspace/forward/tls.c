@@ -131,12 +131,13 @@ static int64_t chain_not_after(X509_STORE_CTX *x)
 /* X509_verify_cert with a memory. A server sends the same chain on every
  * full handshake; building and checking it (an ECDSA verification per CA
  * signature, about 64 us each here, plus OpenSSL's chain building) is the
- * part of the client's work that does not change between handshakes. A chain this context accepted
- * before, byte for byte the same DER, is accepted again while each of its
- * certificates is valid, for VERIFIED_TTL_S at most. Only successes are
- * kept. The cache lives in the context, which a change of trust or
- * verification settings replaces; the server still proves its key
- * (CertificateVerify) and names are still checked after every handshake. */
+ * part of the client's work that does not change between handshakes. A
+ * chain this context accepted before, byte for byte the same DER, is
+ * accepted again while each of its certificates is valid, for
+ * VERIFIED_TTL_S at most. Only successes are kept. The cache lives in the
+ * context, which a change of trust or verification settings replaces; the
+ * server still proves its key (CertificateVerify) and names are still
+ * checked after every handshake. */
 static int cached_verify(X509_STORE_CTX *x, void *arg)
 {
 	struct tls_ctx *c = arg;
@@ -155,12 +156,11 @@ static int cached_verify(X509_STORE_CTX *x, void *arg)
 	if (until > now + VERIFIED_TTL_S)
 		until = now + VERIFIED_TTL_S;
 	if (until > now) {
-		size_t slot = c->n_verified < TLS_VERIFIED_MAX ? c->n_verified++ : c->next_verified++ % TLS_VERIFIED_MAX;
-		for (size_t i = 0; i < c->n_verified; i++) /* the same chain again: refresh it */
-			if (memcmp(c->verified[i].chain, key, sizeof(key)) == 0) {
-				slot = i;
-				break;
-			}
+		size_t slot = 0;
+		while (slot < c->n_verified && memcmp(c->verified[slot].chain, key, sizeof(key)) != 0)
+			slot++; /* the same chain, expired: refresh it */
+		if (slot == c->n_verified)
+			slot = c->n_verified < TLS_VERIFIED_MAX ? c->n_verified++ : c->next_verified++ % TLS_VERIFIED_MAX;
 		memcpy(c->verified[slot].chain, key, sizeof(key));
 		c->verified[slot].until = until;
 	}
