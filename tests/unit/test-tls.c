@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
-/* The known traps of certificate name checking, on certificates made here. */
+/* The known traps of certificate name checking, and the verification cache,
+ * on certificates made here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <time.h>
 
 #include "tls.h"
 #include "util.h"
@@ -202,6 +205,118 @@ static void test_settings_digest(void **state)
 	assert_memory_not_equal(da, db, 32);
 }
 
+/* ---------- the verification cache ---------- */
+
+static EVP_PKEY *key_p256(void)
+{
+	static EVP_PKEY *key;
+	if (!key)
+		key = EVP_EC_gen("P-256");
+	return key;
+}
+
+/* A certificate for cn valid for secs, signed by issuer (NULL: self-signed,
+ * a CA). */
+static X509 *issue(const char *cn, X509 *issuer, long secs)
+{
+	X509 *x = X509_new();
+	X509V3_CTX v3;
+	static long serial;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), ++serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), secs);
+	X509_set_pubkey(x, key_p256());
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, issuer ? "CA:FALSE" : "critical,CA:TRUE");
+	X509_add_ext(x, bc, -1);
+	X509_EXTENSION_free(bc);
+	X509_sign(x, key_p256(), EVP_sha256());
+	return x;
+}
+
+static struct tls_ctx *ctx_trusting(X509 *ca)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	BUF_MEM *mem;
+	struct tls_ctx *c = NULL;
+	char *err = NULL;
+
+	PEM_write_bio_X509(b, ca);
+	BIO_get_mem_ptr(b, &mem);
+	struct ms_tls t = { .enabled = true, .mode = MS_VERIFY_SECURED,
+			    .ca = { .data = (unsigned char *)mem->data, .len = mem->length } };
+	assert_int_equal(tls_ctx_new(&t, MS_PROTO_TCP, &c, &err), 0);
+	BIO_free(b);
+	return c;
+}
+
+/* What SSL does with a server's chain: the context's verification on it. */
+static int verify(struct tls_ctx *c, X509 *leaf)
+{
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	STACK_OF(X509) *chain = sk_X509_new_null();
+
+	sk_X509_push(chain, leaf);
+	X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(c->ctx), leaf, chain);
+	int r = tls_verify_chain(x, c);
+	X509_STORE_CTX_free(x);
+	sk_X509_free(chain);
+	return r;
+}
+
+static void test_verify_cache(void **state)
+{
+	(void)state;
+	X509 *ca = issue("test CA", NULL, 3600), *other_ca = issue("other CA", NULL, 3600);
+	X509 *a = issue("a", ca, 3600), *b = issue("b", ca, 3600), *stranger = issue("a", other_ca, 3600);
+	X509 *brief = issue("brief", ca, 60);
+	struct tls_ctx *c = ctx_trusting(ca);
+	uint64_t hits = tls_verify_cached();
+	int64_t now = (int64_t)time(NULL);
+
+	/* first sight: verified, then remembered */
+	assert_int_equal(verify(c, a), 1);
+	assert_int_equal(tls_verify_cached(), hits);
+	assert_int_equal(verify(c, a), 1);
+	assert_int_equal(tls_verify_cached(), hits + 1);
+	/* another chain under the same CA is verified on its own */
+	assert_int_equal(verify(c, b), 1);
+	assert_int_equal(tls_verify_cached(), hits + 1);
+	assert_int_equal(c->n_verified, 2);
+	/* a failure is never kept: refused again, and again by verification */
+	assert_int_equal(verify(c, stranger), 0);
+	assert_int_equal(verify(c, stranger), 0);
+	assert_int_equal(tls_verify_cached(), hits + 1);
+	assert_int_equal(c->n_verified, 2);
+	/* an entry lasts 5 minutes at most, and never past a notAfter */
+	assert_true(c->verified[0].until <= now + 300 + 1);
+	assert_int_equal(verify(c, brief), 1);
+	assert_true(c->verified[2].until <= now + 60 + 1);
+	/* expired: verified anew, and its own entry refreshed, not a second one */
+	c->verified[0].until = now - 1;
+	assert_int_equal(verify(c, a), 1);
+	assert_int_equal(tls_verify_cached(), hits + 1);
+	assert_int_equal(c->n_verified, 3);
+	assert_true(c->verified[0].until > now);
+	/* bounded: more chains than slots replace the oldest */
+	X509 *many[TLS_VERIFIED_MAX];
+	for (size_t i = 0; i < TLS_VERIFIED_MAX; i++) {
+		many[i] = issue("many", ca, 3600);
+		assert_int_equal(verify(c, many[i]), 1);
+	}
+	assert_int_equal(c->n_verified, TLS_VERIFIED_MAX);
+	assert_int_equal(verify(c, many[TLS_VERIFIED_MAX - 1]), 1);
+	assert_int_equal(tls_verify_cached(), hits + 2);
+	for (size_t i = 0; i < TLS_VERIFIED_MAX; i++)
+		X509_free(many[i]);
+	X509_free(ca), X509_free(other_ca), X509_free(a), X509_free(b), X509_free(stranger), X509_free(brief);
+	tls_ctx_unref(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_nul_in_san),      cmocka_unit_test(test_no_cn_fallback),
 		cmocka_unit_test(test_wildcards),       cmocka_unit_test(test_ip_never_dns),
 		cmocka_unit_test(test_sans_replace_name_check), cmocka_unit_test(test_settings_digest),
+		cmocka_unit_test(test_verify_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,7 +138,7 @@ static int64_t chain_not_after(X509_STORE_CTX *x)
  * context, which a change of trust or verification settings replaces; the
  * server still proves its key (CertificateVerify) and names are still
  * checked after every handshake. */
-static int cached_verify(X509_STORE_CTX *x, void *arg)
+int tls_verify_chain(X509_STORE_CTX *x, void *arg)
 {
 	struct tls_ctx *c = arg;
 	int64_t now = (int64_t)time(NULL);
@@ -370,7 +370,7 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
-		SSL_CTX_set_cert_verify_callback(ctx, cached_verify, c);
+		SSL_CTX_set_cert_verify_callback(ctx, tls_verify_chain, c);
 	}
 	if (proto == MS_PROTO_HTTP2 || proto == MS_PROTO_GRPC)
 		SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);

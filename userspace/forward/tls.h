@@ -80,6 +80,10 @@ enum tls_fail tls_classify(SSL *ssl, int ssl_err, char *buf, size_t len);
 const char *tls_fail_name(enum tls_fail f);
 /* Full handshakes whose chain was accepted from the verification cache. */
 uint64_t tls_verify_cached(void);
+/* The contexts' certificate verification (SSL_CTX_set_cert_verify_callback;
+ * arg is the struct tls_ctx): X509_verify_cert, remembering the chains it
+ * accepted. Exposed for the unit tests. */
+int tls_verify_chain(X509_STORE_CTX *x, void *arg);
 
 /* The name check alone, on a certificate (mode not consulted). */
 int tls_check_cert(const struct tls_ctx *c, X509 *cert, const struct tls_target *tt);
