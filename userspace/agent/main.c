@@ -47,20 +47,37 @@ static void usage(void)
 	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR, MS_DEFAULT_DNS_PORT);
 }
 
-static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret)
+/* A numeric option: its bounds and the field it sets (2 or 4 bytes). */
+struct num_opt {
+	int id;
+	const char *name;
+	unsigned long min, max;
+	void *dst;
+	size_t size;
+};
+
+static int set_num(const struct num_opt *n, const char *s)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(s, &end, 0);
-	if (errno || *end || !*s || v > max || s[0] == '-') {
-		fprintf(stderr, "meshspliced: %s \"%s\" is not a number in 0..%lu\n", opt, s, max);
+	if (errno || *end || !*s || v < n->min || v > n->max || s[0] == '-') {
+		fprintf(stderr, "meshspliced: %s \"%s\" is not a number in %lu..%lu\n", n->name, s, n->min, n->max);
 		return -EINVAL;
 	}
-	*ret = v;
+	if (n->size == sizeof(uint16_t)) {
+		uint16_t u = (uint16_t)v;
+		memcpy(n->dst, &u, sizeof(u));
+	} else {
+		uint32_t u = (uint32_t)v; /* unsigned, uint32_t or an int whose max fits */
+		memcpy(n->dst, &u, sizeof(u));
+	}
 	return 0;
 }
+
+#define NUM(id, name, min, max, field) { id, name, min, max, &o.field, sizeof(o.field) }
 
 int main(int argc, char **argv)
 {
@@ -124,7 +141,24 @@ int main(int argc, char **argv)
 	};
 	_cleanup_free_ char *cgroup = NULL;
 	bool uninstall = false;
-	unsigned long v;
+	const struct num_opt nums[] = {
+		NUM(O_PORT, "--listen-port", 1, 65535, listen_port),
+		NUM(O_MARK, "--mark", 1, 0xffffffffUL, mark),
+		NUM(O_CTO, "--connect-timeout", 1, 600000, connect_timeout_ms),
+		NUM(O_ITO, "--idle-timeout", 0, 86400000UL * 7, idle_timeout_ms),
+		NUM(O_HCTO, "--halfclose-timeout", 0, 86400000UL, halfclose_timeout_ms),
+		NUM(O_DRAIN, "--drain-timeout", 0, 3600000UL, drain_timeout_ms),
+		NUM(O_MAXC, "--max-conns", 0, 10000000, max_conns),
+		NUM(O_PIPE, "--pipe-size", 0, 1u << 30, pipe_size),
+		NUM(O_SOCKBUF, "--sockbuf", 0, 1u << 30, sockbuf),
+		NUM(O_PIPE_POOL, "--pipe-pool", 0, 65536, pipe_pool),
+		NUM(O_EPOLL_BATCH, "--epoll-batch", 1, 4096, epoll_batch),
+		NUM(O_ACCEPT_BATCH, "--accept-batch", 0, 65536, accept_batch),
+		NUM(O_DNS, "--dns-refresh", 100, 86400000UL, dns_refresh_ms),
+		NUM(O_DNS_PORT, "--dns-port", 1, 65535, dns_port),
+		NUM(O_DNS_TTL, "--dns-ttl", 0, 86400, dns_ttl),
+		NUM(O_DNS_TIMEOUT, "--dns-timeout", 100, 60000, dns_timeout_ms),
+	};
 	int c;
 
 	cfg_opts_init(&o.cfg);
@@ -142,16 +176,6 @@ int main(int argc, char **argv)
 		case O_CONTROL: o.control = optarg; break;
 		case O_STATE: o.state_dir = optarg; break;
 		case O_BPFFS: o.bpffs = optarg; break;
-		case O_PORT:
-			if (parse_uint("--listen-port", optarg, 65535, &v) < 0 || v == 0)
-				return 2;
-			o.listen_port = (uint16_t)v;
-			break;
-		case O_MARK:
-			if (parse_uint("--mark", optarg, 0xffffffffUL, &v) < 0 || v == 0)
-				return 2;
-			o.mark = (uint32_t)v;
-			break;
 		case O_MES:
 		case O_MS:
 			if (cidr_parse(optarg, c == O_MES ? &o.cfg.mes_cidr : &o.cfg.ms_cidr) < 0) {
@@ -161,80 +185,10 @@ int main(int argc, char **argv)
 			}
 			break;
 		case O_ZONE: o.cfg.zone = optarg; break;
-		case O_CTO:
-			if (parse_uint("--connect-timeout", optarg, 600000, &v) < 0 || v == 0)
-				return 2;
-			o.connect_timeout_ms = (unsigned)v;
-			break;
-		case O_ITO:
-			if (parse_uint("--idle-timeout", optarg, 86400000UL * 7, &v) < 0)
-				return 2;
-			o.idle_timeout_ms = (unsigned)v;
-			break;
-		case O_MAXC:
-			if (parse_uint("--max-conns", optarg, 10000000, &v) < 0)
-				return 2;
-			o.max_conns = (unsigned)v;
-			break;
-		case O_PIPE:
-			if (parse_uint("--pipe-size", optarg, 1u << 30, &v) < 0)
-				return 2;
-			o.pipe_size = (int)v;
-			break;
 		case O_NO_NODELAY:
 			o.no_nodelay = true;
 			break;
-		case O_SOCKBUF:
-			if (parse_uint("--sockbuf", optarg, 1u << 30, &v) < 0)
-				return 2;
-			o.sockbuf = (int)v;
-			break;
-		case O_PIPE_POOL:
-			if (parse_uint("--pipe-pool", optarg, 65536, &v) < 0)
-				return 2;
-			o.pipe_pool = (unsigned)v;
-			break;
-		case O_EPOLL_BATCH:
-			if (parse_uint("--epoll-batch", optarg, 4096, &v) < 0 || v == 0)
-				return 2;
-			o.epoll_batch = (unsigned)v;
-			break;
-		case O_ACCEPT_BATCH:
-			if (parse_uint("--accept-batch", optarg, 65536, &v) < 0)
-				return 2;
-			o.accept_batch = (unsigned)v;
-			break;
-		case O_DNS:
-			if (parse_uint("--dns-refresh", optarg, 86400000UL, &v) < 0 || v < 100)
-				return 2;
-			o.dns_refresh_ms = (unsigned)v;
-			break;
 		case O_NO_DNS: o.no_dns = true; break;
-		case O_HCTO:
-			if (parse_uint("--halfclose-timeout", optarg, 86400000UL, &v) < 0)
-				return 2;
-			o.halfclose_timeout_ms = (unsigned)v;
-			break;
-		case O_DRAIN:
-			if (parse_uint("--drain-timeout", optarg, 3600000UL, &v) < 0)
-				return 2;
-			o.drain_timeout_ms = (unsigned)v;
-			break;
-		case O_DNS_PORT:
-			if (parse_uint("--dns-port", optarg, 65535, &v) < 0 || v == 0)
-				return 2;
-			o.dns_port = (uint16_t)v;
-			break;
-		case O_DNS_TTL:
-			if (parse_uint("--dns-ttl", optarg, 86400, &v) < 0)
-				return 2;
-			o.dns_ttl = (uint32_t)v;
-			break;
-		case O_DNS_TIMEOUT:
-			if (parse_uint("--dns-timeout", optarg, 60000, &v) < 0 || v < 100)
-				return 2;
-			o.dns_timeout_ms = (unsigned)v;
-			break;
 		case O_LOG: {
 			enum log_level l;
 			if (log_parse_level(optarg, &l) < 0) {
@@ -249,7 +203,18 @@ int main(int argc, char **argv)
 		case O_VERSION: puts("meshspliced " MS_VERSION); return 0;
 		case 'h':
 		case O_HELP: usage(); return 0;
-		default: usage(); return 2;
+		default: {
+			size_t i = 0;
+			while (i < ARRAY_SIZE(nums) && nums[i].id != c)
+				i++;
+			if (i == ARRAY_SIZE(nums)) {
+				usage();
+				return 2;
+			}
+			if (set_num(&nums[i], optarg) < 0)
+				return 2;
+			break;
+		}
 		}
 	}
 	if (optind < argc) {
