@@ -15,10 +15,6 @@
 # is what two TCP hops cost on this machine.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
-require_root
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-5}
-CONNRATE=$BUILD/tests/bench/connrate
 make_topology || exit 1
 # Short connections leave the client's ports in TIME_WAIT; without reuse the
 # 28k default ports cap every contender at ~500 conn/s. The pod netns is ours.

@@ -6,10 +6,6 @@
 # Same forwarder behind both; what differs is how the connect reaches it.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
-require_root
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-5}
-CONNRATE=$BUILD/tests/bench/connrate
 make_topology || exit 1
 for ns in "$NS_A" "$NS_B"; do
 	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"

@@ -8,10 +8,6 @@
 #   KNOBS: "label|agent flags" lines to try instead of the list below.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
-require_root
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-5}
-CONNRATE=$BUILD/tests/bench/connrate
 KNOBS=${KNOBS:-"defaults|
 pipes of 64 KiB|--pipe-size 65536
 pipes of 1 MiB|--pipe-size 1048576

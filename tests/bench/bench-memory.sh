@@ -6,7 +6,6 @@
 # pipe (they come from a pool only while bytes are in flight).
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
-require_root
 # 10,000 would need about 20,050 fds in the agent (two per connection); this
 # machine's hard RLIMIT_NOFILE is 20,000 and cannot be raised (no
 # CAP_SYS_RESOURCE), so the default stops at 9,900. Set COUNTS where the

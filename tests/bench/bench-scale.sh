@@ -14,11 +14,8 @@
 #   config is parsed, indexed and in the BPF maps), after the file changed.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
-require_root
-ROUNDS=${ROUNDS:-3}
 CONNECTS=${CONNECTS:-3000}
 SCALES=${SCALES:-"10 10000"}
-CONNRATE=$BUILD/tests/bench/connrate
 CTL2=$T/agent2.sock
 make_topology || exit 1
 

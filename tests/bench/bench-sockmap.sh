@@ -14,9 +14,6 @@
 #   upstream: iperf3 -s in the outside netns
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
-require_root
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-5}
 PROBE=$BUILD/tests/bench/sockmap-probe
 make_topology || exit 1
 

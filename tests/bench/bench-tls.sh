@@ -7,10 +7,6 @@
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
 source "$(dirname "$0")/../integration/certs.sh"
-require_root
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-5}
-CONNRATE=$BUILD/tests/bench/connrate
 PEERS=$(dirname "$0")/peers
 make_topology || exit 1
 ip netns exec "$NS_A" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"

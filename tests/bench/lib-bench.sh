@@ -1,5 +1,11 @@
 # SPDX-License-Identifier: MIT
-# Shared by the benchmarks: medians and ranges of the values of a round list.
+# Shared by the benchmarks (sourced after ../integration/lib.sh): root, the
+# round and duration defaults, the load generator; medians and ranges of the
+# values of a round list.
+require_root
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-5}
+CONNRATE=$BUILD/tests/bench/connrate
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 minmax() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
