@@ -91,7 +91,9 @@ uint64_t tls_verify_cached(void)
 	return verify_cached;
 }
 
-/* SHA-256 over the DER of the certificates the server sent, in order. */
+/* SHA-256 over the DER of the certificates the server sent, in order. SSL
+ * passes the whole peer chain as the untrusted stack, leaf first; the leaf is
+ * hashed once. */
 static int chain_digest(X509_STORE_CTX *x, uint8_t out[32])
 {
 	STACK_OF(X509) *rest = X509_STORE_CTX_get0_untrusted(x);
@@ -101,8 +103,11 @@ static int chain_digest(X509_STORE_CTX *x, uint8_t out[32])
 	int ok = md && leaf && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 
 	for (int i = -1; ok && i < sk_X509_num(rest); i++) {
+		X509 *cert = i < 0 ? leaf : sk_X509_value(rest, i);
+		if (i >= 0 && cert == leaf)
+			continue;
 		unsigned char *der = NULL;
-		int n = i2d_X509(i < 0 ? leaf : sk_X509_value(rest, i), &der);
+		int n = i2d_X509(cert, &der);
 		ok = n > 0 && EVP_DigestUpdate(md, &n, sizeof(n)) && EVP_DigestUpdate(md, der, (size_t)n);
 		OPENSSL_free(der);
 	}
