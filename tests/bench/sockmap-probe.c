@@ -73,15 +73,24 @@ static uint64_t redirected(uint64_t from)
 	return p.bytes;
 }
 
-static int join(int fd, uint64_t self, uint64_t peer, int map)
+/* Each socket's peer, then both sockets into the targets, then into the
+ * verdict's map (in that order: see the top of the file). */
+static int join(const int fds[2], const uint64_t ck[2])
 {
-	uint64_t v = (uint64_t)fd;
-	struct smp_pair p = { .peer = peer };
+	int maps[2] = { bpf_map__fd(skel->maps.smp_targets), bpf_map__fd(skel->maps.smp_joined) };
 
-	if (map == bpf_map__fd(skel->maps.smp_targets) &&
-	    bpf_map_update_elem(bpf_map__fd(skel->maps.smp_pairs), &self, &p, BPF_ANY) < 0)
-		return -errno;
-	return bpf_map_update_elem(map, &self, &v, BPF_ANY) < 0 ? -errno : 0;
+	for (int i = 0; i < 2; i++) {
+		struct smp_pair p = { .peer = ck[1 - i] };
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.smp_pairs), &ck[i], &p, BPF_ANY) < 0)
+			return -errno;
+	}
+	for (int m = 0; m < 2; m++)
+		for (int i = 0; i < 2; i++) {
+			uint64_t v = (uint64_t)fds[i];
+			if (bpf_map_update_elem(maps[m], &ck[i], &v, BPF_ANY) < 0)
+				return -errno;
+		}
+	return 0;
 }
 
 static void serve(int c, const struct sockaddr_in *up, int sndbuf)
@@ -105,13 +114,7 @@ static void serve(int c, const struct sockaddr_in *up, int sndbuf)
 		}
 		base[i] = queued_total(fds[i]);
 	}
-	int r = join(c, ck[0], ck[1], bpf_map__fd(skel->maps.smp_targets));
-	if (!r)
-		r = join(u, ck[1], ck[0], bpf_map__fd(skel->maps.smp_targets));
-	if (!r)
-		r = join(c, ck[0], ck[1], bpf_map__fd(skel->maps.smp_joined));
-	if (!r)
-		r = join(u, ck[1], ck[0], bpf_map__fd(skel->maps.smp_joined));
+	int r = join(fds, ck);
 	if (r) {
 		fprintf(stderr, "sockmap-probe: join: %s\n", strerror(-r));
 		return;
