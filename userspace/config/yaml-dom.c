@@ -57,12 +57,16 @@ static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_m
 {
 	struct ynode *n;
 
+	char limit[24];
+
 	if (++b->nodes > YDOM_MAX_NODES) {
-		fail(b, m, "document has more than 100000 nodes (after expanding aliases)%s", "");
+		snprintf(limit, sizeof(limit), "%d", YDOM_MAX_NODES);
+		fail(b, m, "document has more than %s nodes (after expanding aliases)", limit);
 		return NULL;
 	}
 	if (++b->file_nodes > YDOM_MAX_FILE_NODES) {
-		fail(b, m, "file has more than 500000 nodes (after expanding aliases); split it%s", "");
+		snprintf(limit, sizeof(limit), "%d", YDOM_MAX_FILE_NODES);
+		fail(b, m, "file has more than %s nodes (after expanding aliases); split it", limit);
 		return NULL;
 	}
 	n = xcalloc(1, sizeof(*n));
