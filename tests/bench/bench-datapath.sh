@@ -52,11 +52,6 @@ declare -A PFX=([direct]="" [meshsplice]="" [haproxy]=1 [nginx]=2 [socat]=3)
 nginx_master=$(cat "$T/nginx-stream.pid" 2>/dev/null)
 declare -A PIDS=([direct]="" [meshsplice]="$AGENT_PID" [haproxy]="$(cat "$T/haproxy-5201.pid")"
 	[nginx]="$nginx_master $(pgrep -P "$nginx_master" | tr '\n' ' ')" [socat]="$SOCAT_BULK")
-cpu_ticks() { # utime + stime + the reaped children's, of every pid given
-	local p t=0
-	for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat"))); done
-	echo $t
-}
 
 declare -A R
 # bulk CONTENDER WORKLOAD iperf3-args...: Gb/s; for 1 stream up, CPU-seconds per GB too
@@ -67,10 +62,7 @@ bulk() {
 	json=$(${RUN[$c]} iperf3 -c "${HOST[$c]}" -p "${PFX[$c]}5201" -t "$SECS" -J "$@")
 	t1=$(cpu_ticks ${PIDS[$c]})
 	R[${c}_$w]+=" $(echo "$json" | gbps)"
-	[ "$w" = bulk1 ] && [ -n "${PIDS[$c]}" ] && R[${c}_cpugb]+=" $(echo "$json" | python3 -c '
-import json, os, sys
-gb = json.load(sys.stdin)["end"]["sum_received"]["bytes"] / 1e9
-print("%.3f" % ((int(sys.argv[1]) - int(sys.argv[2])) / os.sysconf("SC_CLK_TCK") / gb))' "$t1" "$t0")"
+	[ "$w" = bulk1 ] && [ -n "${PIDS[$c]}" ] && R[${c}_cpugb]+=" $(echo "$json" | cpu_per_gb "$t1" "$t0")"
 	return 0
 }
 run_round() {

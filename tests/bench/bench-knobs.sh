@@ -21,7 +21,6 @@ ip netns exec "$NS_A" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_
 bulk_rr_services 198.18.1.2
 bg_out iperf sh -c 'echo ready; exec iperf3 -s -p 5201' || exit 1
 bg_out rr "$CONNRATE" server 7000 || exit 1
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 declare -A R
 mapfile -t VARIANTS <<<"$KNOBS"
@@ -33,14 +32,11 @@ for r in $(seq "$ROUNDS"); do
 		# shellcheck disable=SC2086 # flags are words
 		start_agent $flags || exit 1
 		ms enable --netns "/var/run/netns/$NS_A" --name bench/knobs >/dev/null || exit 1
-		t0=$(ticks "$AGENT_PID")
+		t0=$(cpu_ticks "$AGENT_PID")
 		json=$(in_pod "$NS_A" iperf3 -c 242.0.0.50 -p 5201 -t "$SECS" -J)
-		t1=$(ticks "$AGENT_PID")
+		t1=$(cpu_ticks "$AGENT_PID")
 		R[${i}_bulk]+=" $(echo "$json" | gbps)"
-		R[${i}_cpugb]+=" $(echo "$json" | python3 -c '
-import json, os, sys
-gb = json.load(sys.stdin)["end"]["sum_received"]["bytes"] / 1e9
-print("%.3f" % ((int(sys.argv[1]) - int(sys.argv[2])) / os.sysconf("SC_CLK_TCK") / gb))' "$t1" "$t0")"
+		R[${i}_cpugb]+=" $(echo "$json" | cpu_per_gb "$t1" "$t0")"
 		R[${i}_short]+=" $(in_pod "$NS_A" "$CONNRATE" short 242.0.0.51 7000 "$SECS" 64 | awk '{print $1}')"
 		R[${i}_p99]+=" $(in_pod "$NS_A" "$CONNRATE" rr 242.0.0.51 7000 "$SECS" | awk '{print $5}')"
 	done

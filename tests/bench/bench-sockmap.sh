@@ -68,10 +68,7 @@ bulk() { # contender workload iperf3-args...
 	json=$(${RUN[$c]} iperf3 -c "${HOST[$c]}" -p "${PORT[$c]}" -t "$SECS" -J "$@")
 	b1=$(busy)
 	R[${c}_$w]+=" $(echo "$json" | gbps)"
-	R[${c}_cpu$w]+=" $(echo "$json" | python3 -c '
-import json, os, sys
-gb = json.load(sys.stdin)["end"]["sum_received"]["bytes"] / 1e9
-print("%.3f" % ((int(sys.argv[1]) - int(sys.argv[2])) / os.sysconf("SC_CLK_TCK") / gb))' "$b1" "$b0")"
+	R[${c}_cpu$w]+=" $(echo "$json" | cpu_per_gb "$b1" "$b0")"
 }
 for r in $(seq "$ROUNDS"); do
 	log "round $r of $ROUNDS"

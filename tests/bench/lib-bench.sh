@@ -10,6 +10,18 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { prin
 minmax() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
+cpu_ticks() { # utime + stime + the reaped children's, of every pid given
+	local p t=0
+	for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat"))); done
+	echo $t
+}
+# cpu_per_gb TICKS_AFTER TICKS_BEFORE < iperf3 JSON: CPU-seconds (clock ticks
+# apart) per GB that iperf3 received
+cpu_per_gb() {
+	python3 -c 'import json, os, sys
+gb = json.load(sys.stdin)["end"]["sum_received"]["bytes"] / 1e9
+print("%.3f" % ((int(sys.argv[1]) - int(sys.argv[2])) / os.sysconf("SC_CLK_TCK") / gb))' "$1" "$2"
+}
 
 # csv_dump BENCH: each round list of the bench's R array (keys CONTENDER_WORKLOAD)
 # as "bench,workload,contender,median,min,max" lines appended to $BENCH_CSV.
