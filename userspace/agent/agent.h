@@ -52,6 +52,7 @@ enum refuse_reason {
 	REFUSE_LIMIT,        /* connection limit */
 	REFUSE_MESH_GONE,    /* the pod's mesh no longer exists */
 	REFUSE_NO_FD,        /* out of file descriptors: reset at accept */
+	REFUSE_POD_GONE,     /* the pod was removed while its client waited for DNS */
 	REFUSE__MAX,
 };
 

@@ -106,6 +106,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		{ "mesh", required_argument, NULL, 'm' },
 		{ "exclude-port", required_argument, NULL, 'p' },
 		{ "exclude-cidr", required_argument, NULL, 'x' },
+		{ "no-exclusions", no_argument, NULL, 'X' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-dns", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'd' },
@@ -115,7 +116,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 	json_object *req = json_object_new_object();
 	json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
 	bool takes_pod = streq(verb, "enable") || streq(verb, "disable");
-	bool lookup = streq(verb, "dns-lookup");
+	bool lookup = streq(verb, "dns-lookup"), clear = false;
 	int o;
 
 	json_object_object_add(req, "cmd", json_object_new_string(verb));
@@ -152,6 +153,9 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		case 'x':
 			json_object_array_add(cidrs, json_object_new_string(optarg));
 			break;
+		case 'X':
+			clear = true;
+			break;
 		case 'D':
 		case 'd':
 			json_object_object_add(req, "dns", json_object_new_boolean(o == 'd'));
@@ -180,8 +184,18 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		cli_error(c, "%s needs NS/POD or --netns PATH", verb);
 		goto fail;
 	}
-	json_object_object_add(req, "exclude_ports", ports);
-	json_object_object_add(req, "exclude_cidrs", cidrs);
+	/* A list sent replaces the pod's (an empty one clears it); one not
+	 * sent leaves it as it is. */
+	if (clear && (json_object_array_length(ports) || json_object_array_length(cidrs))) {
+		cli_error(c, "--no-exclusions clears them: give it without --exclude-port or --exclude-cidr");
+		goto fail;
+	}
+	if (clear || json_object_array_length(ports))
+		json_object_object_add(req, "exclude_ports", json_object_get(ports));
+	if (clear || json_object_array_length(cidrs))
+		json_object_object_add(req, "exclude_cidrs", json_object_get(cidrs));
+	json_object_put(ports);
+	json_object_put(cidrs);
 	return req;
 fail:
 	json_object_put(ports);

@@ -74,7 +74,6 @@ struct ms_port {
 	enum ms_proto proto;
 	struct ms_endpoint *eps;
 	size_t n_eps;
-	size_t n_eps_rr; /* the agent's round-robin cursor: the one field that changes */
 };
 
 struct ms_service {

@@ -33,11 +33,16 @@ static void tls_start(struct fwd *f, struct fwd_conn *c);
 static void tls_handshake(struct fwd *f, struct fwd_conn *c);
 static void tls_run(struct fwd *f, struct fwd_conn *c);
 
-static struct fwd_conn *conn_of(struct ev *ev)
+static void conn_event(struct fwd_conn *c, bool client, uint32_t events);
+
+static void on_client(struct ev *ev, uint32_t events)
 {
-	if (ev->kind == EV_FWD_CLIENT)
-		return (struct fwd_conn *)((char *)ev - offsetof(struct fwd_conn, cev));
-	return (struct fwd_conn *)((char *)ev - offsetof(struct fwd_conn, uev));
+	conn_event(container_of(ev, struct fwd_conn, cev), true, events);
+}
+
+static void on_upstream(struct ev *ev, uint32_t events)
+{
+	conn_event(container_of(ev, struct fwd_conn, uev), false, events);
 }
 
 void fwd_init(struct fwd *f, int epfd, const struct fwd_opts *o)
@@ -86,7 +91,7 @@ static int pipe_get(struct fwd *f, struct fwd_dir *d)
 	if (d->pipe[0] >= 0)
 		return 0;
 	if (f->n_pool > 0) {
-		f->n_pool--;
+		f->st.pipes_pooled = --f->n_pool;
 		d->pipe[0] = f->pool[f->n_pool][0];
 		d->pipe[1] = f->pool[f->n_pool][1];
 		return 0;
@@ -111,7 +116,7 @@ static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
 	if (!failed && d->in_pipe == 0 && f->n_pool < f->o.pipe_pool) {
 		f->pool[f->n_pool][0] = d->pipe[0];
 		f->pool[f->n_pool][1] = d->pipe[1];
-		f->n_pool++;
+		f->st.pipes_pooled = ++f->n_pool;
 	} else {
 		close(d->pipe[0]);
 		close(d->pipe[1]);
@@ -120,8 +125,10 @@ static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
 	d->in_pipe = 0;
 }
 
-static void conn_free(struct fwd *f, struct fwd_conn *c, bool reset_client, bool reset_upstream)
+/* Every connection ends here, counted under exactly one how. */
+static void conn_free(struct fwd *f, struct fwd_conn *c, enum fwd_end how, bool reset_client, bool reset_upstream)
 {
+	f->st.ended[how]++;
 	DLIST_REMOVE(f->head, c);
 	if (c->ssl) {
 		/* However the connection ended, its session stays resumable (RFC
@@ -157,6 +164,36 @@ const char *fwd_conn_upstream(const struct fwd_conn *c)
 	if (c->cur < c->n_targets)
 		return c->targets[c->cur].label;
 	return c->upstream[0] ? c->upstream : "-";
+}
+
+const char *fwd_end_name(enum fwd_end e)
+{
+	static const char *const names[FWD_END__MAX] = {
+		[FWD_END_COMPLETED] = "completed",
+		[FWD_END_RESET_CLIENT] = "reset_client",
+		[FWD_END_RESET_UPSTREAM] = "reset_upstream",
+		[FWD_END_CONNECT_FAILED] = "connect_failed",
+		[FWD_END_CONNECT_TIMEOUT] = "connect_timeout",
+		[FWD_END_IDLE_TIMEOUT] = "idle_timeout",
+		[FWD_END_HALFCLOSE_TIMEOUT] = "halfclose_timeout",
+		[FWD_END_ERROR] = "error",
+		[FWD_END_SHUTDOWN] = "shutdown",
+	};
+	return e < FWD_END__MAX ? names[e] : "?";
+}
+
+void fwd_foreach(const struct fwd *f, void (*fn)(const struct fwd_conn_info *c, void *ctx), void *ctx)
+{
+	uint64_t now = now_ms();
+
+	for (const struct fwd_conn *c = f->head; c; c = c->next) {
+		struct fwd_conn_info i = {
+			.id = c->id, .pod = c->pod, .orig = c->orig, .service = c->service,
+			.upstream = fwd_conn_upstream(c), .open = c->state == FWD_OPEN,
+			.tx_bytes = c->up.bytes, .rx_bytes = c->down.bytes, .age_ms = now - c->created_ms,
+		};
+		fn(&i, ctx);
+	}
 }
 
 /* A plain connection, once open, needs nothing of its targets but a label:
@@ -253,9 +290,7 @@ static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *
 static void interest(struct fwd *f, struct ev *ev, int fd, uint32_t *cur, bool rd, bool wr)
 {
 	uint32_t want = EPOLLRDHUP | EPOLLET | (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
-	struct epoll_event ee = { .events = want, .data.ptr = ev };
-
-	if (want != *cur && epoll_ctl(f->epfd, EPOLL_CTL_MOD, fd, &ee) == 0)
+	if (want != *cur && ev_mod(f->epfd, fd, ev, want) == 0)
 		*cur = want;
 }
 
@@ -293,28 +328,25 @@ static void conn_run(struct fwd *f, struct fwd_conn *c)
 	client_reset = up == PUMP_SRC_RESET || down == PUMP_DST_RESET;
 	upstream_reset = up == PUMP_DST_RESET || down == PUMP_SRC_RESET;
 	if (client_reset) {
-		f->st.reset_client++;
 		log_debug("conn %llu: client reset; resetting upstream %s", (unsigned long long)c->id,
 			  fwd_conn_upstream(c));
-		conn_free(f, c, false, true);
+		conn_free(f, c, FWD_END_RESET_CLIENT, false, true);
 		return;
 	}
 	if (upstream_reset) {
-		f->st.reset_upstream++;
 		log_debug("conn %llu: upstream %s reset; resetting the client", (unsigned long long)c->id,
 			  fwd_conn_upstream(c));
-		conn_free(f, c, true, false);
+		conn_free(f, c, FWD_END_RESET_UPSTREAM, true, false);
 		return;
 	}
 	if (up == PUMP_ERROR || down == PUMP_ERROR) {
 		log_warn_errno(errno, "conn %llu: splice failed: %m; resetting both sides",
 			       (unsigned long long)c->id);
-		conn_free(f, c, true, true);
+		conn_free(f, c, FWD_END_ERROR, true, true);
 		return;
 	}
 	if (c->up.shut && c->down.shut) {
-		f->st.completed++;
-		conn_free(f, c, false, false);
+		conn_free(f, c, FWD_END_COMPLETED, false, false);
 		return;
 	}
 	conn_interest(f, c);
@@ -359,10 +391,10 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 			c->cur++;
 			continue;
 		}
-		struct epoll_event ee = { .events = FWD_EVENTS_ALL, .data.ptr = &c->uev };
-		if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+		int r = ev_add(f->epfd, fd, &c->uev, FWD_EVENTS_ALL);
+		if (r < 0) {
 			close(fd);
-			return -errno;
+			return r;
 		}
 		c->ufd = fd;
 		c->umask = FWD_EVENTS_ALL;
@@ -372,12 +404,11 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 	return -EHOSTUNREACH;
 }
 
-static void connect_failed(struct fwd *f, struct fwd_conn *c, const char *why)
+static void connect_failed(struct fwd *f, struct fwd_conn *c, enum fwd_end how, const char *why)
 {
-	f->st.connect_failed++;
 	log_info("conn %llu: %s → %s: no endpoint answered (%s); resetting the client",
 		 (unsigned long long)c->id, c->pod, c->service, why);
-	conn_free(f, c, true, false);
+	conn_free(f, c, how, true, false);
 }
 
 /* The upstream socket became writable (or failed) while connecting.
@@ -411,7 +442,7 @@ static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 	c->cur++;
 	f->st.connect_retries++;
 	if (now_ms() >= c->deadline_ms || try_connect(f, c) < 0)
-		connect_failed(f, c, strerror(err));
+		connect_failed(f, c, FWD_END_CONNECT_FAILED, strerror(err));
 }
 
 /* ---------- TLS origination ---------- */
@@ -446,7 +477,7 @@ static void tls_failed(struct fwd *f, struct fwd_conn *c, enum tls_fail why, con
 	c->cur++;
 	c->state = FWD_CONNECTING;
 	if (now_ms() >= c->deadline_ms || try_connect(f, c) < 0)
-		connect_failed(f, c, tls_fail_name(why));
+		connect_failed(f, c, FWD_END_CONNECT_FAILED, tls_fail_name(why));
 }
 
 static void tls_start(struct fwd *f, struct fwd_conn *c)
@@ -530,8 +561,7 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 			} else if (errno == EAGAIN) {
 				c->c_rd = false;
 			} else if (errno != EINTR) {
-				f->st.reset_client++;
-				conn_free(f, c, false, true);
+				conn_free(f, c, FWD_END_RESET_CLIENT, false, true);
 				return;
 			}
 			if (c->ulen == 0) {
@@ -554,8 +584,7 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				break;
 			} else {
 				ERR_clear_error();
-				f->st.reset_upstream++;
-				conn_free(f, c, true, false);
+				conn_free(f, c, FWD_END_RESET_UPSTREAM, true, false);
 				return;
 			}
 		}
@@ -588,7 +617,7 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				f->st.tls_fail[TLS_FAIL_RENEGOTIATION]++;
 				log_info("conn %llu: %s → %s: the server asked to renegotiate and allowRenegotiation is off; resetting",
 					 (unsigned long long)c->id, c->pod, c->service);
-				conn_free(f, c, true, true);
+				conn_free(f, c, FWD_END_ERROR, true, true);
 				return;
 			}
 			if (n > 0) {
@@ -603,8 +632,7 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 				c->u_rd = false; /* edge-triggered: the next EPOLLIN sets it */
 			} else if (e != SSL_ERROR_WANT_WRITE) {
 				ERR_clear_error();
-				f->st.reset_upstream++;
-				conn_free(f, c, true, false);
+				conn_free(f, c, FWD_END_RESET_UPSTREAM, true, false);
 				return;
 			}
 			break;
@@ -625,8 +653,7 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 			} else if (errno == EAGAIN) {
 				c->c_wr = false;
 			} else if (errno != EINTR) {
-				f->st.reset_client++;
-				conn_free(f, c, false, true);
+				conn_free(f, c, FWD_END_RESET_CLIENT, false, true);
 				return;
 			}
 		}
@@ -640,8 +667,7 @@ static void tls_run(struct fwd *f, struct fwd_conn *c)
 		touch(c);
 	}
 	if (c->up.shut && c->down.shut) {
-		f->st.completed++;
-		conn_free(f, c, false, false);
+		conn_free(f, c, FWD_END_COMPLETED, false, false);
 	}
 }
 
@@ -653,8 +679,8 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 
 	c->f = f;
 	c->id = ++f->next_id;
-	c->cev.kind = EV_FWD_CLIENT;
-	c->uev.kind = EV_FWD_UPSTREAM;
+	ev_init(&c->cev, on_client);
+	ev_init(&c->uev, on_upstream);
 	c->cfd = cfd;
 	c->ufd = -1;
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
@@ -674,23 +700,20 @@ int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, cons
 	bool tls = c->n_targets > 0 && c->targets[0].tls;
 	c->cmask = tls ? FWD_EVENTS_ALL : (uint32_t)(EPOLLIN | EPOLLRDHUP | EPOLLET);
 	c->c_wr = !tls;
-	struct epoll_event ee = { .events = c->cmask, .data.ptr = &c->cev };
-	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, cfd, &ee) < 0) {
-		r = -errno;
-		conn_free(f, c, true, false);
+	if ((r = ev_add(f->epfd, cfd, &c->cev, c->cmask)) < 0) {
+		conn_free(f, c, FWD_END_ERROR, true, false);
 		return r;
 	}
 	if ((r = try_connect(f, c)) < 0) {
-		connect_failed(f, c, strerror(-r));
+		connect_failed(f, c, FWD_END_CONNECT_FAILED, strerror(-r));
 		return r;
 	}
 	return 0;
 }
 
-void fwd_event(struct fwd *f, struct ev *ev, uint32_t events)
+static void conn_event(struct fwd_conn *c, bool client, uint32_t events)
 {
-	struct fwd_conn *c = conn_of(ev);
-	bool client = ev->kind == EV_FWD_CLIENT;
+	struct fwd *f = c->f;
 
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		if (client)
@@ -708,8 +731,7 @@ void fwd_event(struct fwd *f, struct ev *ev, uint32_t events)
 		if (!client)
 			tls_handshake(f, c);
 		else if (events & (EPOLLERR | EPOLLHUP)) {
-			f->st.reset_client++;
-			conn_free(f, c, false, true);
+			conn_free(f, c, FWD_END_RESET_CLIENT, false, true);
 		}
 		return;
 	}
@@ -720,8 +742,7 @@ void fwd_event(struct fwd *f, struct ev *ev, uint32_t events)
 		}
 		if (client && (events & (EPOLLERR | EPOLLHUP))) {
 			/* Client gone before the upstream answered. */
-			f->st.reset_client++;
-			conn_free(f, c, false, true);
+			conn_free(f, c, FWD_END_RESET_CLIENT, false, true);
 		}
 		return;
 	}
@@ -736,20 +757,17 @@ void fwd_tick(struct fwd *f)
 	for (; c; c = next) {
 		next = c->next;
 		if (c->state != FWD_OPEN && now >= c->deadline_ms) {
-			f->st.connect_timeout++;
-			connect_failed(f, c, c->state == FWD_HANDSHAKE ? "TLS handshake timeout" : "connect timeout");
+			connect_failed(f, c, FWD_END_CONNECT_TIMEOUT, c->state == FWD_HANDSHAKE ? "TLS handshake timeout" : "connect timeout");
 		} else if (c->state == FWD_OPEN && f->o.halfclose_timeout_ms && (c->up.shut || c->down.shut) &&
 			   now - c->last_ms >= f->o.halfclose_timeout_ms) {
-			f->st.halfclose_timeout++;
 			log_info("conn %llu: %s → %s half-closed and silent for %u ms; closing", (unsigned long long)c->id,
 				 c->pod, c->service, f->o.halfclose_timeout_ms);
-			conn_free(f, c, true, true);
+			conn_free(f, c, FWD_END_HALFCLOSE_TIMEOUT, true, true);
 		} else if (c->state == FWD_OPEN && f->o.idle_timeout_ms &&
 			   now - c->last_ms >= f->o.idle_timeout_ms) {
-			f->st.idle_timeout++;
 			log_info("conn %llu: %s → %s idle for %u ms; closing", (unsigned long long)c->id,
 				 c->pod, c->service, f->o.idle_timeout_ms);
-			conn_free(f, c, true, true);
+			conn_free(f, c, FWD_END_IDLE_TIMEOUT, true, true);
 		}
 	}
 }
@@ -757,12 +775,12 @@ void fwd_tick(struct fwd *f)
 void fwd_fini(struct fwd *f)
 {
 	while (f->head)
-		conn_free(f, f->head, false, false);
+		conn_free(f, f->head, FWD_END_SHUTDOWN, false, false);
 	for (size_t i = 0; i < f->n_pool; i++) {
 		close(f->pool[i][0]);
 		close(f->pool[i][1]);
 	}
 	free(f->pool);
 	f->pool = NULL;
-	f->n_pool = 0;
+	f->n_pool = f->st.pipes_pooled = 0;
 }

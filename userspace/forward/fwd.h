@@ -74,10 +74,26 @@ struct fwd_conn {
 	struct fwd_conn *prev, *next;
 };
 
+/* How a connection ended: each one is counted under exactly one. */
+enum fwd_end {
+	FWD_END_COMPLETED,         /* FIN both ways */
+	FWD_END_RESET_CLIENT,      /* the pod reset it (or went away) */
+	FWD_END_RESET_UPSTREAM,    /* the endpoint reset it */
+	FWD_END_CONNECT_FAILED,    /* no endpoint answered (or TLS failed on each) */
+	FWD_END_CONNECT_TIMEOUT,   /* none answered within the connect timeout */
+	FWD_END_IDLE_TIMEOUT,
+	FWD_END_HALFCLOSE_TIMEOUT,
+	FWD_END_ERROR,             /* a local failure (splice, epoll) or a refused renegotiation */
+	FWD_END_SHUTDOWN,          /* the agent exited under it */
+	FWD_END__MAX,
+};
+
+const char *fwd_end_name(enum fwd_end e);
+
 struct fwd_stats {
-	uint64_t started, active, completed;
-	uint64_t reset_client, reset_upstream;
-	uint64_t connect_failed, connect_retries, connect_timeout, idle_timeout, halfclose_timeout;
+	uint64_t started, active;
+	uint64_t ended[FWD_END__MAX];
+	uint64_t connect_retries;
 	uint64_t bytes_up, bytes_down;
 	uint64_t pipes_created, pipes_pooled, pipe_errors;
 	uint64_t tls_handshakes, tls_resumed, tls_ktls;
@@ -103,7 +119,6 @@ void fwd_fini(struct fwd *f);
  * with a reset on error). */
 int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
 	      const char *orig, const char *service);
-void fwd_event(struct fwd *f, struct ev *ev, uint32_t events);
 /* Apply connect and idle timeouts; call a few times a second. */
 void fwd_tick(struct fwd *f);
 /* The socket options of a proxied TCP socket (TCP_NODELAY, buffers); the pod
@@ -114,6 +129,17 @@ void fwd_reset_fd(int fd);
 bool fwd_full(const struct fwd *f);
 /* The endpoint a connection is (or is being) connected to, for listings. */
 const char *fwd_conn_upstream(const struct fwd_conn *c);
+
+/* One connection, as listings and metrics see it. */
+struct fwd_conn_info {
+	uint64_t id;
+	const char *pod, *orig, *service, *upstream;
+	bool open; /* else connecting (or in its TLS handshake) */
+	uint64_t tx_bytes, rx_bytes, age_ms;
+};
+
+/* Call fn for every connection (none may end meanwhile). */
+void fwd_foreach(const struct fwd *f, void (*fn)(const struct fwd_conn_info *c, void *ctx), void *ctx);
 /* A pod's netns handle is about to close: targets that still name it (in
  * connections not yet connected) must never use the number again. */
 void fwd_forget_netns(struct fwd *f, int netns_fd);

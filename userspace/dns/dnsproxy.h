@@ -40,7 +40,7 @@ struct dnsp_hooks {
 };
 
 struct dnsp_sock {
-	struct ev ev; /* EV_DNS_UDP or EV_DNS_LISTEN */
+	struct ev ev; /* a UDP socket or a TCP listener */
 	struct dnsp_pod *pod;
 	int fd;
 	bool v6;
@@ -49,6 +49,7 @@ struct dnsp_sock {
 /* A pod's sockets; lives in the agent's pod. */
 struct dnsp_pod {
 	struct dnsp_sock u4, u6, t4, t6;
+	struct dnsp *d;
 	void *owner;
 	const char *name; /* for logs; owned by the agent */
 	int nsfd;
@@ -82,7 +83,6 @@ size_t dnsp_busy(const struct dnsp *d);
 void dnsp_pod_close(struct dnsp *d, struct dnsp_pod *p);
 bool dnsp_pod_is_open(const struct dnsp_pod *p);
 
-void dnsp_event(struct dnsp *d, struct ev *ev, uint32_t events);
 /* Expire queries and TCP clients past their deadline. */
 void dnsp_tick(struct dnsp *d);
 struct dnsp_stats dnsp_get_stats(const struct dnsp *d);

@@ -80,7 +80,8 @@ static int parse_exclusions(json_object *o, struct ctl_req *r, char **ret_err)
 			r->n_excl_cidrs++;
 		}
 	}
-	r->has_excl = ports || cidrs;
+	r->has_excl_ports = ports != NULL;
+	r->has_excl_cidrs = cidrs != NULL;
 	return 0;
 }
 

@@ -24,7 +24,8 @@
 
 /* A UDP query waiting for the pod's resolver. */
 struct dns_up {
-	struct ev ev; /* EV_DNS_UPSTREAM */
+	struct ev ev; /* its answer */
+	struct dnsp *d;
 	int fd;
 	struct dnsp_sock *via; /* the pod socket the answer leaves from */
 	struct sockaddr_storage client;
@@ -45,8 +46,9 @@ enum tcp_state {
 };
 
 struct dns_tcp {
-	struct ev ev; /* EV_DNS_TCP: the client */
-	struct ev up_ev; /* EV_DNS_TCP_UP */
+	struct ev ev;    /* the client */
+	struct ev up_ev; /* its connection to the pod's resolver */
+	struct dnsp *d;
 	int fd, up_fd;
 	struct dnsp_sock *via;
 	struct ms_addr orig;
@@ -73,15 +75,53 @@ struct dnsp {
 	uint8_t buf[DNS_MSG_MAX], out[DNS_MSG_MAX];
 };
 
-static int ep_set(struct dnsp *d, int op, int fd, struct ev *ev, uint32_t events)
-{
-	struct epoll_event e = { .events = events, .data.ptr = ev };
-	return epoll_ctl(d->epfd, op, fd, &e) < 0 ? -errno : 0;
-}
-
 static void ep_del(struct dnsp *d, int fd)
 {
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+	ev_del(d->epfd, fd);
+}
+
+static void udp_readable(struct dnsp *d, struct dnsp_sock *s);
+static void tcp_accept(struct dnsp *d, struct dnsp_sock *s);
+static void up_readable(struct dnsp *d, struct dns_up *u);
+static void tcp_client_event(struct dnsp *d, struct dns_tcp *t, uint32_t events);
+static void tcp_up_event(struct dnsp *d, struct dns_tcp *t, uint32_t events);
+
+static void on_udp(struct ev *ev, uint32_t events)
+{
+	struct dnsp_sock *s = container_of(ev, struct dnsp_sock, ev);
+
+	(void)events;
+	udp_readable(s->pod->d, s);
+}
+
+static void on_listen(struct ev *ev, uint32_t events)
+{
+	struct dnsp_sock *s = container_of(ev, struct dnsp_sock, ev);
+
+	(void)events;
+	tcp_accept(s->pod->d, s);
+}
+
+static void on_up(struct ev *ev, uint32_t events)
+{
+	struct dns_up *u = container_of(ev, struct dns_up, ev);
+
+	(void)events;
+	up_readable(u->d, u);
+}
+
+static void on_tcp(struct ev *ev, uint32_t events)
+{
+	struct dns_tcp *t = container_of(ev, struct dns_tcp, ev);
+
+	tcp_client_event(t->d, t, events);
+}
+
+static void on_tcp_up(struct ev *ev, uint32_t events)
+{
+	struct dns_tcp *t = container_of(ev, struct dns_tcp, up_ev);
+
+	tcp_up_event(t->d, t, events);
 }
 
 int dnsp_new(int epfd, const struct dnsp_opts *o, const struct dnsp_hooks *h, struct dnsp **ret)
@@ -135,6 +175,7 @@ int dnsp_pod_open(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, con
 
 	p->nsfd = nsfd;
 	p->owner = owner;
+	p->d = d;
 	p->name = name;
 	if ((r = sock_open(d, p, &p->u4, AF_INET, SOCK_DGRAM)) < 0)
 		return r;
@@ -151,11 +192,11 @@ static int sock_adopt(struct dnsp *d, struct dnsp_pod *p, struct dnsp_sock *s, i
 {
 	if (fd < 0)
 		return 0;
-	s->ev.kind = udp ? EV_DNS_UDP : EV_DNS_LISTEN;
+	ev_init(&s->ev, udp ? on_udp : on_listen);
 	s->pod = p;
 	s->v6 = v6;
 	s->fd = fd;
-	int r = ep_set(d, EPOLL_CTL_ADD, fd, &s->ev, EPOLLIN);
+	int r = ev_add(d->epfd, fd, &s->ev, EPOLLIN);
 	if (r < 0) {
 		close(fd);
 		s->fd = -1;
@@ -167,6 +208,7 @@ int dnsp_pod_adopt(struct dnsp *d, struct dnsp_pod *p, int nsfd, void *owner, co
 {
 	p->nsfd = nsfd;
 	p->owner = owner;
+	p->d = d;
 	p->name = name;
 	sock_adopt(d, p, &p->u6, fds[1], true, true);
 	sock_adopt(d, p, &p->t4, fds[2], false, false);
@@ -315,7 +357,8 @@ static void udp_forward(struct dnsp *d, struct dnsp_sock *s, const struct sockad
 		return;
 	}
 	struct dns_up *u = xcalloc(1, sizeof(*u));
-	u->ev.kind = EV_DNS_UPSTREAM;
+	ev_init(&u->ev, on_up);
+	u->d = d;
 	u->fd = fd;
 	u->via = s;
 	memcpy(&u->client, from, fromlen);
@@ -328,7 +371,7 @@ static void udp_forward(struct dnsp *d, struct dnsp_sock *s, const struct sockad
 	u->deadline = now_ms() + d->o.timeout_ms;
 	DLIST_PUSH(d->ups, u);
 	d->n_ups++;
-	if (ep_set(d, EPOLL_CTL_ADD, fd, &u->ev, EPOLLIN) < 0)
+	if (ev_add(d->epfd, fd, &u->ev, EPOLLIN) < 0)
 		up_free(d, u);
 }
 
@@ -406,10 +449,10 @@ static void tcp_free(struct dnsp *d, struct dns_tcp *t)
 static void tcp_want(struct dnsp *d, struct dns_tcp *t, enum tcp_state st)
 {
 	t->st = st;
-	ep_set(d, EPOLL_CTL_MOD, t->fd, &t->ev,
+	ev_mod(d->epfd, t->fd, &t->ev,
 	       st == T_READ_CLIENT ? EPOLLIN : st == T_WRITE_CLIENT ? EPOLLOUT : 0);
 	if (t->up_fd >= 0)
-		ep_set(d, EPOLL_CTL_MOD, t->up_fd, &t->up_ev,
+		ev_mod(d->epfd, t->up_fd, &t->up_ev,
 		       st == T_READ_UP ? EPOLLIN : (st == T_CONNECT_UP || st == T_WRITE_UP) ? EPOLLOUT : 0);
 	t->deadline = now_ms() + (st == T_READ_CLIENT || st == T_WRITE_CLIENT ? TCP_IDLE_MS : d->o.timeout_ms);
 }
@@ -518,8 +561,8 @@ static void tcp_query(struct dnsp *d, struct dns_tcp *t)
 		return;
 	}
 	t->up_fd = fd;
-	t->up_ev.kind = EV_DNS_TCP_UP;
-	if (ep_set(d, EPOLL_CTL_ADD, fd, &t->up_ev, EPOLLOUT) < 0) {
+	ev_init(&t->up_ev, on_tcp_up);
+	if (ev_add(d->epfd, fd, &t->up_ev, EPOLLOUT) < 0) {
 		tcp_servfail(d, t);
 		return;
 	}
@@ -618,7 +661,8 @@ static void tcp_accept(struct dnsp *d, struct dnsp_sock *s)
 			continue;
 		}
 		struct dns_tcp *t = xcalloc(1, sizeof(*t));
-		t->ev.kind = EV_DNS_TCP;
+		ev_init(&t->ev, on_tcp);
+		t->d = d;
 		t->fd = fd;
 		t->up_fd = -1;
 		t->via = s;
@@ -627,7 +671,7 @@ static void tcp_accept(struct dnsp *d, struct dnsp_sock *s)
 		t->buf = xcalloc(1, 2 + DNS_MSG_MAX);
 		DLIST_PUSH(d->tcps, t);
 		d->n_tcps++;
-		if (ep_set(d, EPOLL_CTL_ADD, fd, &t->ev, EPOLLIN) < 0) {
+		if (ev_add(d->epfd, fd, &t->ev, EPOLLIN) < 0) {
 			tcp_free(d, t);
 			continue;
 		}
@@ -637,28 +681,6 @@ static void tcp_accept(struct dnsp *d, struct dnsp_sock *s)
 
 /* ---------- loop glue ---------- */
 
-void dnsp_event(struct dnsp *d, struct ev *ev, uint32_t events)
-{
-	switch (ev->kind) {
-	case EV_DNS_UDP:
-		udp_readable(d, (struct dnsp_sock *)ev);
-		break;
-	case EV_DNS_LISTEN:
-		tcp_accept(d, (struct dnsp_sock *)ev);
-		break;
-	case EV_DNS_UPSTREAM:
-		up_readable(d, (struct dns_up *)ev);
-		break;
-	case EV_DNS_TCP:
-		tcp_client_event(d, (struct dns_tcp *)ev, events);
-		break;
-	case EV_DNS_TCP_UP:
-		tcp_up_event(d, (struct dns_tcp *)((char *)ev - offsetof(struct dns_tcp, up_ev)), events);
-		break;
-	default:
-		break;
-	}
-}
 
 void dnsp_tick(struct dnsp *d)
 {

@@ -35,7 +35,7 @@ struct ctl_req {
 	enum ctl_cmd cmd;
 	/* NULL when absent; they point into json, alive until ctl_req_free */
 	const char *name, *netns, *mesh, *container;
-	bool has_excl; /* exclude_ports or exclude_cidrs given (even empty) */
+	bool has_excl_ports, has_excl_cidrs; /* given (even empty: clears the pod's) */
 	uint16_t excl_ports[MS_MAX_EXCL_PORTS];
 	size_t n_excl_ports;
 	struct ms_cidr excl_cidrs[CTL_MAX_EXCL_CIDRS];

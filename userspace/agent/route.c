@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT
+/* One redirected connection: accept it, learn where it was going, decide
+ * (route_decide: pure), then act (refuse with a reset, park it until its
+ * endpoints resolve, or hand it to the forwarder). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent-t.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const refuse_names[REFUSE__MAX] = {
+	[REFUSE_PASSTHROUGH] = "passthrough_off",
+	[REFUSE_EXTERNAL] = "external_forbidden",
+	[REFUSE_UNKNOWN_ORIG] = "unknown_original_destination",
+	[REFUSE_NO_SERVICE] = "no_service_at_vip",
+	[REFUSE_NO_ENDPOINT] = "no_endpoint",
+	[REFUSE_TLS] = "tls_unavailable",
+	[REFUSE_LOOP] = "loop",
+	[REFUSE_LIMIT] = "connection_limit",
+	[REFUSE_MESH_GONE] = "mesh_gone",
+	[REFUSE_NO_FD] = "out_of_fds",
+	[REFUSE_POD_GONE] = "pod_gone",
+};
+
+const char *route_refuse_name(enum refuse_reason r)
+{
+	return r < REFUSE__MAX ? refuse_names[r] : "?";
+}
+
+const char *agent_refuse_name(enum refuse_reason r)
+{
+	return route_refuse_name(r);
+}
+
+/* ---------- round-robin cursors ---------- */
+
+void route_lb_clear(struct route_lb *lb)
+{
+	free(lb->next);
+	free(lb->base);
+	memset(lb, 0, sizeof(*lb));
+}
+
+void route_lb_build(struct route_lb *lb, const struct ms_config *c, const struct route_lb *old,
+		    const struct ms_config *old_cfg)
+{
+	size_t n = 0;
+
+	memset(lb, 0, sizeof(*lb));
+	lb->base = xcalloc(c->n_svcs ? c->n_svcs : 1, sizeof(size_t));
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		lb->base[i] = n;
+		n += c->svcs[i].n_ports;
+	}
+	lb->next = xcalloc(n ? n : 1, sizeof(size_t));
+	lb->n_svcs = c->n_svcs;
+	lb->n = n;
+	if (!old || !old_cfg || !old->next)
+		return;
+	/* Keep round-robin cursors where the same service-port survives. */
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		const struct ms_service *o = cfg_find_service(old_cfg, s->kind, s->mesh, s->name);
+		if (!o)
+			continue;
+		size_t oi = (size_t)(o - old_cfg->svcs);
+		for (size_t p = 0; p < s->n_ports && p < o->n_ports; p++)
+			lb->next[lb->base[i] + p] = old->next[old->base[oi] + p];
+	}
+}
+
+/* ---------- the decision ---------- */
+
+static bool in_vip_range(const struct route_env *env, const struct ms_addr *x)
+{
+	for (size_t i = 0; i < env->n_vip_cidrs; i++)
+		if (cidr_contains(&env->vip_cidrs[i], x))
+			return true;
+	return false;
+}
+
+static void target_ip(struct fwd_target *t, const struct ms_addr *ip, uint16_t port, int nsfd)
+{
+	memset(t, 0, sizeof(*t));
+	t->len = addr_to_sockaddr(ip, port, false, &t->sa);
+	t->netns_fd = nsfd;
+	t->mark = true;
+	addr_port_fmt(ip, port, t->label, sizeof(t->label));
+}
+
+/* SNI and the names to verify, per endpoint: serverName when given (SNI
+ * unless the legacy "" disabled it); else a DNS endpoint's name; an IP
+ * endpoint sends no SNI and is checked against IP SANs. */
+static void target_tls(struct fwd_target *t, const struct route_tls *st, const struct ms_tls *tls,
+		       const struct ms_endpoint *e, const struct ms_addr *ip)
+{
+	if (!st)
+		return;
+	t->tls = tls_ctx_ref(st->ctx);
+	if (tls->server_name) {
+		snprintf(t->host, sizeof(t->host), "%s", tls->server_name);
+		if (!tls->sni_disabled)
+			snprintf(t->sni, sizeof(t->sni), "%s", tls->server_name);
+	} else if (e->type == MS_EP_DNS) {
+		snprintf(t->host, sizeof(t->host), "%s", e->host);
+		if (!tls->sni_disabled)
+			snprintf(t->sni, sizeof(t->sni), "%s", e->host);
+	} else if (ip) {
+		addr_fmt(ip, t->ip, sizeof(t->ip));
+	}
+}
+
+static void refused(struct route_out *out, enum refuse_reason r, const char *detail)
+{
+	out->verdict = ROUTE_REFUSE;
+	out->reason = r;
+	out->detail = detail;
+}
+
+void route_decide(const struct route_env *env, const struct route_in *in, struct route_out *out)
+{
+	const struct ms_config *cfg = env->cfg;
+	const struct ms_mesh *mesh = cfg_find_mesh(cfg, in->mesh);
+	const struct ms_port *sp = NULL;
+	const struct ms_service *svc;
+
+	memset(out, 0, sizeof(*out));
+	out->cursor = SIZE_MAX;
+	if (!mesh)
+		return refused(out, REFUSE_MESH_GONE, in->mesh);
+	if (env->full)
+		return refused(out, REFUSE_LIMIT, "too many connections");
+	svc = cfg_find_vip(cfg, in->mesh, &in->orig, in->port, &sp);
+	if (!svc) {
+		if (in_vip_range(env, &in->orig))
+			return refused(out, REFUSE_NO_SERVICE, "no service of this mesh has this VIP:port");
+		if (!mesh->passthrough)
+			return refused(out, REFUSE_PASSTHROUGH, "the mesh has passthrough off");
+		if (addr_is_local(&in->orig))
+			return refused(out, REFUSE_LOOP, "a loopback destination is never proxied");
+		out->targets = xcalloc(1, sizeof(*out->targets));
+		target_ip(out->targets, &in->orig, in->port, in->nsfd);
+		out->n_targets = 1;
+		snprintf(out->label, sizeof(out->label), "passthrough");
+		out->verdict = ROUTE_FORWARD;
+		return;
+	}
+	if (svc->kind != MS_KIND_MESH_SERVICE && mesh->forbid_external)
+		return refused(out, REFUSE_EXTERNAL, "the mesh forbids external services");
+	size_t si = (size_t)(svc - cfg->svcs);
+	const struct route_tls *st = NULL;
+	if (svc->tls.enabled) {
+		st = env->tls && env->tls[si].key ? &env->tls[si] : NULL;
+		if (!st || !st->ctx)
+			return refused(out, REFUSE_TLS, st && st->err ? st->err : "no TLS context");
+	}
+	snprintf(out->label, sizeof(out->label), "%s/%s", cfg_kind_name(svc->kind), svc->name);
+
+	/* Round robin: start after the last endpoint used; the rest are the failover order. */
+	size_t n_eps = sp->n_eps, n = 0, start = 0;
+	if (env->lb && si < env->lb->n_svcs) {
+		out->cursor = env->lb->base[si] + (size_t)(sp - svc->ports);
+		start = n_eps ? env->lb->next[out->cursor] % n_eps : 0;
+	}
+	struct fwd_target *ts = NULL;
+	bool waiting = false;
+	for (size_t k = 0; k < n_eps; k++) {
+		const struct ms_endpoint *e = &sp->eps[(start + k) % n_eps];
+		const struct ms_addr *addrs = NULL;
+		size_t na = 0;
+
+		if (e->type == MS_EP_DNS) {
+			int r = env->resolve(env->ctx, e->host, &addrs, &na);
+			if (r == -EAGAIN) {
+				waiting = true;
+				continue;
+			}
+			if (r < 0)
+				continue;
+		} else if (e->type == MS_EP_IP) {
+			addrs = &e->ip;
+			na = 1;
+		}
+		/* exactly as many targets as there are: the connection keeps them
+		 * (they are large), and services have a few endpoints at most */
+		ts = xrealloc(ts, n + (na ? na : 1), sizeof(*ts));
+		if (e->type == MS_EP_UNIX) {
+			struct sockaddr_un *sun = (struct sockaddr_un *)&ts[n].sa;
+			memset(&ts[n], 0, sizeof(ts[n]));
+			sun->sun_family = AF_UNIX;
+			snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", e->host);
+			ts[n].len = sizeof(*sun);
+			ts[n].netns_fd = -1;
+			snprintf(ts[n].label, sizeof(ts[n].label), "unix://%s", e->host);
+			target_tls(&ts[n], st, &svc->tls, e, NULL);
+			n++;
+			continue;
+		}
+		for (size_t i = 0; i < na; i++) {
+			target_ip(&ts[n], &addrs[i], e->port, in->nsfd);
+			if (e->type == MS_EP_DNS) {
+				char ip[MS_ADDR_STRLEN + 8];
+				snprintf(ts[n].label, sizeof(ts[n].label), "%s(%s)", e->host,
+					 addr_port_fmt(&addrs[i], e->port, ip, sizeof(ip)));
+			}
+			target_tls(&ts[n], st, &svc->tls, e, &addrs[i]);
+			n++;
+		}
+	}
+	if (waiting && n == 0) {
+		free(ts);
+		if (in->timed_out)
+			return refused(out, REFUSE_NO_ENDPOINT, "DNS lookup timed out");
+		out->verdict = ROUTE_WAIT;
+		return;
+	}
+	if (n == 0) {
+		free(ts);
+		return refused(out, REFUSE_NO_ENDPOINT, n_eps ? "no endpoint resolved" : "the service has no endpoints");
+	}
+	for (size_t i = 0; i < n; i++)
+		fwd_target_fix(&ts[i]);
+	out->targets = ts;
+	out->n_targets = n;
+	out->verdict = ROUTE_FORWARD;
+}
+
+/* ---------- acting on it ---------- */
+
+static int resolve(void *ctx, const char *host, const struct ms_addr **ret, size_t *ret_n)
+{
+	struct agent *a = ctx;
+
+	return resolver_lookup(a->res, host, ret, ret_n);
+}
+
+static void route_refuse(struct agent *a, int cfd, enum refuse_reason r, const struct pod *p,
+			 const struct ms_addr *orig, uint16_t port, const char *detail)
+{
+	char dst[MS_ADDR_STRLEN + 8] = "?";
+
+	if (orig)
+		addr_port_fmt(orig, port, dst, sizeof(dst));
+	a->st.refused[r]++;
+	fwd_reset_fd(cfd);
+	log_info("refused %s → %s: %s (%s)", p ? p->name : "?", dst, refuse_names[r], detail);
+}
+
+/* Decide and start, or park the client until its endpoints resolve. */
+static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port,
+			uint64_t deadline_ms)
+{
+	struct route_env env = {
+		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
+		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr }, .n_vip_cidrs = 2,
+		.full = fwd_full(&a->fwd), .resolve = resolve, .ctx = a,
+	};
+	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,
+			       .timed_out = deadline_ms && now_ms() >= deadline_ms };
+	struct route_out out;
+	char dst[MS_ADDR_STRLEN + 8];
+
+	route_decide(&env, &in, &out);
+	switch (out.verdict) {
+	case ROUTE_REFUSE:
+		route_refuse(a, cfd, out.reason, p, orig, port, out.detail);
+		return;
+	case ROUTE_WAIT: {
+		struct pending *pd = xcalloc(1, sizeof(*pd));
+		*pd = (struct pending){ .cfd = cfd, .pod = p, .orig = *orig, .port = port,
+					.deadline_ms = deadline_ms ? deadline_ms : now_ms() + a->o->connect_timeout_ms,
+					.next = a->pending };
+		a->pending = pd;
+		return;
+	}
+	case ROUTE_FORWARD:
+		if (out.cursor != SIZE_MAX)
+			a->lb.next[out.cursor]++;
+		addr_port_fmt(orig, port, dst, sizeof(dst));
+		fwd_start(&a->fwd, cfd, out.targets, out.n_targets, p->name, dst, out.label);
+		return;
+	}
+}
+
+void route_pending_retry(struct agent *a, bool only_expired)
+{
+	struct pending *list = a->pending, *next;
+	uint64_t now = now_ms();
+
+	a->pending = NULL;
+	for (struct pending *pd = list; pd; pd = next) {
+		next = pd->next;
+		if (only_expired && now < pd->deadline_ms) {
+			pd->next = a->pending;
+			a->pending = pd;
+			continue;
+		}
+		route_apply(a, pd->cfd, pd->pod, &pd->orig, pd->port, pd->deadline_ms);
+		free(pd);
+	}
+}
+
+/* Parked clients of a pod that goes away are refused now: never started,
+ * whatever resolved meanwhile (the pod's netns is closed). */
+void route_pending_drop_pod(struct agent *a, const struct pod *p)
+{
+	for (struct pending **pp = &a->pending; *pp;) {
+		struct pending *pd = *pp;
+		if (pd->pod != p) {
+			pp = &pd->next;
+			continue;
+		}
+		*pp = pd->next;
+		route_refuse(a, pd->cfd, REFUSE_POD_GONE, p, &pd->orig, pd->port, "the pod was removed");
+		free(pd);
+	}
+}
+
+void route_pending_clear(struct agent *a)
+{
+	while (a->pending) {
+		struct pending *pd = a->pending;
+		a->pending = pd->next;
+		fwd_reset_fd(pd->cfd);
+		free(pd);
+	}
+}
+
+/* The client reset the connection while it sat in the backlog: under eBPF its
+ * original destination went with its socket, and there is nobody to refuse. */
+static bool client_reset(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && (err == ECONNRESET || err == EPIPE);
+}
+
+void route_accept(struct ev *ev, uint32_t events)
+{
+	struct listener *l = container_of(ev, struct listener, ev);
+	struct agent *a = l->a;
+	struct pod *p = l->pod;
+	struct steer_pod sp = pod_steer(a, p);
+
+	(void)events;
+	/* the listener is level-triggered: what is left waits for the next round */
+	for (unsigned taken = 0; !a->o->accept_batch || taken < a->o->accept_batch; taken++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct ms_addr peer, orig;
+		uint16_t pport, oport;
+		int cfd = accept_shed(l->fd, (struct sockaddr *)&ss, &len);
+
+		if (cfd == -EMFILE) {
+			/* out of fds: that client was reset; say so at most once a second */
+			a->st.refused[REFUSE_NO_FD]++;
+			if (now_ms() - a->fd_log_ms >= 1000) {
+				a->fd_log_ms = now_ms();
+				log_warn("pod %s: out of file descriptors (RLIMIT_NOFILE): resetting new connections; %llu so far",
+					 p->name, (unsigned long long)a->st.refused[REFUSE_NO_FD]);
+			}
+			continue;
+		}
+		if (cfd < 0) {
+			if (cfd != -EAGAIN)
+				log_warn_errno(cfd, "pod %s: accept: %m", p->name);
+			return;
+		}
+		a->st.accepted++;
+		if (addr_from_sockaddr((struct sockaddr *)&ss, &peer, &pport) < 0 ||
+		    a->steer->ops->orig_dst(a->steer, &sp, cfd, &peer, pport, &orig, &oport) < 0 ||
+		    addr_is_local(&orig)) {
+			if (client_reset(cfd)) {
+				a->st.reset_before_accept++;
+				log_debug("pod %s: a client reset its connection before it was accepted", p->name);
+				close(cfd);
+				continue;
+			}
+			/* Not a redirected connection (someone dialled the listener
+			 * directly): never an open relay. */
+			route_refuse(a, cfd, REFUSE_UNKNOWN_ORIG, p, NULL, 0, "no original destination recorded");
+			continue;
+		}
+		route_apply(a, cfd, p, &orig, oport, 0);
+	}
+}
+
+/* ---------- mesh DNS: what the responder asks the agent ---------- */
+
+bool agent_dns_local(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip)
+{
+	struct agent *a = ctx;
+	const struct pod *p = pod;
+	const struct ms_service *s = cfg_find_hostname(a->cfg, p->mesh, name);
+
+	if (!s)
+		return false;
+	*ret_vip = s->vip;
+	return true;
+}
+
+int agent_dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,
+		     const struct ms_addr *self, struct ms_addr *ret, uint16_t *ret_port)
+{
+	struct agent *a = ctx;
+	struct pod *p = pod;
+	struct steer_pod sp = pod_steer(a, p);
+
+	if (tcp)
+		return a->steer->ops->orig_dst(a->steer, &sp, fd, client, cport, ret, ret_port);
+	return a->steer->ops->dns_origin(a->steer, &sp, client, cport, self, a->o->dns_port, ret, ret_port);
+}

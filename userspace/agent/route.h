@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "agent.h"
+#include "config.h"
+#include "fwd.h"
+
+/* What happens to one redirected connection, decided without I/O over the
+ * config snapshot and the agent's own state (HAProxy's assign_server()
+ * apart from connect_server()): route_decide is pure and unit-tested;
+ * route_apply (route.c) refuses, parks or starts the forwarder. */
+
+/* The TLS context of each service with tls.enabled, for the current config. */
+struct route_tls {
+	char *key;           /* kind/mesh/name; NULL for a service without TLS */
+	struct tls_ctx *ctx; /* NULL when it could not be built: err says why */
+	char *err;
+};
+
+/* Round-robin cursors, agent-owned: next[base[i] + p] for port p of the
+ * config's service i (the config snapshot itself stays immutable). */
+struct route_lb {
+	size_t *next;
+	size_t *base;
+	size_t n_svcs, n;
+};
+
+/* Cursors for c, carried over from old (for c's predecessor, or NULL)
+ * where the same service port survives. */
+void route_lb_build(struct route_lb *lb, const struct ms_config *c, const struct route_lb *old,
+		    const struct ms_config *old_cfg);
+void route_lb_clear(struct route_lb *lb);
+
+struct route_env {
+	const struct ms_config *cfg;
+	const struct route_tls *tls; /* one per service of cfg, or NULL */
+	const struct route_lb *lb;
+	const struct ms_cidr *vip_cidrs;
+	size_t n_vip_cidrs;
+	bool full; /* the forwarder holds its maximum of connections */
+	/* A DNS endpoint's addresses: 0, -EAGAIN while a lookup runs, -errno. */
+	int (*resolve)(void *ctx, const char *host, const struct ms_addr **ret, size_t *ret_n);
+	void *ctx;
+};
+
+struct route_in {
+	const char *mesh; /* the pod's */
+	int nsfd;         /* the pod's netns: upstream sockets are made there */
+	struct ms_addr orig;
+	uint16_t port;
+	bool timed_out; /* its DNS wait is over */
+};
+
+enum route_verdict { ROUTE_REFUSE, ROUTE_FORWARD, ROUTE_WAIT };
+
+struct route_out {
+	enum route_verdict verdict;
+	enum refuse_reason reason; /* ROUTE_REFUSE */
+	const char *detail;
+	/* ROUTE_FORWARD: targets in failover order (malloc'd, the caller's) */
+	struct fwd_target *targets;
+	size_t n_targets;
+	char label[160]; /* kind/name, or "passthrough" */
+	/* the cursor route_apply advances: lb->next[cursor] (SIZE_MAX: none) */
+	size_t cursor;
+};
+
+void route_decide(const struct route_env *env, const struct route_in *in, struct route_out *out);
+const char *route_refuse_name(enum refuse_reason r);

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/* The eBPF engine behind steer_ops: programs on a cgroup, state in pinned
+ * maps keyed by the pod's netns cookie (bpf-engine.c does the BPF work). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bpf-engine.h"
+#include "log.h"
+#include "steer.h"
+#include "util.h"
+
+struct steer_bpf {
+	struct steer s;
+	struct bpf_engine *e;
+	char desc[512];
+};
+
+static struct bpf_engine *eng(struct steer *s)
+{
+	return container_of(s, struct steer_bpf, s)->e;
+}
+
+static void sb_close(struct steer *s)
+{
+	struct steer_bpf *b = container_of(s, struct steer_bpf, s);
+
+	bpf_engine_close(b->e);
+	free(b);
+}
+
+/* The map entry carries the mesh's flags, so a reload rewrites it too. */
+static int sb_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why why, const char **ret_why)
+{
+	int r;
+
+	if ((r = bpf_engine_pod_put(eng(s), p->cookie, &p->v)) < 0) {
+		*ret_why = "cannot update the BPF pods map";
+		return r;
+	}
+	if (why == STEER_RELOAD)
+		return 0; /* exclusions come from the pod, not the config */
+	if ((r = bpf_engine_excl_set(eng(s), p->cookie, p->excl_cidrs, p->n_excl_cidrs)) < 0) {
+		*ret_why = "cannot update the BPF exclusions map";
+		return r;
+	}
+	return 0;
+}
+
+static void sb_pod_del(struct steer *s, const struct steer_pod *p)
+{
+	if (p->cookie)
+		bpf_engine_pod_del(eng(s), p->cookie);
+}
+
+static int sb_pod_list(struct steer *s, uint64_t **ret, size_t *ret_n)
+{
+	return bpf_engine_pod_list(eng(s), ret, ret_n);
+}
+
+static void sb_pod_del_cookie(struct steer *s, uint64_t cookie)
+{
+	bpf_engine_pod_del(eng(s), cookie);
+}
+
+static int sb_svcs_sync(struct steer *s, const struct ms_config *c)
+{
+	return bpf_engine_svcs_sync(eng(s), c);
+}
+
+static int sb_orig_dst(struct steer *s, const struct steer_pod *p, int cfd, const struct ms_addr *peer,
+		       uint16_t pport, struct ms_addr *ret, uint16_t *ret_port)
+{
+	(void)cfd;
+	return bpf_engine_conn_take(eng(s), p->cookie, peer, pport, ret, ret_port);
+}
+
+static int sb_dns_origin(struct steer *s, const struct steer_pod *p, const struct ms_addr *client, uint16_t cport,
+			 const struct ms_addr *self, uint16_t self_port, struct ms_addr *ret, uint16_t *ret_port)
+{
+	(void)client;
+	(void)self;
+	(void)self_port;
+	return bpf_engine_dns_origin(eng(s), p->cookie, cport, ret, ret_port);
+}
+
+static size_t sb_counters(struct steer *s, struct steer_counter *ret, size_t max)
+{
+	uint64_t cnt[MS_CNT__MAX];
+	size_t n = 0, nc, nd;
+
+	bpf_engine_counters(eng(s), cnt);
+	for (int i = 0; i < MS_CNT__MAX && n < max; i++)
+		ret[n++] = (struct steer_counter){ bpf_counter_name(i), cnt[i], true };
+	bpf_engine_map_sizes(eng(s), &nc, &nd);
+	if (n + 2 <= max) {
+		ret[n++] = (struct steer_counter){ "conns_map_entries", nc, false };
+		ret[n++] = (struct steer_counter){ "dns_map_entries", nd, false };
+	}
+	return n;
+}
+
+static const char *sb_describe(struct steer *s)
+{
+	return container_of(s, struct steer_bpf, s)->desc;
+}
+
+static const struct steer_ops steer_bpf_ops = {
+	.name = "bpf",
+	.close = sb_close,
+	.pod_put = sb_pod_put,
+	.pod_del = sb_pod_del,
+	.pod_list = sb_pod_list,
+	.pod_del_cookie = sb_pod_del_cookie,
+	.svcs_sync = sb_svcs_sync,
+	.orig_dst = sb_orig_dst,
+	.dns_origin = sb_dns_origin,
+	.counters = sb_counters,
+	.describe = sb_describe,
+};
+
+int steer_bpf_open(const struct steer_opts *o, struct steer **ret)
+{
+	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs_dir, .cgroup = o->cgroup, .mark = o->mark };
+	struct steer_bpf *b = xcalloc(1, sizeof(*b));
+	int r;
+
+	if ((r = bpf_engine_open(&bo, &b->e)) < 0) {
+		free(b);
+		return r;
+	}
+	b->s.ops = &steer_bpf_ops;
+	snprintf(b->desc, sizeof(b->desc), "programs attached to %s, state pinned in %s", o->cgroup, o->bpffs_dir);
+	log_info("bpf engine: %s, agent mark 0x%x", b->desc, o->mark);
+	*ret = &b->s;
+	return 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "meshsplice.h"
+
+/* The steering engine, as the agent sees it: whatever puts a pod's
+ * connections onto its listener (eBPF hooks on a cgroup, or iptables rules
+ * in the pod's netns) and tells where each was going. The agent never asks
+ * which engine it has; each engine implements these ops (HAProxy's
+ * xprt_ops, networkd's link ops). */
+
+struct ms_config;
+
+struct steer_opts {
+	const char *engine; /* bpf | iptables | auto */
+	const char *bpffs_dir;
+	const char *cgroup;
+	uint32_t mark;
+	uint16_t listen_port;
+	struct ms_cidr vip_cidrs[2]; /* MES and MeshService ranges */
+	size_t n_vip_cidrs;
+};
+
+/* What an engine is told of a pod. */
+struct steer_pod {
+	const char *name;
+	int nsfd;
+	uint64_t cookie;
+	struct ms_pod v; /* mesh flags, listener and DNS ports, excluded ports */
+	const struct ms_cidr *excl_cidrs;
+	size_t n_excl_cidrs;
+};
+
+/* Why pod_put is called: an engine may have nothing to do for some. */
+enum steer_why {
+	STEER_ENABLE, /* the pod's listeners are up: steer it */
+	STEER_UPDATE, /* its exclusions or DNS capture changed */
+	STEER_RELOAD, /* the config changed (mesh flags may have) */
+};
+
+struct steer_counter {
+	const char *name;
+	uint64_t value;
+	bool verdict; /* a connect() verdict (a counter); else a gauge */
+};
+
+#define STEER_MAX_COUNTERS 32
+
+struct steer;
+
+struct steer_ops {
+	const char *name;
+	void (*close)(struct steer *s);
+	/* 0, or -errno with *ret_why: what could not be done (a constant string). */
+	int (*pod_put)(struct steer *s, const struct steer_pod *p, enum steer_why why, const char **ret_why);
+	/* Stop steering p: new connects go direct (or fail, for VIPs). */
+	void (*pod_del)(struct steer *s, const struct steer_pod *p);
+	/* Cookies of pods the engine still steers from an earlier agent (pinned state). */
+	int (*pod_list)(struct steer *s, uint64_t **ret, size_t *ret_n);
+	void (*pod_del_cookie)(struct steer *s, uint64_t cookie);
+	int (*svcs_sync)(struct steer *s, const struct ms_config *c);
+	/* Where an accepted connection (cfd, from peer:pport) was going; a
+	 * loopback answer means it was not redirected. Consumes the record. */
+	int (*orig_dst)(struct steer *s, const struct steer_pod *p, int cfd, const struct ms_addr *peer,
+			uint16_t pport, struct ms_addr *ret, uint16_t *ret_port);
+	/* The resolver a pod's UDP DNS datagram from client:cport (received on
+	 * self:self_port) was meant for. */
+	int (*dns_origin)(struct steer *s, const struct steer_pod *p, const struct ms_addr *client, uint16_t cport,
+			  const struct ms_addr *self, uint16_t self_port, struct ms_addr *ret, uint16_t *ret_port);
+	size_t (*counters)(struct steer *s, struct steer_counter *ret, size_t max);
+	/* A line for `status` (back end, attach point). */
+	const char *(*describe)(struct steer *s);
+};
+
+struct steer {
+	const struct steer_ops *ops;
+};
+
+/* Pick and open the engine o->engine names ("auto": eBPF where the kernel
+ * loads cgroup programs, else iptables). 0 or -errno (logged). */
+int steer_open(const struct steer_opts *o, struct steer **ret);
+/* Remove what every engine left: iptables rules in each of the netns
+ * paths, and the pinned programs and maps in bpffs_dir. */
+int steer_uninstall(const char *bpffs_dir, const char *const *netns, size_t n_netns);
+
+static inline void steer_close(struct steer *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* The engines. */
+int steer_bpf_open(const struct steer_opts *o, struct steer **ret);
+int steer_iptables_open(const struct steer_opts *o, struct steer **ret);
