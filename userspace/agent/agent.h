@@ -8,18 +8,18 @@
 
 #include "addr.h"
 #include "config.h"
+#include "ctl.h"
 #include "ev.h"
 #include "fwd.h"
 #include "meshsplice.h"
 
-#define MS_DEFAULT_CONTROL "/run/meshsplice/agent.sock"
 #define MS_DEFAULT_STATE_DIR "/var/lib/meshsplice"
 #define MS_DEFAULT_BPFFS "/sys/fs/bpf/meshsplice"
 
 struct agent_opts {
 	const char *config_dir; /* NULL: the embedded default */
 	const char *cgroup;
-	const char *engine; /* bpf | auto */
+	const char *engine; /* bpf | iptables | auto */
 	const char *control;
 	const char *state_dir;
 	const char *bpffs;

@@ -31,15 +31,15 @@ json_object *reply_err(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(msg));
+	json_object_object_add(o, CTL_F_OK, json_object_new_boolean(0));
+	json_object_object_add(o, CTL_F_ERROR, json_object_new_string(msg));
 	return o;
 }
 
 json_object *reply_ok(void)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, CTL_F_OK, json_object_new_boolean(1));
 	return o;
 }
 
@@ -85,7 +85,7 @@ static json_object *do_pods(struct agent *a)
 
 	for (struct pod *p = a->pods; p; p = p->next)
 		json_object_array_add(arr, pod_json(a, p, false));
-	json_object_object_add(o, "pods", arr);
+	json_object_object_add(o, CTL_F_PODS, arr);
 	return o;
 }
 
@@ -228,7 +228,7 @@ static void do_handover(struct agent *a, struct line_client *c)
 		json_object_array_add(arr, po);
 		pods++;
 	}
-	json_object_object_add(o, "pods", arr);
+	json_object_object_add(o, CTL_F_PODS, arr);
 	json_object_object_add(o, "nfds", json_object_new_int((int)n));
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	/* Free the control socket path and the metrics port before the new
@@ -265,7 +265,7 @@ void control_takeover(struct agent *a)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 5 };
-	static const char req[] = "{\"cmd\":\"handover\"}\n";
+	_cleanup_free_ char *req = NULL;
 	_cleanup_close_ int fd = -1;
 	json_object *resp = NULL, *pods = NULL, *v;
 	int *fds = NULL, nfds = 0, r;
@@ -280,17 +280,20 @@ void control_takeover(struct agent *a)
 		return;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	json_object *rq = ctl_request(CTL_HANDOVER);
+	req = xasprintf("%s\n", json_object_to_json_string_ext(rq, JSON_C_TO_STRING_PLAIN));
+	json_object_put(rq);
 	line = xcalloc(1, cap);
-	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0 || (r = (int)fdpass_read_line(fd, line, cap)) < 0) {
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || (r = (int)fdpass_read_line(fd, line, cap)) < 0) {
 		log_warn("an agent answers at %s but the hand-over failed: %s", a->o->control, strerror(errno));
 		goto out;
 	}
 	resp = json_tokener_parse(line);
-	if (!resp || !json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
-	    !json_object_object_get_ex(resp, "pods", &pods) || !json_object_is_type(pods, json_type_array) ||
+	if (!resp || !json_object_object_get_ex(resp, CTL_F_OK, &v) || !json_object_get_boolean(v) ||
+	    !json_object_object_get_ex(resp, CTL_F_PODS, &pods) || !json_object_is_type(pods, json_type_array) ||
 	    !json_object_object_get_ex(resp, "nfds", &v) || (nfds = json_object_get_int(v)) < 0 || nfds > 65536) {
 		log_warn("the agent at %s refused the hand-over: %s", a->o->control,
-			 resp ? log_escape(json_str(resp, "error")) : "malformed answer");
+			 resp ? log_escape(json_str(resp, CTL_F_ERROR)) : "malformed answer");
 		goto out;
 	}
 	fds = xcalloc((size_t)nfds + 1, sizeof(int));
@@ -368,6 +371,8 @@ static json_object *handle_request(struct agent *a, const char *line, struct lin
 			resp = reply_err("this agent is draining already");
 		else
 			do_handover(a, c);
+		break;
+	case CTL__MAX:
 		break;
 	}
 	ctl_req_free(&rq);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* meshspliced: the node agent. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,43 +11,6 @@
 #include "ms-build.h"
 #include "util.h"
 
-static void usage(void)
-{
-	printf("Usage: meshspliced [OPTIONS]\n"
-	       "  --config-dir DIR       YAML resources (default: the embedded default, one Mesh \"default\")\n"
-	       "  --cgroup PATH          cgroup v2 to attach to (default: the unified hierarchy's root)\n"
-	       "  --engine bpf|iptables|auto  steering engine (default: auto: bpf where the kernel can)\n"
-	       "  --control SOCK         control socket (default: %s)\n"
-	       "  --state-dir DIR        pod registry and VIPs (default: %s)\n"
-	       "  --bpffs DIR            pinned maps and links (default: %s)\n"
-	       "  --listen-port N        per-pod listener port (default: %d)\n"
-	       "  --mark N               SO_MARK of the agent's own sockets (default: 0x%x)\n"
-	       "  --mes-cidr CIDR        MeshExternalService VIPs (default: %s)\n"
-	       "  --ms-cidr CIDR         MeshService VIPs (default: %s)\n"
-	       "  --zone NAME            {{ .Zone }} in hostname templates (default: zone)\n"
-	       "  --connect-timeout MS   upstream connect timeout, all endpoints (default: 5000)\n"
-	       "  --idle-timeout MS      close idle connections (default: 3600000, 0: never)\n"
-	       "  --halfclose-timeout MS close a half-closed connection silent this long (default: 300000, 0: never)\n"
-	       "  --max-conns N          connection limit (default: 65536)\n"
-	       "  --pipe-size BYTES      splice pipe size (default: 524288)\n"
-	       "  --no-nodelay           leave Nagle on for proxied sockets (default: TCP_NODELAY)\n"
-	       "  --sockbuf BYTES        fixed SO_RCVBUF/SO_SNDBUF for proxied sockets (default: 0, autotuning)\n"
-	       "  --pipe-pool N          empty pipes kept for reuse (default: 256, 0: a pipe per transfer)\n"
-	       "  --epoll-batch N        events taken per epoll_wait (default: 256)\n"
-	       "  --accept-batch N       connections accepted per wake-up (default: 0, until the backlog is empty)\n"
-	       "  --dns-refresh MS       re-resolve endpoint names (default: 30000)\n"
-	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
-	       "  --dns-port N           the DNS responder's port on each pod's loopback (default: %d)\n"
-	       "  --dns-ttl S            TTL of mesh hostname answers (default: 30)\n"
-	       "  --dns-timeout MS       wait for the pod's resolver (default: 5000)\n"
-	       "  --drain-timeout MS     on SIGTERM or a hand-over, let connections finish (default: 30000)\n"
-	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
-	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
-	       "  --uninstall            detach the programs, remove every pin, exit\n",
-	       MS_DEFAULT_CONTROL, MS_DEFAULT_STATE_DIR, MS_DEFAULT_BPFFS, MS_DEFAULT_LISTEN_PORT,
-	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR, MS_DEFAULT_DNS_PORT);
-}
-
 /* A numeric option: its bounds and the field it sets (2 or 4 bytes). */
 struct num_opt {
 	int id;
@@ -54,7 +18,120 @@ struct num_opt {
 	unsigned long min, max;
 	void *dst;
 	size_t size;
+	const char *help; /* "ARG  what it does"; its default is read from the field */
+	bool hex;
 };
+
+enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
+       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
+       O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
+       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
+
+/* Every default, written once: usage() prints them from here. */
+static void opts_default(struct agent_opts *o)
+{
+	*o = (struct agent_opts){
+		.engine = "auto",
+		.control = MS_DEFAULT_CONTROL,
+		.state_dir = MS_DEFAULT_STATE_DIR,
+		.bpffs = MS_DEFAULT_BPFFS,
+		.mark = MS_DEFAULT_MARK,
+		.listen_port = MS_DEFAULT_LISTEN_PORT,
+		.pipe_size = 524288,
+		.pipe_pool = 256,
+		.epoll_batch = 256,
+		.connect_timeout_ms = 5000,
+		.idle_timeout_ms = 3600000,
+		.max_conns = 65536,
+		.dns_refresh_ms = 30000,
+		.dns_port = MS_DEFAULT_DNS_PORT,
+		.dns_ttl = 30,
+		.dns_timeout_ms = 5000,
+		.drain_timeout_ms = 30000,
+		.halfclose_timeout_ms = 300000,
+	};
+	cfg_opts_init(&o->cfg);
+}
+
+#define NUM(id, name, min, max, field, help) { id, name, min, max, &o->field, sizeof(o->field), help, false }
+
+/* The numeric options of o, in the order usage() lists them. */
+static size_t num_table(struct agent_opts *o, struct num_opt *t)
+{
+	const struct num_opt v[] = {
+		NUM(O_PORT, "--listen-port", 1, 65535, listen_port, "N  per-pod listener port"),
+		{ O_MARK, "--mark", 1, 0xffffffffUL, &o->mark, sizeof(o->mark), "N  SO_MARK of the agent's own sockets", true },
+		NUM(O_CTO, "--connect-timeout", 1, 600000, connect_timeout_ms, "MS  upstream connect timeout, all endpoints"),
+		NUM(O_ITO, "--idle-timeout", 0, 86400000UL * 7, idle_timeout_ms, "MS  close idle connections (0: never)"),
+		NUM(O_HCTO, "--halfclose-timeout", 0, 86400000UL, halfclose_timeout_ms,
+		    "MS  close a half-closed connection silent this long (0: never)"),
+		NUM(O_MAXC, "--max-conns", 0, 10000000, max_conns, "N  connection limit"),
+		NUM(O_PIPE, "--pipe-size", 0, 1u << 30, pipe_size, "BYTES  splice pipe size"),
+		NUM(O_SOCKBUF, "--sockbuf", 0, 1u << 30, sockbuf,
+		    "BYTES  fixed SO_RCVBUF/SO_SNDBUF for proxied sockets (0: autotuning)"),
+		NUM(O_PIPE_POOL, "--pipe-pool", 0, 65536, pipe_pool, "N  empty pipes kept for reuse (0: a pipe per transfer)"),
+		NUM(O_EPOLL_BATCH, "--epoll-batch", 1, 4096, epoll_batch, "N  events taken per epoll_wait"),
+		NUM(O_ACCEPT_BATCH, "--accept-batch", 0, 65536, accept_batch,
+		    "N  connections accepted per wake-up (0: until the backlog is empty)"),
+		NUM(O_DNS, "--dns-refresh", 100, 86400000UL, dns_refresh_ms, "MS  re-resolve endpoint names"),
+		NUM(O_DNS_PORT, "--dns-port", 1, 65535, dns_port, "N  the DNS responder's port on each pod's loopback"),
+		NUM(O_DNS_TTL, "--dns-ttl", 0, 86400, dns_ttl, "S  TTL of mesh hostname answers"),
+		NUM(O_DNS_TIMEOUT, "--dns-timeout", 100, 60000, dns_timeout_ms, "MS  wait for the pod's resolver"),
+		NUM(O_DRAIN, "--drain-timeout", 0, 3600000UL, drain_timeout_ms,
+		    "MS  on SIGTERM or a hand-over, let connections finish"),
+	};
+	memcpy(t, v, sizeof(v));
+	return ARRAY_SIZE(v);
+}
+
+#define MAX_NUMS 32
+
+static unsigned long num_get(const struct num_opt *n)
+{
+	if (n->size == sizeof(uint16_t)) {
+		uint16_t u;
+		memcpy(&u, n->dst, sizeof(u));
+		return u;
+	}
+	uint32_t u;
+	memcpy(&u, n->dst, sizeof(u));
+	return u;
+}
+
+static void usage(void)
+{
+	struct agent_opts d;
+	struct num_opt nums[MAX_NUMS];
+	size_t n;
+	char cidr_mes[64], cidr_ms[64];
+
+	opts_default(&d);
+	n = num_table(&d, nums);
+	printf("Usage: meshspliced [OPTIONS]\n"
+	       "  --config-dir DIR       YAML resources (default: the embedded default, one Mesh \"default\")\n"
+	       "  --cgroup PATH          cgroup v2 to attach to (default: the unified hierarchy's root)\n"
+	       "  --engine bpf|iptables|auto  steering engine (default: %s: bpf where the kernel can)\n"
+	       "  --control SOCK         control socket (default: %s)\n"
+	       "  --state-dir DIR        pod registry and VIPs (default: %s)\n"
+	       "  --bpffs DIR            pinned maps and links (default: %s)\n"
+	       "  --mes-cidr CIDR        MeshExternalService VIPs (default: %s)\n"
+	       "  --ms-cidr CIDR         MeshService VIPs (default: %s)\n"
+	       "  --zone NAME            {{ .Zone }} in hostname templates (default: %s)\n",
+	       d.engine, d.control, d.state_dir, d.bpffs, cidr_fmt(&d.cfg.mes_cidr, cidr_mes, sizeof(cidr_mes)),
+	       cidr_fmt(&d.cfg.ms_cidr, cidr_ms, sizeof(cidr_ms)), d.cfg.zone);
+	for (size_t i = 0; i < n; i++) {
+		const char *sp = strstr(nums[i].help, "  ");
+		char arg[32];
+		snprintf(arg, sizeof(arg), "%s %.*s", nums[i].name, (int)(sp - nums[i].help), nums[i].help);
+		printf(nums[i].hex ? "  %-22s %s (default: 0x%lx)\n" : "  %-22s %s (default: %lu)\n", arg, sp + 2,
+		       num_get(&nums[i]));
+	}
+	printf("  --no-nodelay           leave Nagle on for proxied sockets (default: TCP_NODELAY)\n"
+	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
+	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
+	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
+	       "  --uninstall            detach the programs, remove every pin, exit\n");
+}
 
 static int set_num(const struct num_opt *n, const char *s)
 {
@@ -77,13 +154,8 @@ static int set_num(const struct num_opt *n, const char *s)
 	return 0;
 }
 
-#define NUM(id, name, min, max, field) { id, name, min, max, &o.field, sizeof(o.field) }
-
 int main(int argc, char **argv)
 {
-	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
-	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH, O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
@@ -119,49 +191,15 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct agent_opts o = {
-		.engine = "auto",
-		.control = MS_DEFAULT_CONTROL,
-		.state_dir = MS_DEFAULT_STATE_DIR,
-		.bpffs = MS_DEFAULT_BPFFS,
-		.mark = MS_DEFAULT_MARK,
-		.listen_port = MS_DEFAULT_LISTEN_PORT,
-		.pipe_size = 524288,
-		.pipe_pool = 256,
-		.epoll_batch = 256,
-		.connect_timeout_ms = 5000,
-		.idle_timeout_ms = 3600000,
-		.max_conns = 65536,
-		.dns_refresh_ms = 30000,
-		.dns_port = MS_DEFAULT_DNS_PORT,
-		.dns_ttl = 30,
-		.dns_timeout_ms = 5000,
-		.drain_timeout_ms = 30000,
-		.halfclose_timeout_ms = 300000,
-	};
+	struct agent_opts o;
 	_cleanup_free_ char *cgroup = NULL;
 	bool uninstall = false;
-	const struct num_opt nums[] = {
-		NUM(O_PORT, "--listen-port", 1, 65535, listen_port),
-		NUM(O_MARK, "--mark", 1, 0xffffffffUL, mark),
-		NUM(O_CTO, "--connect-timeout", 1, 600000, connect_timeout_ms),
-		NUM(O_ITO, "--idle-timeout", 0, 86400000UL * 7, idle_timeout_ms),
-		NUM(O_HCTO, "--halfclose-timeout", 0, 86400000UL, halfclose_timeout_ms),
-		NUM(O_DRAIN, "--drain-timeout", 0, 3600000UL, drain_timeout_ms),
-		NUM(O_MAXC, "--max-conns", 0, 10000000, max_conns),
-		NUM(O_PIPE, "--pipe-size", 0, 1u << 30, pipe_size),
-		NUM(O_SOCKBUF, "--sockbuf", 0, 1u << 30, sockbuf),
-		NUM(O_PIPE_POOL, "--pipe-pool", 0, 65536, pipe_pool),
-		NUM(O_EPOLL_BATCH, "--epoll-batch", 1, 4096, epoll_batch),
-		NUM(O_ACCEPT_BATCH, "--accept-batch", 0, 65536, accept_batch),
-		NUM(O_DNS, "--dns-refresh", 100, 86400000UL, dns_refresh_ms),
-		NUM(O_DNS_PORT, "--dns-port", 1, 65535, dns_port),
-		NUM(O_DNS_TTL, "--dns-ttl", 0, 86400, dns_ttl),
-		NUM(O_DNS_TIMEOUT, "--dns-timeout", 100, 60000, dns_timeout_ms),
-	};
+	struct num_opt nums[MAX_NUMS];
+	size_t n_nums;
 	int c;
 
-	cfg_opts_init(&o.cfg);
+	opts_default(&o);
+	n_nums = num_table(&o, nums);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_CONFIG: o.config_dir = optarg; break;
@@ -205,9 +243,9 @@ int main(int argc, char **argv)
 		case O_HELP: usage(); return 0;
 		default: {
 			size_t i = 0;
-			while (i < ARRAY_SIZE(nums) && nums[i].id != c)
+			while (i < n_nums && nums[i].id != c)
 				i++;
-			if (i == ARRAY_SIZE(nums)) {
+			if (i == n_nums) {
 				usage();
 				return 2;
 			}

@@ -34,7 +34,7 @@ static json_object *jget(json_object *o, const char *k)
 
 static void print_pods(json_object *r)
 {
-	json_object *pods = jget(r, "pods");
+	json_object *pods = jget(r, CTL_F_PODS);
 
 	printf("%-28s %-10s %-9s %-8s %-20s %s\n", "POD", "MESH", "STATE", "ENGINE", "SINCE", "NETNS");
 	for (size_t i = 0; pods && i < json_object_array_length(pods); i++) {
@@ -62,7 +62,7 @@ static void print_flat(json_object *o, const char *prefix)
 {
 	json_object_object_foreach(o, k, v)
 	{
-		if (streq(k, "ok"))
+		if (streq(k, CTL_F_OK))
 			continue;
 		if (json_object_is_type(v, json_type_object)) {
 			char p[256];
@@ -119,7 +119,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 	bool lookup = streq(verb, "dns-lookup"), clear = false;
 	int o;
 
-	json_object_object_add(req, "cmd", json_object_new_string(verb));
+	json_object_object_add(req, CTL_F_CMD, json_object_new_string(verb));
 	optind = 0; /* 0: glibc re-initialises (and permutes options after operands) */
 	while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (lookup && o != 'o' && o != 'm' && o != 't') {
@@ -132,13 +132,13 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		}
 		switch (o) {
 		case 'n':
-			json_object_object_add(req, "netns", json_object_new_string(optarg));
+			json_object_object_add(req, CTL_F_NETNS, json_object_new_string(optarg));
 			break;
 		case 'N':
-			json_object_object_add(req, "name", json_object_new_string(optarg));
+			json_object_object_add(req, CTL_F_NAME, json_object_new_string(optarg));
 			break;
 		case 'm':
-			json_object_object_add(req, "mesh", json_object_new_string(optarg));
+			json_object_object_add(req, CTL_F_MESH, json_object_new_string(optarg));
 			break;
 		case 'p': {
 			char *end;
@@ -158,10 +158,10 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 			break;
 		case 'D':
 		case 'd':
-			json_object_object_add(req, "dns", json_object_new_boolean(o == 'd'));
+			json_object_object_add(req, CTL_F_DNS, json_object_new_boolean(o == 'd'));
 			break;
 		case 't':
-			json_object_object_add(req, "type", json_object_new_string(optarg));
+			json_object_object_add(req, CTL_F_TYPE, json_object_new_string(optarg));
 			break;
 		case 'o':
 			c->json = streq(optarg, "json");
@@ -171,8 +171,8 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		}
 	}
 	if ((takes_pod || lookup) && optind < argc)
-		json_object_object_add(req, "name", json_object_new_string(argv[optind++]));
-	if (lookup && !jget(req, "name")) {
+		json_object_object_add(req, CTL_F_NAME, json_object_new_string(argv[optind++]));
+	if (lookup && !jget(req, CTL_F_NAME)) {
 		cli_error(c, "dns lookup needs a NAME");
 		goto fail;
 	}
@@ -180,7 +180,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		cli_error(c, "unexpected argument \"%s\"", argv[optind]);
 		goto fail;
 	}
-	if (takes_pod && !jget(req, "name") && !jget(req, "netns")) {
+	if (takes_pod && !jget(req, CTL_F_NAME) && !jget(req, CTL_F_NETNS)) {
 		cli_error(c, "%s needs NS/POD or --netns PATH", verb);
 		goto fail;
 	}
@@ -191,9 +191,9 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		goto fail;
 	}
 	if (clear || json_object_array_length(ports))
-		json_object_object_add(req, "exclude_ports", json_object_get(ports));
+		json_object_object_add(req, CTL_F_EXCL_PORTS, json_object_get(ports));
 	if (clear || json_object_array_length(cidrs))
-		json_object_object_add(req, "exclude_cidrs", json_object_get(cidrs));
+		json_object_object_add(req, CTL_F_EXCL_CIDRS, json_object_get(cidrs));
 	json_object_put(ports);
 	json_object_put(cidrs);
 	return req;
@@ -222,7 +222,7 @@ int cmd_agent(struct cli *c, int argc, char **argv, const char *verb)
 		return cli_error(c, "agent at %s: %s", c->control,
 				 r == -EPROTO ? "malformed reply" : strerror(-r));
 	}
-	json_object *ok = jget(resp, "ok");
+	json_object *ok = jget(resp, CTL_F_OK);
 	if (!ok || !json_object_get_boolean(ok)) {
 		r = cli_error(c, "%s", jstr(resp, "error"));
 		json_object_put(resp);

@@ -8,9 +8,9 @@
 
 #include "cli.h"
 #include "ms-build.h"
+#include "ctl.h"
 #include "util.h"
 
-#define DEFAULT_CONTROL "/run/meshsplice/agent.sock"
 
 int cli_error(struct cli *c, const char *fmt, ...)
 {
@@ -22,7 +22,7 @@ int cli_error(struct cli *c, const char *fmt, ...)
 	va_end(ap);
 	if (c->json) {
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "error", json_object_new_string(msg));
+		json_object_object_add(o, CTL_F_ERROR, json_object_new_string(msg));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
@@ -104,7 +104,7 @@ static int do_help(struct cli *c, int argc, char **argv)
 	for (const struct cmd *t = commands; t->name; t++)
 		printf("  %s\n", t->help);
 	printf("\nCommands may be abbreviated to a unique prefix. The agent's socket defaults to %s.\n",
-	       DEFAULT_CONTROL);
+	       MS_DEFAULT_CONTROL);
 	return 0;
 }
 
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli c = { .control = DEFAULT_CONTROL };
+	struct cli c = { .control = MS_DEFAULT_CONTROL };
 	int o;
 
 	/* Options before the command only; the command parses its own. */

@@ -10,7 +10,6 @@
 #include "ctl.h"
 #include "util.h"
 
-#define DEFAULT_CONTROL "/run/meshsplice/agent.sock"
 #define DEFAULT_STATE "/var/lib/meshsplice"
 #define CONF_MAX (1u << 20)
 
@@ -92,7 +91,7 @@ static int parse_conf(const char *in, struct cni_conf *c, char **out)
 	if (!known)
 		return fail(out, "1.0.0", CNI_ERR_VERSION, NULL,
 			    "cniVersion %s is not supported (0.3.1, 0.4.0, 1.0.0)", log_escape(c->version));
-	c->control = str(c->root, "controlSocket") ? str(c->root, "controlSocket") : DEFAULT_CONTROL;
+	c->control = str(c->root, "controlSocket") ? str(c->root, "controlSocket") : MS_DEFAULT_CONTROL;
 	c->state_dir = str(c->root, "stateDir") ? str(c->root, "stateDir") : DEFAULT_STATE;
 	c->mesh = str(c->root, "mesh") ? str(c->root, "mesh") : "default";
 	c->timeout_ms = 10000;
@@ -178,13 +177,12 @@ static int do_add(const struct cni_env *e, struct cni_conf *c, char **out)
 	if (a.mesh[0])
 		c->mesh = a.mesh;
 	snprintf(name, sizeof(name), "%s/%s", a.ns[0] ? a.ns : "cni", a.pod[0] ? a.pod : e->container);
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("enable"));
-	json_object_object_add(req, "netns", json_object_new_string(e->netns));
-	json_object_object_add(req, "name", json_object_new_string(name));
-	json_object_object_add(req, "mesh", json_object_new_string(c->mesh));
-	json_object_object_add(req, "container", json_object_new_string(e->container));
-	json_object_object_add(req, "dns", json_object_new_boolean(!c->no_dns));
+	req = ctl_request(CTL_ENABLE);
+	json_object_object_add(req, CTL_F_NETNS, json_object_new_string(e->netns));
+	json_object_object_add(req, CTL_F_NAME, json_object_new_string(name));
+	json_object_object_add(req, CTL_F_MESH, json_object_new_string(c->mesh));
+	json_object_object_add(req, CTL_F_CONTAINER, json_object_new_string(e->container));
+	json_object_object_add(req, CTL_F_DNS, json_object_new_boolean(!c->no_dns));
 	r = call(c, req, &resp);
 	if (r == -ENOENT || r == -ECONNREFUSED || r == -ETIMEDOUT) {
 		if (!c->fail_open) {
@@ -207,9 +205,9 @@ static int do_add(const struct cni_env *e, struct cni_conf *c, char **out)
 	json_object_put(req);
 	if (r < 0)
 		return fail(out, c->version, CNI_ERR_IO, strerror(-r), "talking to the meshsplice agent at %s failed", c->control);
-	if (!json_object_object_get_ex(resp, "ok", &ok) || !json_object_get_boolean(ok)) {
+	if (!json_object_object_get_ex(resp, CTL_F_OK, &ok) || !json_object_get_boolean(ok)) {
 		r = fail(out, c->version, CNI_ERR_IO, NULL, "the meshsplice agent refused to enable %s: %s", name,
-			 str(resp, "error") ? str(resp, "error") : "no reason given");
+			 str(resp, CTL_F_ERROR) ? str(resp, CTL_F_ERROR) : "no reason given");
 		json_object_put(resp);
 		return r;
 	}
@@ -219,14 +217,13 @@ static int do_add(const struct cni_env *e, struct cni_conf *c, char **out)
 
 static int do_del(const struct cni_env *e, struct cni_conf *c, char **out)
 {
-	json_object *req = json_object_new_object(), *resp = NULL;
+	json_object *req = ctl_request(CTL_FORGET), *resp = NULL;
 	_cleanup_free_ char *path = pending_path(c, e->container);
 
 	unlink(path);
-	json_object_object_add(req, "cmd", json_object_new_string("forget"));
-	json_object_object_add(req, "container", json_object_new_string(e->container));
+	json_object_object_add(req, CTL_F_CONTAINER, json_object_new_string(e->container));
 	if (e->netns && *e->netns)
-		json_object_object_add(req, "netns", json_object_new_string(e->netns));
+		json_object_object_add(req, CTL_F_NETNS, json_object_new_string(e->netns));
 	/* DEL is idempotent: an agent that is down, an unknown container, a netns
 	 * that is gone are all fine — there is nothing left to undo. */
 	if (call(c, req, &resp) == 0)
@@ -250,18 +247,17 @@ static int do_check(const struct cni_env *e, struct cni_conf *c, char **out)
 		*out = xstrdup("");
 		return 0;
 	}
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("pods"));
+	req = ctl_request(CTL_PODS);
 	r = call(c, req, &resp);
 	json_object_put(req);
 	if (r < 0)
 		return fail(out, c->version, CNI_ERR_TRY_AGAIN, strerror(-r), "the meshsplice agent is not answering at %s",
 			    c->control);
 	bool found = false, enabled = false;
-	if (json_object_object_get_ex(resp, "pods", &pods))
+	if (json_object_object_get_ex(resp, CTL_F_PODS, &pods))
 		for (size_t i = 0; i < json_object_array_length(pods); i++) {
 			json_object *p = json_object_array_get_idx(pods, i);
-			if (streq(str(p, "netns"), e->netns)) {
+			if (streq(str(p, CTL_F_NETNS), e->netns)) {
 				found = true;
 				enabled = streq(str(p, "state"), "enabled");
 			}

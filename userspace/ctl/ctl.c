@@ -10,6 +10,34 @@
 
 #include "util.h"
 
+static const char *const cmd_names[CTL__MAX] = {
+	[CTL_ENABLE] = "enable", [CTL_DISABLE] = "disable", [CTL_FORGET] = "forget",
+	[CTL_PODS] = "pods",     [CTL_CONNS] = "conns",     [CTL_STATS] = "stats",
+	[CTL_STATUS] = "status", [CTL_GET] = "get",         [CTL_RELOAD] = "reload",
+	[CTL_DNS_LOOKUP] = "dns-lookup", [CTL_HANDOVER] = "handover",
+};
+
+const char *ctl_cmd_name(enum ctl_cmd c)
+{
+	return c < CTL__MAX ? cmd_names[c] : "?";
+}
+
+int ctl_cmd_parse(const char *name)
+{
+	for (int i = 0; i < CTL__MAX; i++)
+		if (streq(cmd_names[i], name))
+			return i;
+	return -1;
+}
+
+json_object *ctl_request(enum ctl_cmd c)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, CTL_F_CMD, json_object_new_string(ctl_cmd_name(c)));
+	return req;
+}
+
 static int wait_fd(int fd, short ev, unsigned long long deadline)
 {
 	for (;;) {

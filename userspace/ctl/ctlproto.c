@@ -8,16 +8,6 @@
 
 #include "util.h"
 
-static const struct {
-	const char *name;
-	enum ctl_cmd cmd;
-} cmds[] = {
-	{ "enable", CTL_ENABLE }, { "disable", CTL_DISABLE }, { "forget", CTL_FORGET },
-	{ "pods", CTL_PODS },     { "conns", CTL_CONNS },     { "stats", CTL_STATS },
-	{ "status", CTL_STATUS }, { "get", CTL_GET },         { "reload", CTL_RELOAD },
-	{ "dns-lookup", CTL_DNS_LOOKUP }, { "handover", CTL_HANDOVER },
-};
-
 static int fail(char **ret_err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(char **ret_err, const char *fmt, ...)
 {
@@ -51,8 +41,8 @@ static int parse_exclusions(json_object *o, struct ctl_req *r, char **ret_err)
 {
 	json_object *ports = NULL, *cidrs = NULL;
 
-	json_object_object_get_ex(o, "exclude_ports", &ports);
-	json_object_object_get_ex(o, "exclude_cidrs", &cidrs);
+	json_object_object_get_ex(o, CTL_F_EXCL_PORTS, &ports);
+	json_object_object_get_ex(o, CTL_F_EXCL_CIDRS, &cidrs);
 	if (ports && !json_object_is_type(ports, json_type_array))
 		return fail(ret_err, "\"exclude_ports\" must be a list of ports");
 	if (cidrs && !json_object_is_type(cidrs, json_type_array))
@@ -91,7 +81,7 @@ static int parse_lookup(json_object *o, struct ctl_req *r, char **ret_err)
 	const char *type;
 	ssize_t n;
 
-	if (field_str(o, "type", &type, ret_err) < 0)
+	if (field_str(o, CTL_F_TYPE, &type, ret_err) < 0)
 		return -EINVAL;
 	if (!type || streq(type, "A"))
 		r->qtype = DNS_T_A;
@@ -112,7 +102,7 @@ int ctl_parse(const char *line, struct ctl_req *r, char **ret_err)
 {
 	const char *cmd = NULL;
 	json_object *v;
-	size_t i;
+	int c;
 
 	memset(r, 0, sizeof(*r));
 	r->dns = -1;
@@ -120,20 +110,18 @@ int ctl_parse(const char *line, struct ctl_req *r, char **ret_err)
 	r->json = json_tokener_parse(line);
 	if (!r->json || !json_object_is_type(r->json, json_type_object))
 		return fail(ret_err, "malformed request: expected one JSON object per line");
-	if (field_str(r->json, "cmd", &cmd, ret_err) < 0)
+	if (field_str(r->json, CTL_F_CMD, &cmd, ret_err) < 0)
 		return -EINVAL;
 	if (!cmd)
 		return fail(ret_err, "request has no \"cmd\"");
-	for (i = 0; i < ARRAY_SIZE(cmds) && !streq(cmds[i].name, cmd); i++)
-		;
-	if (i == ARRAY_SIZE(cmds))
+	if ((c = ctl_cmd_parse(cmd)) < 0)
 		return fail(ret_err, "unknown command \"%s\"", log_escape(cmd));
-	r->cmd = cmds[i].cmd;
-	if (field_str(r->json, "name", &r->name, ret_err) < 0 || field_str(r->json, "netns", &r->netns, ret_err) < 0 ||
-	    field_str(r->json, "mesh", &r->mesh, ret_err) < 0 ||
-	    field_str(r->json, "container", &r->container, ret_err) < 0)
+	r->cmd = (enum ctl_cmd)c;
+	if (field_str(r->json, CTL_F_NAME, &r->name, ret_err) < 0 || field_str(r->json, CTL_F_NETNS, &r->netns, ret_err) < 0 ||
+	    field_str(r->json, CTL_F_MESH, &r->mesh, ret_err) < 0 ||
+	    field_str(r->json, CTL_F_CONTAINER, &r->container, ret_err) < 0)
 		return -EINVAL;
-	if (json_object_object_get_ex(r->json, "dns", &v)) {
+	if (json_object_object_get_ex(r->json, CTL_F_DNS, &v)) {
 		if (!json_object_is_type(v, json_type_boolean))
 			return fail(ret_err, "\"dns\" must be true or false");
 		r->dns = json_object_get_boolean(v);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "ctl.h"
 #include "dns.h"
 #include "meshsplice.h"
 
@@ -17,19 +18,6 @@
 #define CTL_MAX_EXCL_CIDRS 64
 #define CTL_MAX_STR 4096 /* any string field */
 
-enum ctl_cmd {
-	CTL_ENABLE,
-	CTL_DISABLE,
-	CTL_FORGET,
-	CTL_PODS,
-	CTL_CONNS,
-	CTL_STATS,
-	CTL_STATUS,
-	CTL_GET,
-	CTL_RELOAD,
-	CTL_DNS_LOOKUP,
-	CTL_HANDOVER,
-};
 
 struct ctl_req {
 	enum ctl_cmd cmd;

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+/* route_decide without root: every refusal reason, the failover order and
+ * the round-robin cursor, DNS endpoints that resolve, wait or fail, unix and
+ * TLS endpoints; and the cursors carried across a reload. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "config.h"
+#include "route.h"
+#include "util.h"
+
+static const char yaml[] =
+	"type: Mesh\n"
+	"name: open\n"
+	"networking:\n  outbound:\n    passthrough: true\n"
+	"---\n"
+	"type: Mesh\n"
+	"name: closed\n"
+	"networking:\n  outbound:\n    passthrough: false\n"
+	"---\n"
+	"type: Mesh\n"
+	"name: forbid\n"
+	"networking:\n  outbound:\n    passthrough: true\n"
+	"routing:\n  defaultForbidMeshExternalServiceAccess: true\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: three\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n"
+	"    - address: 198.18.0.1\n      port: 8001\n"
+	"    - address: 198.18.0.2\n      port: 8002\n"
+	"    - address: 198.18.0.3\n      port: 8003\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: named\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 443\n    protocol: tcp\n"
+	"  endpoints:\n"
+	"    - address: backend.test\n      port: 9443\n"
+	"    - address: unix:///run/backend.sock\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: secure\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 443\n    protocol: tcp\n"
+	"  endpoints:\n    - address: 198.18.0.9\n      port: 443\n"
+	"  tls:\n    enabled: true\n    verification:\n      serverName: secure.test\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: ext\n  labels:\n    kuma.io/mesh: forbid\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n    - address: 198.18.0.5\n      port: 80\n";
+
+struct fixture {
+	struct ms_config *cfg;
+	struct cfg_opts co;
+	struct route_lb lb;
+	struct route_env env;
+	/* the fake resolver: what backend.test resolves to, or an error */
+	int resolve_rc;
+	struct ms_addr addrs[2];
+	size_t n_addrs;
+	unsigned lookups;
+};
+
+static int fake_resolve(void *ctx, const char *host, const struct ms_addr **ret, size_t *ret_n)
+{
+	struct fixture *f = ctx;
+
+	f->lookups++;
+	assert_string_equal(host, "backend.test");
+	if (f->resolve_rc < 0)
+		return f->resolve_rc;
+	*ret = f->addrs;
+	*ret_n = f->n_addrs;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct cfg_errors errs = { 0 };
+
+	cfg_opts_init(&f->co);
+	if (cfg_load_buffer(yaml, strlen(yaml), "route.yaml", &f->co, &errs, &f->cfg) < 0) {
+		char buf[1024];
+		for (size_t i = 0; i < errs.n; i++)
+			print_message("%s\n", cfg_err_fmt(&errs.v[i], buf, sizeof(buf)));
+		fail_msg("the test config does not load");
+	}
+	cfg_errors_clear(&errs);
+	route_lb_build(&f->lb, f->cfg, NULL, NULL);
+	assert_int_equal(addr_parse("198.18.1.1", &f->addrs[0]), 0);
+	assert_int_equal(addr_parse("2001:2::1", &f->addrs[1]), 0);
+	f->n_addrs = 2;
+	f->env = (struct route_env){
+		.cfg = f->cfg, .tls = NULL, .lb = &f->lb, .vip_cidrs = NULL, .n_vip_cidrs = 0,
+		.resolve = fake_resolve, .ctx = f,
+	};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	route_lb_clear(&f->lb);
+	cfg_unref(f->cfg);
+	free(f);
+	return 0;
+}
+
+static struct ms_cidr vip_ranges[2];
+
+static void with_vip_ranges(struct fixture *f)
+{
+	vip_ranges[0] = f->co.mes_cidr;
+	vip_ranges[1] = f->co.ms_cidr;
+	f->env.vip_cidrs = vip_ranges;
+	f->env.n_vip_cidrs = 2;
+}
+
+static const struct ms_service *svc(struct fixture *f, const char *mesh, const char *name)
+{
+	const struct ms_service *s = cfg_find_service(f->cfg, MS_KIND_MESH_EXTERNAL_SERVICE, mesh, name);
+
+	assert_non_null(s);
+	return s;
+}
+
+static struct route_in to(const char *mesh, const char *ip, uint16_t port)
+{
+	struct route_in in = { .mesh = mesh, .nsfd = 7, .port = port };
+
+	assert_int_equal(addr_parse(ip, &in.orig), 0);
+	return in;
+}
+
+static struct route_in to_svc(struct fixture *f, const char *mesh, const char *name, uint16_t port)
+{
+	struct route_in in = { .mesh = mesh, .nsfd = 7, .port = port, .orig = svc(f, mesh, name)->vip };
+
+	return in;
+}
+
+static void expect_refused(struct fixture *f, const struct route_in *in, enum refuse_reason r, const char *detail)
+{
+	struct route_out out;
+
+	route_decide(&f->env, in, &out);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_string_equal(route_refuse_name(out.reason), route_refuse_name(r));
+	if (detail)
+		assert_non_null(strstr(out.detail, detail));
+	assert_null(out.targets);
+}
+
+static void free_out(struct route_out *out)
+{
+	for (size_t i = 0; i < out->n_targets; i++)
+		tls_ctx_unref(out->targets[i].tls);
+	free(out->targets);
+}
+
+static void test_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct route_in in;
+
+	with_vip_ranges(f);
+	in = to("gone", "198.18.7.7", 80);
+	expect_refused(f, &in, REFUSE_MESH_GONE, "gone");
+
+	f->env.full = true;
+	in = to_svc(f, "open", "three", 80);
+	expect_refused(f, &in, REFUSE_LIMIT, NULL);
+	f->env.full = false;
+
+	/* a VIP of the range with nothing behind it, or a port the service lacks */
+	in = to("open", "242.255.255.254", 80);
+	expect_refused(f, &in, REFUSE_NO_SERVICE, NULL);
+	in = to_svc(f, "open", "three", 81);
+	expect_refused(f, &in, REFUSE_NO_SERVICE, NULL);
+	/* another mesh's VIP is no service of this one */
+	in = to_svc(f, "forbid", "ext", 80);
+	in.mesh = "open";
+	expect_refused(f, &in, REFUSE_NO_SERVICE, NULL);
+
+	in = to("closed", "198.18.7.7", 80);
+	expect_refused(f, &in, REFUSE_PASSTHROUGH, "passthrough off");
+	in = to("open", "127.0.0.1", 80);
+	expect_refused(f, &in, REFUSE_LOOP, NULL);
+	in = to("open", "::1", 80);
+	expect_refused(f, &in, REFUSE_LOOP, NULL);
+
+	in = to_svc(f, "forbid", "ext", 80);
+	expect_refused(f, &in, REFUSE_EXTERNAL, NULL);
+
+	/* TLS without a context: refused, never sent in plaintext */
+	in = to_svc(f, "open", "secure", 443);
+	expect_refused(f, &in, REFUSE_TLS, "no TLS context");
+	struct route_tls tls[64] = { 0 };
+	size_t si = (size_t)(svc(f, "open", "secure") - f->cfg->svcs);
+	tls[si].key = (char *)"MeshExternalService/open/secure";
+	tls[si].err = (char *)"no CA";
+	f->env.tls = tls;
+	expect_refused(f, &in, REFUSE_TLS, "no CA");
+	f->env.tls = NULL;
+}
+
+/* The control case of the VIP-range refusal: without the ranges, an unknown
+ * VIP is just a destination, and passthrough decides. */
+static void test_passthrough(void **state)
+{
+	struct fixture *f = *state;
+	struct route_in in = to("open", "242.255.255.254", 80);
+	struct route_out out;
+
+	route_decide(&f->env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_int_equal(out.n_targets, 1);
+	assert_string_equal(out.label, "passthrough");
+	assert_string_equal(out.targets[0].label, "242.255.255.254:80");
+	assert_int_equal(out.targets[0].netns_fd, 7);
+	assert_true(out.targets[0].mark);
+	assert_null(out.targets[0].tls);
+	free_out(&out);
+}
+
+static void labels(const struct route_out *out, const char *const *want, size_t n)
+{
+	assert_int_equal(out->n_targets, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(out->targets[i].label, want[i]);
+}
+
+static void test_failover_order(void **state)
+{
+	struct fixture *f = *state;
+	struct route_in in = to_svc(f, "open", "three", 80);
+	static const char *const r0[] = { "198.18.0.1:8001", "198.18.0.2:8002", "198.18.0.3:8003" };
+	static const char *const r1[] = { "198.18.0.2:8002", "198.18.0.3:8003", "198.18.0.1:8001" };
+	static const char *const r2[] = { "198.18.0.3:8003", "198.18.0.1:8001", "198.18.0.2:8002" };
+	const char *const *rounds[] = { r0, r1, r2, r0 };
+	struct route_out out;
+
+	for (size_t k = 0; k < ARRAY_SIZE(rounds); k++) {
+		route_decide(&f->env, &in, &out);
+		assert_int_equal(out.verdict, ROUTE_FORWARD);
+		assert_string_equal(out.label, "MeshExternalService/three");
+		labels(&out, rounds[k], 3);
+		/* deciding is pure: the cursor moves only when the caller says */
+		struct route_out again;
+		route_decide(&f->env, &in, &again);
+		labels(&again, rounds[k], 3);
+		free_out(&again);
+		assert_int_not_equal(out.cursor, SIZE_MAX);
+		f->lb.next[out.cursor]++;
+		free_out(&out);
+	}
+}
+
+static void test_lb_carried_over_reload(void **state)
+{
+	struct fixture *f = *state;
+	struct ms_config *c2 = NULL;
+	struct cfg_errors errs = { 0 };
+	struct route_lb lb2;
+	struct route_in in = to_svc(f, "open", "three", 80);
+	struct route_out out;
+
+	route_decide(&f->env, &in, &out);
+	f->lb.next[out.cursor] = 2;
+	size_t old_cursor = out.cursor;
+	free_out(&out);
+	/* the same services, another snapshot (in a different order: a new file first) */
+	_cleanup_free_ char *y2 = xasprintf("type: Mesh\nname: aaa\n---\n%s", yaml);
+	assert_int_equal(cfg_load_buffer(y2, strlen(y2), "route2.yaml", &f->co, &errs, &c2), 0);
+	route_lb_build(&lb2, c2, &f->lb, f->cfg);
+	struct route_env env2 = f->env;
+	env2.cfg = c2;
+	env2.lb = &lb2;
+	in.orig = cfg_find_service(c2, MS_KIND_MESH_EXTERNAL_SERVICE, "open", "three")->vip;
+	route_decide(&env2, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_string_equal(out.targets[0].label, "198.18.0.3:8003");
+	assert_int_equal(lb2.next[out.cursor], 2);
+	(void)old_cursor;
+	free_out(&out);
+	route_lb_clear(&lb2);
+	/* control: without the old cursors the new snapshot starts over */
+	route_lb_build(&lb2, c2, NULL, NULL);
+	env2.lb = &lb2;
+	route_decide(&env2, &in, &out);
+	assert_string_equal(out.targets[0].label, "198.18.0.1:8001");
+	free_out(&out);
+	route_lb_clear(&lb2);
+	cfg_unref(c2);
+	cfg_errors_clear(&errs);
+}
+
+static void test_dns_and_unix_endpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct route_in in = to_svc(f, "open", "named", 443);
+	struct route_out out;
+	static const char *const want[] = { "backend.test(198.18.1.1:9443)", "backend.test([2001:2::1]:9443)",
+					    "unix:///run/backend.sock" };
+
+	route_decide(&f->env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	labels(&out, want, 3);
+	assert_int_equal(out.targets[2].sa.ss_family, AF_UNIX);
+	assert_string_equal(((struct sockaddr_un *)&out.targets[2].sa)->sun_path, "/run/backend.sock");
+	assert_int_equal(out.targets[2].netns_fd, -1);
+	assert_int_equal(out.targets[0].netns_fd, 7);
+	free_out(&out);
+
+	/* the name is being looked up: the unix endpoint still serves */
+	f->resolve_rc = -EAGAIN;
+	route_decide(&f->env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_int_equal(out.n_targets, 1);
+	assert_string_equal(out.targets[0].label, "unix:///run/backend.sock");
+	free_out(&out);
+}
+
+static const char yaml_dns_only[] =
+	"type: Mesh\nname: open\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: named\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 443\n    protocol: tcp\n"
+	"  endpoints:\n    - address: backend.test\n      port: 9443\n";
+
+static void test_dns_wait_and_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_errors errs = { 0 };
+	struct ms_config *c = NULL;
+	struct route_lb lb;
+	struct route_out out;
+
+	assert_int_equal(cfg_load_buffer(yaml_dns_only, strlen(yaml_dns_only), "dns.yaml", &f->co, &errs, &c), 0);
+	route_lb_build(&lb, c, NULL, NULL);
+	struct route_env env = f->env;
+	env.cfg = c;
+	env.lb = &lb;
+	struct route_in in = { .mesh = "open", .nsfd = 7, .port = 443,
+			       .orig = cfg_find_service(c, MS_KIND_MESH_EXTERNAL_SERVICE, "open", "named")->vip };
+
+	f->resolve_rc = -EAGAIN;
+	route_decide(&env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_WAIT);
+	assert_null(out.targets);
+	in.timed_out = true;
+	route_decide(&env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_int_equal(out.reason, REFUSE_NO_ENDPOINT);
+	assert_non_null(strstr(out.detail, "timed out"));
+
+	in.timed_out = false;
+	f->resolve_rc = -ENOENT;
+	route_decide(&env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_int_equal(out.reason, REFUSE_NO_ENDPOINT);
+	assert_non_null(strstr(out.detail, "no endpoint resolved"));
+
+	/* control: resolved, it forwards */
+	f->resolve_rc = 0;
+	route_decide(&env, &in, &out);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_int_equal(out.n_targets, 2);
+	free_out(&out);
+	route_lb_clear(&lb);
+	cfg_unref(c);
+	cfg_errors_clear(&errs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failover_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lb_carried_over_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_and_unix_endpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_wait_and_failure, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
