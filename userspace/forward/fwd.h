@@ -39,40 +39,8 @@ struct fwd_opts {
 	unsigned max_conns;
 };
 
-struct fwd_dir {
-	int pipe[2];
-	size_t in_pipe; /* bytes in the pipe now: splice's EAGAIN alone cannot tell */
-	uint64_t bytes; /* bytes delivered to the destination */
-	bool eof;       /* source sent FIN */
-	bool shut;      /* FIN forwarded (shutdown(SHUT_WR) on the destination) */
-};
-
-enum fwd_state { FWD_CONNECTING, FWD_HANDSHAKE, FWD_OPEN };
-
 struct fwd;
-
-struct fwd_conn {
-	struct ev cev, uev; /* epoll handles for the client and upstream fds */
-	struct fwd *f;
-	uint64_t id;
-	int cfd, ufd;
-	bool c_rd, c_wr, u_rd, u_wr; /* edge-triggered readiness we have not consumed */
-	uint32_t cmask, umask;       /* the events each fd is registered for now */
-	struct fwd_dir up, down;     /* client → upstream, upstream → client */
-	enum fwd_state state;
-	struct fwd_target *targets;
-	size_t n_targets, cur;
-	uint64_t created_ms, deadline_ms, last_ms;
-	char pod[96], orig[64], service[160];
-	char upstream[96]; /* the endpoint's label once a plain connection is open and its targets are gone */
-	/* TLS connections move bytes with SSL_read/SSL_write through two bounded buffers. */
-	SSL *ssl;
-	unsigned char *ubuf, *dbuf;
-	size_t ulen, uoff, dlen, doff;
-	bool reneg_seen;
-	bool reneg_allowed;
-	struct fwd_conn *prev, *next;
-};
+struct fwd_conn; /* private to forward/ (fwd-int.h) */
 
 /* How a connection ended: each one is counted under exactly one. */
 enum fwd_end {
@@ -127,9 +95,6 @@ void fwd_sockopts(const struct fwd_opts *o, int fd);
 /* Close fd so that the peer sees a reset, not a FIN. */
 void fwd_reset_fd(int fd);
 bool fwd_full(const struct fwd *f);
-/* The endpoint a connection is (or is being) connected to, for listings. */
-const char *fwd_conn_upstream(const struct fwd_conn *c);
-
 /* One connection, as listings and metrics see it. */
 struct fwd_conn_info {
 	uint64_t id;

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The forwarder's insides, shared by fwd.c (connection life: connect,
+ * failover, timers, the one conn_free) and its transports (xprt-splice.c,
+ * xprt-tls.c), as HAProxy's connection layer sits over xprt_ops. Nothing
+ * outside forward/ includes this. */
+
+#include "fwd.h"
+
+#include <openssl/ssl.h>
+
+struct xprt_ops;
+
+struct fwd_dir {
+	int pipe[2];
+	size_t in_pipe; /* bytes in the pipe now: splice's EAGAIN alone cannot tell */
+	uint64_t bytes; /* bytes delivered to the destination */
+	bool eof;       /* source sent FIN */
+	bool shut;      /* FIN forwarded (shutdown(SHUT_WR) on the destination) */
+};
+
+enum fwd_state { FWD_CONNECTING, FWD_HANDSHAKE, FWD_OPEN };
+
+struct fwd_conn {
+	struct ev cev, uev; /* epoll handles for the client and upstream fds */
+	struct fwd *f;
+	uint64_t id;
+	int cfd, ufd;
+	bool c_rd, c_wr, u_rd, u_wr; /* edge-triggered readiness we have not consumed */
+	uint32_t cmask, umask;       /* the events each fd is registered for now */
+	struct fwd_dir up, down;     /* client → upstream, upstream → client */
+	enum fwd_state state;
+	const struct xprt_ops *xprt; /* how bytes move once connected */
+	struct fwd_target *targets;
+	size_t n_targets, cur;
+	uint64_t created_ms, deadline_ms, last_ms;
+	char pod[96], orig[64], service[160];
+	char upstream[96]; /* the endpoint's label once a plain connection is open and its targets are gone */
+	/* how it ended, set by the transport that ended it (xprt_end) */
+	enum fwd_end end_how;
+	const char *last_error; /* why the last endpoint's handshake failed (a constant string) */
+	bool end_reset_client, end_reset_upstream;
+	/* TLS connections move bytes with SSL_read/SSL_write through two bounded buffers. */
+	SSL *ssl;
+	unsigned char *ubuf, *dbuf;
+	size_t ulen, uoff, dlen, doff;
+	bool reneg_seen;
+	bool reneg_allowed;
+	struct fwd_conn *prev, *next;
+};
+
+
+enum xprt_rc {
+	XPRT_AGAIN,  /* waiting for readiness */
+	XPRT_READY,  /* handshake: the connection is open */
+	XPRT_FAILED, /* handshake: this endpoint failed (logged, counted); try the next */
+	XPRT_END,    /* the connection is over: c->end_* say how */
+};
+
+/* A transport moves bytes between the client and an upstream socket that is
+ * connected. It never frees the connection: it says how it ended. */
+struct xprt_ops {
+	const char *name;
+	bool keeps_targets; /* its state points into the target (TLS: names to verify, the session cache) */
+	/* The upstream socket just connected: start (a TLS handshake). */
+	enum xprt_rc (*start)(struct fwd *f, struct fwd_conn *c);
+	/* An upstream event during the handshake. */
+	enum xprt_rc (*handshake)(struct fwd *f, struct fwd_conn *c);
+	/* Readiness arrived: move what can move. XPRT_AGAIN or XPRT_END. */
+	enum xprt_rc (*run)(struct fwd *f, struct fwd_conn *c);
+	/* Drop the transport's state (pipes, SSL, buffers); failed: the
+	 * connection was reset, nothing in flight may be reused. */
+	void (*release)(struct fwd *f, struct fwd_conn *c, bool failed);
+};
+
+extern const struct xprt_ops xprt_splice;
+extern const struct xprt_ops xprt_tls;
+
+#define FWD_EVENTS_ALL (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static inline enum xprt_rc xprt_end(struct fwd_conn *c, enum fwd_end how, bool reset_client, bool reset_upstream)
+{
+	c->end_how = how;
+	c->end_reset_client = reset_client;
+	c->end_reset_upstream = reset_upstream;
+	return XPRT_END;
+}
+
+void fwd_touch(struct fwd_conn *c);
+const char *fwd_conn_upstream(const struct fwd_conn *c);
+/* Bytes a direction holds in its pipe at most. */
+size_t fwd_pipe_cap(const struct fwd *f);
