@@ -288,6 +288,51 @@ case_no_growth() {
 }
 check "no fd or memory growth after 10,000 connections" case_no_growth
 
+# Every connection that ends is counted under exactly one how: started =
+# active + the sum of ended, in `stats` and in Prometheus alike.
+case_ended_adds_up() {
+	local j m
+	sleep 0.3
+	j=$(ms -o json stats) || return 1
+	echo "$j" | python3 -c 'import json,sys
+f = json.load(sys.stdin)["forwarder"]
+hows = ["completed", "reset_client", "reset_upstream", "connect_failed", "connect_timeout",
+        "idle_timeout", "halfclose_timeout", "error", "shutdown"]
+ended = sum(f[h] for h in hows)
+print("stats: started %d = active %d + ended %d" % (f["started"], f["active"], ended))
+sys.exit(0 if f["started"] == f["active"] + ended and f["started"] > 0 else 1)' || return 1
+	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
+	echo "$m" | python3 -c 'import re,sys
+t = sys.stdin.read()
+started = int(re.search(r"^meshsplice_connections_opened_total (\d+)$", t, re.M).group(1))
+active = int(re.search(r"^meshsplice_connections_active (\d+)$", t, re.M).group(1))
+ended = sum(int(v) for v in re.findall(r"^meshsplice_connections_ended_total\{how=\"\w+\"\} (\d+)$", t, re.M))
+print("metrics: started %d = active %d + ended %d" % (started, active, ended))
+# the same counters the same moment, give or take connections that ended between the two reads
+sys.exit(0 if started == active + ended else 1)'
+}
+check "ended connections add up: started = active + ended, in stats and Prometheus" case_ended_adds_up
+
+# An exclusion given at enable can be taken back (and a list not given is kept).
+case_exclusions_cleared() {
+	ms enable test/a --exclude-port 9999 --exclude-cidr 198.18.99.0/24 >/dev/null || return 1
+	ms -o json pods | python3 -c 'import json,sys
+p = [p for p in json.load(sys.stdin)["pods"] if p["name"] == "test/a"][0]
+sys.exit(0 if p["exclude_ports"] == [9999] and p["exclude_cidrs"] == ["198.18.99.0/24"] else 1)' || return 1
+	ms enable test/a --exclude-port 9998 >/dev/null || return 1
+	# control: only the ports were replaced, the CIDR stays
+	ms -o json pods | python3 -c 'import json,sys
+p = [p for p in json.load(sys.stdin)["pods"] if p["name"] == "test/a"][0]
+sys.exit(0 if p["exclude_ports"] == [9998] and p["exclude_cidrs"] == ["198.18.99.0/24"] else 1)' || return 1
+	ms enable test/a --no-exclusions >/dev/null || return 1
+	ms -o json pods | python3 -c 'import json,sys
+p = [p for p in json.load(sys.stdin)["pods"] if p["name"] == "test/a"][0]
+print("after --no-exclusions:", p["exclude_ports"], p["exclude_cidrs"])
+sys.exit(0 if p["exclude_ports"] == [] and p["exclude_cidrs"] == [] else 1)' || return 1
+	in_pod "$NS_A" $PEER echo 242.0.0.10 80 100
+}
+check "a pod's exclusions can be cleared (--no-exclusions), a list not given is kept" case_exclusions_cleared
+
 check "SIGTERM: the agent exits 0, no sanitizer report (leaks, UB)" case_clean_exit
 
 finish
