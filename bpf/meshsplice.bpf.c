@@ -4,7 +4,10 @@
  * saved destination by what the agent can see, getpeername4/6 give the app
  * its original peer back. DNS: connect4/6 and sendmsg4/6 send UDP and TCP
  * port 53 to the agent's responder, recvmsg4/6 make its answers come from
- * the resolver the app asked.
+ * the resolver the app asked. A plaintext VIP whose endpoints are IP
+ * addresses takes the kernel path: connect4/6 rewrite it to one of its
+ * endpoints and the agent never sees the connection; passthrough the mesh
+ * allows is left alone.
  *
  * One object for all hooks: the programs share every map, and one skeleton
  * keeps the load, pin and attach logic in one place. */
@@ -26,12 +29,18 @@
 #endif
 
 #define VERDICT_ALLOW 1
-#define VERDICT_DENY 0 /* connect() fails with EPERM */
+#define VERDICT_DENY 0 /* connect() fails with EPERM (or bpf_set_retval's error) */
+#define MS_ECONNREFUSED 111
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Set by the agent before load: sockets carrying this mark are its own. */
 const volatile __u32 ms_agent_mark = MS_DEFAULT_MARK;
+/* The VIP ranges (MeshExternalService, MeshService), as 16 bytes and a
+ * prefix over them: a VIP without a service goes to the agent, which says
+ * why it refuses it, instead of out as passthrough. */
+const volatile __u8 ms_vip_net[2][16];
+const volatile __u8 ms_vip_plen[2];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -47,7 +56,16 @@ struct {
 	__type(key, struct ms_svc_key);
 	__type(value, struct ms_svc);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ms_svcs SEC(".maps");
+} ms_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MS_MAX_ENDPOINTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_ep_key);
+	__type(value, struct ms_ep);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_endpoints SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -175,6 +193,23 @@ static __always_inline int left_alone(struct bpf_sock_addr *ctx, const struct ms
 	return 0;
 }
 
+static __always_inline int in_vip_range(const __u8 *dst)
+{
+	for (int r = 0; r < 2; r++) {
+		__u8 plen = ms_vip_plen[r];
+		int match = plen > 0;
+		for (int i = 0; i < 16 && match; i++) {
+			int bits = (int)plen - i * 8;
+			__u8 mask = bits >= 8 ? 0xff : bits <= 0 ? 0 : (__u8)(0xff << (8 - bits));
+			if ((dst[i] & mask) != (ms_vip_net[r][i] & mask))
+				match = 0;
+		}
+		if (match)
+			return 1;
+	}
+	return 0;
+}
+
 /* Save where the socket was going: in its own storage (getpeername,
  * recvmsg, and sockops for TCP read it back). NULL when there is no room. */
 static __always_inline struct ms_orig *save_orig(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port)
@@ -189,21 +224,61 @@ static __always_inline struct ms_orig *save_orig(struct bpf_sock_addr *ctx, cons
 	}
 	__builtin_memcpy(orig->addr, dst, 16);
 	orig->port = port;
+	orig->flags = 0;
 	return orig;
 }
 
+/* Where decide() sends a socket. */
+struct steer_to {
+	__u16 port;     /* the pod's loopback port (proxy path, DNS), or 0 */
+	int kernel;     /* kernel path: to ep */
+	struct ms_ep ep;
+};
+
+/* The kernel path: an endpoint of the set at random (the agent put only the
+ * healthy ones of the best level in it). 1: to->ep is set; 0: refused with
+ * ECONNREFUSED (no endpoint); -1: the set changed under us, take the proxy
+ * path instead (the agent routes it the same way). */
+static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct ms_svc *svc, const __u8 *dst,
+				       __u16 port, struct steer_to *to)
+{
+	struct ms_ep_key k = { .eps_id = svc->eps_id };
+	const struct ms_ep *ep;
+	struct ms_orig *orig;
+
+	if (!svc->n_eps) {
+		count(MS_CNT_KERNEL_NO_EP);
+		bpf_set_retval(-MS_ECONNREFUSED);
+		return 0;
+	}
+	k.idx = bpf_get_prandom_u32() % svc->n_eps;
+	ep = bpf_map_lookup_elem(&ms_endpoints, &k);
+	if (!ep) {
+		count(MS_CNT_KERNEL_FALLBACK);
+		return -1;
+	}
+	/* the VIP for getpeername; sockops leaves the socket alone */
+	orig = save_orig(ctx, dst, port);
+	if (!orig)
+		return -1;
+	orig->flags = MS_ORIG_KERNEL;
+	to->ep = *ep;
+	to->kernel = 1;
+	count(MS_CNT_KERNEL);
+	return 1;
+}
+
 /* The decision shared by both families, for TCP. Returns VERDICT_DENY to
- * refuse, or VERDICT_ALLOW with *redirect set to the port on the pod's
- * loopback the caller must send the socket to (0: leave it alone). */
+ * refuse, or VERDICT_ALLOW with *to saying where the caller must send the
+ * socket (nowhere: leave it alone). */
 static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port,
-				  int local, int *redirect)
+				  int local, struct steer_to *to)
 {
 	struct ms_svc_key sk = {};
 	const struct ms_pod *pod;
 	const struct ms_svc *svc;
 	__u64 cookie;
 
-	*redirect = 0;
 	if (ctx->type != SOCK_STREAM) {
 		count(MS_CNT_SKIP_NOT_TCP);
 		return VERDICT_ALLOW;
@@ -219,7 +294,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
 		if (!agent_absent(ctx, pod, pod->dns_port, 0) && save_orig(ctx, dst, port)) {
-			*redirect = pod->dns_port;
+			to->port = pod->dns_port;
 			count(MS_CNT_DNS_REDIRECTED);
 		}
 		return VERDICT_ALLOW;
@@ -227,10 +302,10 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 	sk.mesh_id = pod->mesh_id;
 	sk.port = port;
 	__builtin_memcpy(sk.vip, dst, 16);
-	svc = bpf_map_lookup_elem(&ms_svcs, &sk);
+	svc = bpf_map_lookup_elem(&ms_services, &sk);
 	if (!svc) {
 		sk.port = 0;
-		svc = bpf_map_lookup_elem(&ms_svcs, &sk);
+		svc = bpf_map_lookup_elem(&ms_services, &sk);
 	}
 	if (svc && svc->kind == MS_SVC_EXTERNAL && (pod->flags & MS_POD_FORBID_EXT)) {
 		count(MS_CNT_DENY_EXTERNAL);
@@ -240,9 +315,19 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_DENY_PASSTHROUGH);
 		return VERDICT_DENY;
 	}
+	if (svc && svc->path == MS_PATH_KERNEL && !(pod->flags & MS_POD_PROXY)) {
+		int k = kernel_path(ctx, svc, dst, port, to);
+		if (k >= 0)
+			return k ? VERDICT_ALLOW : VERDICT_DENY;
+	}
+	if (!svc && !(pod->flags & MS_POD_PROXY) && !in_vip_range(dst)) {
+		/* passthrough the mesh allows needs nothing from the agent */
+		count(MS_CNT_PASSTHROUGH);
+		return VERDICT_ALLOW;
+	}
 	if (agent_absent(ctx, pod, pod->listen_port, 0) || !save_orig(ctx, dst, port))
 		return VERDICT_ALLOW;
-	*redirect = pod->listen_port;
+	to->port = pod->listen_port;
 	count(MS_CNT_REDIRECTED);
 	return VERDICT_ALLOW;
 }
@@ -322,8 +407,9 @@ SEC("cgroup/connect4")
 int ms_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 ip = ctx->user_ip4;
+	struct steer_to to = {};
 	__u8 dst[16];
-	int redirect, v;
+	int v;
 
 	ms_addr_from4(dst, ip);
 	if (ctx->type == SOCK_DGRAM) {
@@ -332,9 +418,17 @@ int ms_connect4(struct bpf_sock_addr *ctx)
 			to_lo4(ctx, to);
 		return VERDICT_ALLOW;
 	}
-	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), ms_local4(ip), &redirect);
-	if (redirect)
-		to_lo4(ctx, (__u16)redirect);
+	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), ms_local4(ip), &to);
+	if (to.kernel) {
+		__u32 w[4];
+		__builtin_memcpy(w, to.ep.addr, 16);
+		if (ms_is_mapped(w)) { /* the agent puts only same-family endpoints on the kernel path */
+			ctx->user_ip4 = w[3];
+			ctx->user_port = bpf_htons(to.ep.port);
+		}
+	} else if (to.port) {
+		to_lo4(ctx, to.port);
+	}
 	return v;
 }
 
@@ -342,8 +436,9 @@ SEC("cgroup/connect6")
 int ms_connect6(struct bpf_sock_addr *ctx)
 {
 	__u32 w[4];
+	struct steer_to to = {};
 	__u8 dst[16];
-	int redirect, v, mapped, local;
+	int v, mapped, local;
 
 	read6(ctx, w);
 	ms_addr_from6(dst, w);
@@ -355,9 +450,15 @@ int ms_connect6(struct bpf_sock_addr *ctx)
 			to_lo6(ctx, to, mapped);
 		return VERDICT_ALLOW;
 	}
-	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), local, &redirect);
-	if (redirect)
-		to_lo6(ctx, (__u16)redirect, mapped);
+	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), local, &to);
+	if (to.kernel) {
+		struct ms_orig ep = {};
+		__builtin_memcpy(ep.addr, to.ep.addr, 16);
+		ep.port = to.ep.port;
+		write_orig6(ctx, &ep); /* a mapped VIP gets a mapped endpoint: the same family */
+	} else if (to.port) {
+		to_lo6(ctx, to.port, mapped);
+	}
 	return v;
 }
 
@@ -463,8 +564,8 @@ int ms_sockops(struct bpf_sock_ops *ctx)
 	if (!sk)
 		return 1;
 	orig = bpf_sk_storage_get(&ms_orig, sk, 0, 0);
-	if (!orig)
-		return 1;
+	if (!orig || (orig->flags & MS_ORIG_KERNEL))
+		return 1; /* not ours, or connected to its endpoint: nobody will accept it */
 	k.netns_cookie = bpf_get_netns_cookie(ctx);
 	if (ctx->family == AF_INET) {
 		ms_addr_from4(k.addr, ctx->local_ip4);

@@ -23,6 +23,7 @@ enum ms_pod_flags {
 	MS_POD_FORBID_EXT = 1 << 1,  /* the pod's mesh forbids external services */
 	MS_POD_DNS = 1 << 2,         /* DNS (UDP and TCP port 53) goes to the agent's responder */
 	MS_POD_FAIL_OPEN = 1 << 3,   /* no agent listening in the pod: leave connections alone */
+	MS_POD_PROXY = 1 << 4,       /* the operator wants every connection through the forwarder (passthrough too) */
 };
 
 struct ms_pod {
@@ -35,8 +36,14 @@ struct ms_pod {
 	__u16 pad;
 };
 
-/* ms_svcs: (mesh, VIP, port) → service; port 0 = every port of that VIP */
+/* ms_services: (mesh, VIP, port) → service; port 0 = every port of that VIP */
 enum ms_svc_kind { MS_SVC_MESH = 1, MS_SVC_EXTERNAL = 2 };
+
+/* The path a service's connections take, decided by the agent per service port. */
+enum ms_svc_path {
+	MS_PATH_PROXY = 0,  /* to the pod's listener: the forwarder does something to the bytes */
+	MS_PATH_KERNEL = 1, /* rewritten at connect() to one of its endpoints; never reaches the agent */
+};
 
 struct ms_svc_key {
 	__u32 mesh_id;
@@ -47,14 +54,40 @@ struct ms_svc_key {
 
 struct ms_svc {
 	__u32 kind;
+	__u16 path;   /* enum ms_svc_path */
+	__u16 n_eps;  /* kernel path: endpoints in ms_endpoints under eps_id (0: refused, ECONNREFUSED) */
+	__u32 eps_id; /* the endpoint set: ms_endpoints keys (eps_id, 0 .. n_eps-1) */
 	__u32 pad;
 };
 
-/* Per-socket original destination (sk_storage, dies with the socket). */
-struct ms_orig {
+/* ms_endpoints: one endpoint of a kernel-path service's set. A set is never
+ * changed in place: the agent writes a new set under a new eps_id, then
+ * swaps the one ms_services value that names it (a connect sees the old set
+ * or the new one, never half of either), and deletes the old set one sync
+ * later. */
+struct ms_ep_key {
+	__u32 eps_id;
+	__u32 idx;
+};
+
+struct ms_ep {
 	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
 	__u16 port;    /* host order */
 	__u16 pad;
+	__u32 pad2;
+};
+
+#define MS_MAX_ENDPOINTS (1u << 18)
+
+/* Per-socket original destination (sk_storage, dies with the socket). */
+enum ms_orig_flags {
+	MS_ORIG_KERNEL = 1 << 0, /* kernel path: connected to an endpoint, the agent never sees it */
+};
+
+struct ms_orig {
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__u16 port;    /* host order */
+	__u16 flags;   /* enum ms_orig_flags */
 	__u32 pad2;
 };
 
@@ -101,6 +134,10 @@ enum ms_counter {
 	MS_CNT_DNS_REDIRECTED,
 	MS_CNT_DNS_REPLY_REWRITTEN,
 	MS_CNT_FAIL_OPEN,
+	MS_CNT_KERNEL,          /* a VIP rewritten to an endpoint at connect (kernel path) */
+	MS_CNT_KERNEL_NO_EP,    /* a kernel-path VIP with no endpoint: ECONNREFUSED */
+	MS_CNT_KERNEL_FALLBACK, /* an endpoint set changed under the connect: sent to the proxy instead */
+	MS_CNT_PASSTHROUGH,     /* passthrough the mesh allows: left alone */
 	MS_CNT__MAX,
 };
 
@@ -110,7 +147,9 @@ _Static_assert(MS_CNT__MAX <= MS_CNT_SLOTS, "counter slots");
 
 _Static_assert(sizeof(struct ms_pod) == 32, "ms_pod layout");
 _Static_assert(sizeof(struct ms_svc_key) == 24, "ms_svc_key layout");
-_Static_assert(sizeof(struct ms_svc) == 8, "ms_svc layout");
+_Static_assert(sizeof(struct ms_svc) == 16, "ms_svc layout");
+_Static_assert(sizeof(struct ms_ep_key) == 8, "ms_ep_key layout");
+_Static_assert(sizeof(struct ms_ep) == 24, "ms_ep layout");
 _Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
 _Static_assert(sizeof(struct ms_conn_key) == 32, "ms_conn_key layout");
 _Static_assert(sizeof(struct ms_dns_key) == 16, "ms_dns_key layout");

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Direct vs meshsplice (eBPF engine) vs haproxy 2.6 (tuned splice) vs nginx
+# Direct vs meshsplice's kernel path (a plaintext VIP rewritten at connect)
+# vs its proxy path (eBPF engine, the forwarder in the connection) vs haproxy 2.6 (tuned splice) vs nginx
 # stream (256 KiB buffers) vs socat (-b 262144), same topology, same run,
 # alternating rounds; prints medians and ratios to direct and to the best peer.
 # Workloads: iperf3 bulk with 1 and 4 streams, up and down (-R); short
@@ -44,13 +45,13 @@ sleep 0.5
 plain() { ip netns exec "$NS_A" "$@"; }  # not in the test cgroup: never steered
 # Each contender: how its client runs, where it dials, and its processes
 # (whose CPU time, children's included, gives CPU-seconds per GB).
-CONTENDERS="direct meshsplice haproxy nginx socat"
-declare -A RUN=([direct]=plain [meshsplice]="in_pod $NS_A" [haproxy]=plain [nginx]=plain [socat]=plain)
-declare -A HOST=([direct]=198.18.1.2 [meshsplice]=242.0.0.50 [haproxy]=127.0.0.1 [nginx]=127.0.0.1 [socat]=127.0.0.1)
-declare -A RRHOST=([direct]=198.18.1.2 [meshsplice]=242.0.0.51 [haproxy]=127.0.0.1 [nginx]=127.0.0.1 [socat]=127.0.0.1)
-declare -A PFX=([direct]="" [meshsplice]="" [haproxy]=1 [nginx]=2 [socat]=3)
+CONTENDERS="direct kernel meshsplice haproxy nginx socat"
+declare -A RUN=([direct]=plain [kernel]="in_pod $NS_A" [meshsplice]="in_pod $NS_A" [haproxy]=plain [nginx]=plain [socat]=plain)
+declare -A HOST=([direct]=198.18.1.2 [kernel]=242.0.0.60 [meshsplice]=242.0.0.50 [haproxy]=127.0.0.1 [nginx]=127.0.0.1 [socat]=127.0.0.1)
+declare -A RRHOST=([direct]=198.18.1.2 [kernel]=242.0.0.61 [meshsplice]=242.0.0.51 [haproxy]=127.0.0.1 [nginx]=127.0.0.1 [socat]=127.0.0.1)
+declare -A PFX=([direct]="" [kernel]="" [meshsplice]="" [haproxy]=1 [nginx]=2 [socat]=3)
 nginx_master=$(cat "$T/nginx-stream.pid" 2>/dev/null)
-declare -A PIDS=([direct]="" [meshsplice]="$AGENT_PID" [haproxy]="$(cat "$T/haproxy-5201.pid")"
+declare -A PIDS=([direct]="" [kernel]="" [meshsplice]="$AGENT_PID" [haproxy]="$(cat "$T/haproxy-5201.pid")"
 	[nginx]="$nginx_master $(pgrep -P "$nginx_master" | tr '\n' ' ')" [socat]="$SOCAT_BULK")
 
 declare -A R
@@ -88,7 +89,8 @@ for r in $(seq "$ROUNDS"); do
 	run_round
 done
 echo
-printf "%-28s %11s %11s %11s %11s %11s %10s %10s\n" "workload (median, min..max)" direct meshsplice haproxy nginx socat "ms/direct" "ms/best"
+printf "%-28s %11s %11s %11s %11s %11s %11s %10s %10s %10s\n" "workload (median, min..max)" direct kernel proxy haproxy nginx socat \
+	"kern/direct" "proxy/dir" "proxy/best"
 declare -A LABEL=([bulk1]="bulk 1 stream (Gb/s)" [bulk4]="bulk 4 streams (Gb/s)" [bulk1r]="bulk 1 stream down (Gb/s)"
 	[bulk4r]="bulk 4 streams down (Gb/s)" [short64]="short, 64 clients (conn/s)" [short1]="short, 1 client (conn/s)"
 	[p50]="keep-alive p50 (ms)" [p99]="keep-alive p99 (ms)" [cpugb]="proxy CPU-s per GB, 1 up")
@@ -98,10 +100,12 @@ for w in bulk1 bulk4 bulk1r bulk4r short64 short1 p50 p99 cpugb; do
 	# the best peer: most for rates, least for latency and CPU
 	best=$(for c in haproxy nginx socat; do echo "${M[$c]}"; done | sort -g | { case $w in p*|cpugb) head -1 ;; *) tail -1 ;; esac; })
 	vs_direct=$([ -n "${M[direct]}" ] && ratio "${M[meshsplice]}" "${M[direct]}" || echo -)
-	printf "%-28s %11s %11s %11s %11s %11s %10s %10s\n" "${LABEL[$w]}" "${M[direct]:--}" "${M[meshsplice]}" "${M[haproxy]}" \
-		"${M[nginx]}" "${M[socat]}" "$vs_direct" "$(ratio "${M[meshsplice]}" "$best")"
-	printf "%-28s %11s %11s %11s %11s %11s\n" "" "$(echo "${R[direct_$w]:-}" | minmax)" "$(echo "${R[meshsplice_$w]}" | minmax)" \
-		"$(echo "${R[haproxy_$w]}" | minmax)" "$(echo "${R[nginx_$w]}" | minmax)" "$(echo "${R[socat_$w]}" | minmax)"
+	k_direct=$([ -n "${M[direct]}" ] && [ -n "${M[kernel]}" ] && ratio "${M[kernel]}" "${M[direct]}" || echo -)
+	printf "%-28s %11s %11s %11s %11s %11s %11s %10s %10s %10s\n" "${LABEL[$w]}" "${M[direct]:--}" "${M[kernel]:--}" \
+		"${M[meshsplice]}" "${M[haproxy]}" "${M[nginx]}" "${M[socat]}" "$k_direct" "$vs_direct" "$(ratio "${M[meshsplice]}" "$best")"
+	printf "%-28s %11s %11s %11s %11s %11s %11s\n" "" "$(echo "${R[direct_$w]:-}" | minmax)" "$(echo "${R[kernel_$w]:-}" | minmax)" \
+		"$(echo "${R[meshsplice_$w]}" | minmax)" "$(echo "${R[haproxy_$w]}" | minmax)" "$(echo "${R[nginx_$w]}" | minmax)" \
+		"$(echo "${R[socat_$w]}" | minmax)"
 done
 echo "(the client, the proxy and the server share both cores; CPU-s per GB counts the proxy's processes only)"
 csv_dump datapath

@@ -35,32 +35,30 @@ csv_dump() {
 }
 
 # bulk_rr_services ENDPOINT: the MeshExternalServices the plaintext benches
-# dial, both to ENDPOINT: iperf (VIP 242.0.0.50, port 5201) and rr (VIP
-# 242.0.0.51, port 7000, a connrate server).
+# dial, all to ENDPOINT. Proxy path (labelled so: the forwarder in every
+# connection): iperf (VIP 242.0.0.50, port 5201) and rr (242.0.0.51, port
+# 7000, a connrate server). Kernel path (rewritten at connect, the agent
+# never sees them): iperf-k (242.0.0.60) and rr-k (242.0.0.61).
 bulk_rr_services() {
-	cat >"$T/conf/bench.yaml" <<YAML
-type: MeshExternalService
-name: iperf
-spec:
-  match:
-    port: 5201
-  endpoints:
-    - address: $1
-      port: 5201
-status:
-  vip:
-    ip: 242.0.0.50
+	local name vip port path
+	: >"$T/conf/bench.yaml"
+	for spec in iperf:242.0.0.50:5201:proxy rr:242.0.0.51:7000:proxy iperf-k:242.0.0.60:5201:auto rr-k:242.0.0.61:7000:auto; do
+		IFS=: read -r name vip port path <<<"$spec"
+		cat >>"$T/conf/bench.yaml" <<YAML
 ---
 type: MeshExternalService
-name: rr
+name: $name
+labels:
+  meshsplice.io/datapath: $path
 spec:
   match:
-    port: 7000
+    port: $port
   endpoints:
     - address: $1
-      port: 7000
+      port: $port
 status:
   vip:
-    ip: 242.0.0.51
+    ip: $vip
 YAML
+	done
 }

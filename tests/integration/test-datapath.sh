@@ -18,11 +18,13 @@ networking:
 routing:
   defaultForbidMeshExternalServiceAccess: true
 YAML
-mes() { # name vip endpoints-yaml [mesh]
+mes() { # name vip endpoints-yaml [mesh] [datapath label]
 	cat >"$T/conf/$1.yaml" <<YAML
 type: MeshExternalService
 name: $1
 mesh: ${4:-default}
+labels:
+  meshsplice.io/datapath: ${5:-auto}
 spec:
   match:
     port: 80
@@ -39,9 +41,12 @@ mes echo-ip 242.0.0.10 "    - address: 198.18.3.2
 mes echo-dns 242.0.0.11 "    - address: echo.test
       port: 8080"
 mes echo-unix 242.0.0.12 "    - address: unix://$T/echo.sock"
+# connect-time failover is the forwarder's: the kernel path has no retry
 mes failover 242.0.0.13 "    - address: 198.18.3.2
       port: 8081
     - address: 198.18.3.2
+      port: 8080" default proxy
+mes switch 242.0.0.16 "    - address: 198.18.3.2
       port: 8080"
 mes halfclose 242.0.0.14 "    - address: 198.18.3.2
       port: 8082"
@@ -76,6 +81,19 @@ spec:
 status:
   vips:
     - ip: 241.0.0.31
+---
+type: MeshService
+name: nobody
+spec:
+  selector:
+    dataplaneTags:
+      app: nobody
+  ports:
+    - port: 80
+      targetPort: 8080
+status:
+  vips:
+    - ip: 241.0.0.40
 ---
 type: Dataplane
 name: web-1
@@ -129,15 +147,92 @@ check "VIP → endpoint by unix socket" in_pod "$NS_A" $PEER echo 242.0.0.12 80 
 check "MeshService VIP → Dataplane endpoint" in_pod "$NS_A" $PEER echo 241.0.0.20 80 5000
 check "endpoint failover: first refuses, second answers" in_pod "$NS_A" $PEER echo 242.0.0.13 80 100
 
+# The path a connection takes: the eBPF engine serves what needs nothing of
+# the forwarder in the kernel; the iptables engine proxies everything.
+kernel_path() { [ "${MS_ENGINE:-bpf}" = bpf ]; }
+
 case_passthrough_on() {
 	local before after
 	before=$(started)
 	in_pod "$NS_A" $PEER echo 198.18.3.2 8080 3000 || return 1
 	after=$(started)
 	echo "forwarder started $before → $after"
-	[ "$after" -eq $((before + 1)) ] # it went through the proxy
+	if kernel_path; then
+		[ "$after" -eq "$before" ] # allowed passthrough is left alone
+	else
+		[ "$after" -eq $((before + 1)) ] # it went through the proxy
+	fi
 }
-check "passthrough on: real destination reached through the proxy" case_passthrough_on
+check "passthrough on: real destination reached (eBPF: left alone; iptables: through the proxy)" case_passthrough_on
+
+# A plaintext VIP with IP endpoints: the forwarder never sees it (eBPF), the
+# endpoint sees the pod's own address, getpeername shows the VIP; a TLS,
+# DNS-name or unix one (and one labelled proxy) still goes through it.
+case_kernel_path() {
+	local before after out
+	before=$(started)
+	out=$(in_pod "$NS_A" $PEER echo 242.0.0.10 80 1000) || return 1
+	echo "$out" | grep -q "peer 242.0.0.10 80" || return 1
+	in_pod "$NS_A" $PEER echo 241.0.0.20 80 1000 >/dev/null || return 1
+	after=$(started)
+	echo "forwarder started $before → $after for a MES and a MeshService VIP; $out"
+	if kernel_path; then
+		[ "$after" -eq "$before" ] || return 1
+		[ "$(stat bpf.kernel_path)" -ge 2 ] || return 1
+	else
+		[ "$after" -eq $((before + 2)) ] || return 1
+	fi
+	# control: the unix endpoint and the labelled service take the proxy path
+	before=$(started)
+	in_pod "$NS_A" $PEER echo 242.0.0.12 80 100 >/dev/null || return 1
+	in_pod "$NS_A" $PEER echo 242.0.0.13 80 100 >/dev/null || return 1
+	after=$(started)
+	echo "proxy path: forwarder started $before → $after"
+	[ "$after" -eq $((before + 2)) ]
+}
+check "kernel path: a plaintext IP VIP never reaches the forwarder (eBPF), getpeername shows the VIP; unix and labelled ones do" case_kernel_path
+
+case_upstream_sees_pod() {
+	local before=$(records)
+	in_pod "$NS_A" $PEER reset 242.0.0.15 80 || return 1
+	wait_for 3 [ "$(records)" -gt "$before" ] || return 1
+	tail -1 "$T/record.log"
+	tail -1 "$T/record.log" | grep -q '^198\.18\.1\.' # pod A's own address, not the agent's
+}
+check "the endpoint sees the pod's own address" case_upstream_sees_pod
+
+case_no_endpoint() {
+	in_pod "$NS_A" $PEER timed-refused 241.0.0.40 80 0.5 || return 1
+	if kernel_path; then
+		in_pod "$NS_A" python3 -c 'import socket, errno
+s = socket.socket()
+try:
+    s.connect(("241.0.0.40", 80))
+except ConnectionRefusedError:
+    print("ECONNREFUSED at connect"); raise SystemExit(0)
+raise SystemExit("connected")' || return 1
+		[ "$(stat bpf.kernel_path_no_endpoint)" -ge 1 ]
+	fi
+}
+check "a service with no endpoint: refused at once (eBPF: ECONNREFUSED at connect)" case_no_endpoint
+
+case_reload_endpoints() {
+	local before=$(records)
+	in_pod "$NS_A" $PEER echo 242.0.0.16 80 100 >/dev/null || return 1
+	[ "$(records)" -eq "$before" ] || return 1
+	# the same VIP, another endpoint: every connection after the reload goes there
+	sed -i 's/port: 8080/port: 8083/' "$T/conf/switch.yaml"
+	ms reload >/dev/null || return 1
+	for i in 1 2 3 4 5; do
+		in_pod "$NS_A" $PEER reset 242.0.0.16 80 >/dev/null || return 1
+	done
+	wait_for 3 [ "$(records)" -eq $((before + 5)) ] || { echo "records $before → $(records)"; return 1; }
+	echo "5 connections after the reload, 5 at the new endpoint"
+	sed -i 's/port: 8083/port: 8080/' "$T/conf/switch.yaml"
+	ms reload >/dev/null || return 1
+	in_pod "$NS_A" $PEER echo 242.0.0.16 80 100
+}
+check "a reload that changes a VIP's endpoints: the next connections go to the new one" case_reload_endpoints
 
 case_passthrough_off() {
 	local before=$(records)
@@ -189,9 +284,10 @@ case_reset_in_backlog() {
 	local refused gone rc
 	refused=$(stat refused.unknown_original_destination) gone=$(stat forwarder.reset_before_accept)
 	kill -STOP "$AGENT_PID"
+	# a proxy-path VIP (the unix endpoint): only those wait in the listener
 	in_pod "$NS_A" python3 -c 'import socket, struct
 for i in range(20):
-    s = socket.create_connection(("242.0.0.10", 80), timeout=5)
+    s = socket.create_connection(("242.0.0.12", 80), timeout=5)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()'
 	rc=$?
@@ -250,8 +346,30 @@ case_restart() {
 }
 check "agent killed and restarted: pods stay enabled, new connections work within 1 s" case_restart
 
+# The kernel path needs no agent: with the agent killed (the mesh is
+# fail-closed), its VIPs keep working, established and new, and the policy
+# still holds; the proxy path is refused.
+case_kernel_path_agent_down() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	in_pod "$NS_A" $PEER hold 242.0.0.10 80 2 >"$T/khold.out" 2>&1 &
+	local hold=$!
+	wait_for 3 grep -q held "$T/khold.out" || return 1
+	stop_agent KILL
+	local rc=0
+	in_pod "$NS_A" $PEER echo 242.0.0.10 80 100 >/dev/null || rc=1
+	in_pod "$NS_A" $PEER echo 241.0.0.20 80 100 >/dev/null || rc=1
+	in_pod "$NS_B" $PEER refused 198.18.3.2 8083 >/dev/null || rc=1
+	in_pod "$NS_A" $PEER timed-refused 242.0.0.12 80 0.5 >/dev/null || rc=1
+	wait $hold || rc=1
+	start_agent || return 1
+	[ $rc -eq 0 ] && echo "agent down: kernel-path VIPs served, established one kept, passthrough-off refused, proxy path refused"
+	[ $rc -eq 0 ] && in_pod "$NS_A" $PEER echo 242.0.0.12 80 100
+}
+check "agent killed: kernel-path VIPs keep working (new and established), policy holds" case_kernel_path_agent_down
+
 case_metrics() {
 	local m
+	in_pod "$NS_A" $PEER echo 242.0.0.12 80 100 >/dev/null || return 1 # a proxied one since the restart
 	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
 	echo "$m" | grep -E '^meshsplice_connections_opened_total [1-9]' || return 1
 	echo "$m" | grep -q '^meshsplice_connections_refused_total{reason="passthrough_off"}' || return 1
@@ -292,6 +410,7 @@ check "no fd or memory growth after 10,000 connections" case_no_growth
 # active + the sum of ended, in `stats` and in Prometheus alike.
 case_ended_adds_up() {
 	local j m
+	in_pod "$NS_A" $PEER echo 242.0.0.12 80 100 >/dev/null || return 1
 	sleep 0.3
 	j=$(ms -o json stats) || return 1
 	echo "$j" | python3 -c 'import json,sys

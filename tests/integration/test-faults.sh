@@ -8,14 +8,19 @@ require_root
 make_topology || { echo "topology failed"; exit 1; }
 ENGINE=${MS_ENGINE:-bpf}
 
+# The fail modes are the proxy path's (the kernel path needs no agent and is
+# tested in the datapath suite): both meshes ask for it.
 cat >"$T/conf/meshes.yaml" <<YAML
 type: Mesh
 name: default
+labels:
+  meshsplice.io/datapath: proxy
 ---
 type: Mesh
 name: open
 labels:
   meshsplice.io/fail-mode: open
+  meshsplice.io/datapath: proxy
 ---
 type: MeshExternalService
 name: echo

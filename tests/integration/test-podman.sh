@@ -37,6 +37,8 @@ for a in sh nc echo sleep cat; do ln -s busybox "$T/rootfs/bin/$a"; done
 cat >"$T/conf/svc.yaml" <<YAML
 type: MeshExternalService
 name: echo
+labels:
+  meshsplice.io/datapath: proxy # the assertion below counts proxied connections
 spec:
   match:
     port: 80

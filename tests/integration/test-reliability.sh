@@ -5,10 +5,14 @@
 source "$(dirname "$0")/lib.sh"
 require_root
 make_topology || { echo "topology failed"; exit 1; }
+# The forwarder's own reliability (timeouts, reloads under load): its VIPs
+# take the proxy path.
 mes() { # name vip address port
 	cat >"$T/conf/$1.yaml" <<YAML
 type: MeshExternalService
 name: $1
+labels:
+  meshsplice.io/datapath: proxy
 spec:
   match:
     port: 80

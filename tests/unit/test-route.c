@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "route.h"
+#include "steer.h"
 #include "util.h"
 
 static const char yaml[] =
@@ -383,6 +384,86 @@ static void test_dns_wait_and_failure(void **state)
 	cfg_errors_clear(&errs);
 }
 
+static const char yaml_labelled[] =
+	"type: Mesh\nname: open\n"
+	"---\n"
+	"type: Mesh\nname: proxied\nlabels:\n  meshsplice.io/datapath: proxy\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: plain\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n    - address: 198.18.0.1\n      port: 80\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: asked\n  labels:\n    kuma.io/mesh: open\n    meshsplice.io/datapath: proxy\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n    - address: 198.18.0.1\n      port: 80\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: v6\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n    - address: 2001:2::5\n      port: 80\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: inmesh\n  labels:\n    kuma.io/mesh: proxied\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n    - address: 198.18.0.1\n      port: 80\n";
+
+static int path_of(const struct ms_config *c, const char *mesh, const char *name, bool node_proxy, const char **why)
+{
+	const struct ms_service *s = cfg_find_service(c, MS_KIND_MESH_EXTERNAL_SERVICE, mesh, name);
+
+	assert_non_null(s);
+	return steer_port_path(c, s, 0, node_proxy, why);
+}
+
+/* Which service ports the kernel serves, and why the others need the forwarder. */
+static void test_kernel_path_choice(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_errors errs = { 0 };
+	struct ms_config *c = NULL;
+	const char *why;
+
+	assert_int_equal(path_of(f->cfg, "open", "three", false, &why), MS_PATH_KERNEL);
+	assert_null(why);
+	assert_int_equal(path_of(f->cfg, "open", "named", false, &why), MS_PATH_PROXY);
+	assert_non_null(strstr(why, "DNS name"));
+	assert_int_equal(path_of(f->cfg, "open", "secure", false, &why), MS_PATH_PROXY);
+	assert_string_equal(why, "TLS origination");
+	/* the operator's choice, node-wide */
+	assert_int_equal(path_of(f->cfg, "open", "three", true, &why), MS_PATH_PROXY);
+	assert_non_null(strstr(why, "--datapath proxy"));
+
+	assert_int_equal(cfg_load_buffer(yaml_labelled, strlen(yaml_labelled), "l.yaml", &f->co, &errs, &c), 0);
+	assert_int_equal(path_of(c, "open", "plain", false, &why), MS_PATH_KERNEL); /* control */
+	assert_int_equal(path_of(c, "open", "asked", false, &why), MS_PATH_PROXY);
+	assert_non_null(strstr(why, "service is labelled"));
+	assert_int_equal(path_of(c, "proxied", "inmesh", false, &why), MS_PATH_PROXY);
+	assert_non_null(strstr(why, "mesh is labelled"));
+	assert_int_equal(path_of(c, "open", "v6", false, &why), MS_PATH_PROXY);
+	assert_non_null(strstr(why, "address family"));
+	assert_true(steer_mesh_proxied(c, "proxied", false));
+	assert_false(steer_mesh_proxied(c, "open", false));
+	assert_true(steer_mesh_proxied(c, "open", true));
+	cfg_unref(c);
+	cfg_errors_clear(&errs);
+}
+
+/* A datapath label that is neither auto nor proxy is refused, located. */
+static void test_datapath_label_checked(void **state)
+{
+	static const char bad[] = "type: Mesh\nname: m\nlabels:\n  meshsplice.io/datapath: kernel\n";
+	struct fixture *f = *state;
+	struct cfg_errors errs = { 0 };
+	struct ms_config *c = NULL;
+
+	assert_true(cfg_load_buffer(bad, strlen(bad), "bad.yaml", &f->co, &errs, &c) < 0);
+	assert_true(errs.n >= 1);
+	assert_non_null(strstr(errs.v[0].msg, "expected auto or proxy"));
+	cfg_errors_clear(&errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lb_carried_over_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_and_unix_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_wait_and_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_path_choice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_datapath_label_checked, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -192,7 +192,7 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 	const struct agent_opts *o = a->o;
 	struct steer_opts so = { .engine = o->engine, .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark,
 				 .listen_port = o->listen_port, .vip_cidrs = { o->cfg.mes_cidr, o->cfg.ms_cidr },
-				 .n_vip_cidrs = 2 };
+				 .n_vip_cidrs = 2, .node_proxy = o->datapath_proxy };
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size, .no_nodelay = o->no_nodelay,
 			       .sockbuf = o->sockbuf, .pipe_pool = o->pipe_pool,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,

@@ -20,6 +20,7 @@ struct agent_opts {
 	const char *config_dir; /* NULL: the embedded default */
 	const char *cgroup;
 	const char *engine; /* bpf | iptables | auto */
+	bool datapath_proxy; /* --datapath proxy: no kernel path, every connection through the forwarder */
 	const char *control;
 	const char *state_dir;
 	const char *bpffs;

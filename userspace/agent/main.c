@@ -25,7 +25,7 @@ struct num_opt {
 enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
+       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -111,13 +111,16 @@ static void usage(void)
 	       "  --config-dir DIR       YAML resources (default: the embedded default, one Mesh \"default\")\n"
 	       "  --cgroup PATH          cgroup v2 to attach to (default: the unified hierarchy's root)\n"
 	       "  --engine bpf|iptables|auto  steering engine (default: %s: bpf where the kernel can)\n"
+	       "  --datapath auto|proxy  auto: plaintext VIPs with IP endpoints and allowed passthrough are\n"
+	       "                         served in the kernel (eBPF engine); proxy: every connection through\n"
+	       "                         the forwarder (default: %s)\n"
 	       "  --control SOCK         control socket (default: %s)\n"
 	       "  --state-dir DIR        pod registry and VIPs (default: %s)\n"
 	       "  --bpffs DIR            pinned maps and links (default: %s)\n"
 	       "  --mes-cidr CIDR        MeshExternalService VIPs (default: %s)\n"
 	       "  --ms-cidr CIDR         MeshService VIPs (default: %s)\n"
 	       "  --zone NAME            {{ .Zone }} in hostname templates (default: %s)\n",
-	       d.engine, d.control, d.state_dir, d.bpffs, cidr_fmt(&d.cfg.mes_cidr, cidr_mes, sizeof(cidr_mes)),
+	       d.engine, d.datapath_proxy ? "proxy" : "auto", d.control, d.state_dir, d.bpffs, cidr_fmt(&d.cfg.mes_cidr, cidr_mes, sizeof(cidr_mes)),
 	       cidr_fmt(&d.cfg.ms_cidr, cidr_ms, sizeof(cidr_ms)), d.cfg.zone);
 	for (size_t i = 0; i < n; i++) {
 		const char *sp = strstr(nums[i].help, "  ");
@@ -160,6 +163,7 @@ int main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
 		{ "engine", required_argument, NULL, O_ENGINE },
+		{ "datapath", required_argument, NULL, O_DATAPATH },
 		{ "control", required_argument, NULL, O_CONTROL },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "bpffs", required_argument, NULL, O_BPFFS },
@@ -210,6 +214,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.engine = optarg;
+			break;
+		case O_DATAPATH:
+			if (!streq(optarg, "auto") && !streq(optarg, "proxy")) {
+				fprintf(stderr, "meshspliced: --datapath takes auto or proxy\n");
+				return 2;
+			}
+			o.datapath_proxy = streq(optarg, "proxy");
 			break;
 		case O_CONTROL: o.control = optarg; break;
 		case O_STATE: o.state_dir = optarg; break;

@@ -133,6 +133,8 @@ struct steer_pod pod_steer(struct agent *a, const struct pod *p)
 		v->mesh_id = m->id;
 		v->flags = (m->passthrough ? MS_POD_PASSTHROUGH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0) |
 			   (m->fail_open ? MS_POD_FAIL_OPEN : 0);
+		if (steer_mesh_proxied(a->cfg, p->mesh, a->o->datapath_proxy))
+			v->flags |= MS_POD_PROXY;
 	}
 	if (dnsp_pod_is_open(&p->dns)) {
 		v->flags |= MS_POD_DNS;

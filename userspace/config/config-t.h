@@ -101,6 +101,7 @@ struct ms_mesh {
 	bool forbid_external;
 	bool implicit; /* the "default" mesh, created when no file defines it */
 	bool fail_open; /* label meshsplice.io/fail-mode: open — with the agent down, connections go direct */
+	bool datapath_proxy; /* label meshsplice.io/datapath: proxy — every connection through the forwarder */
 };
 
 struct ms_hostgen {

@@ -312,6 +312,9 @@ static struct ms_service *svc_new(struct loader *L, enum ms_kind k, struct meta 
 	s->ns = m->ns ? xstrdup(m->ns) : NULL;
 	s->labels = m->labels;
 	memset(&m->labels, 0, sizeof(m->labels));
+	const char *dp = cfg_label(&s->labels, "meshsplice.io/datapath");
+	if (dp && !streq(dp, "proxy") && !streq(dp, "auto"))
+		d_err(d, m->doc, "labels", "meshsplice.io/datapath is \"%s\": expected auto or proxy", log_escape(dp));
 	s->file = xstrdup(d->file);
 	s->line = m->doc->line;
 	s->col = m->doc->col;
@@ -859,6 +862,12 @@ static void decode_mesh(struct loader *L, struct dctx *d, struct meta *m)
 		mesh->fail_open = true;
 	else if (fm && !streq(fm, "closed"))
 		d_err(d, m->doc, "labels", "meshsplice.io/fail-mode is \"%s\": expected open or closed", log_escape(fm));
+	/* Ours too: the kernel path (auto) or every connection through the forwarder. */
+	const char *dp = cfg_label(&m->labels, "meshsplice.io/datapath");
+	if (dp && streq(dp, "proxy"))
+		mesh->datapath_proxy = true;
+	else if (dp && !streq(dp, "auto"))
+		d_err(d, m->doc, "labels", "meshsplice.io/datapath is \"%s\": expected auto or proxy", log_escape(dp));
 	if (!b || ynode_is_null(b))
 		return;
 	if (!d_is_map(d, b, m->k8s ? "spec" : "document"))

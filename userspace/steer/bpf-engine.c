@@ -15,11 +15,27 @@
 
 #include "log.h"
 #include "meshsplice.skel.h"
+#include "steer.h"
 #include "util.h"
+
+/* A service port on the kernel path, as last written: its endpoint set
+ * stays while the endpoints do not change. */
+struct eps_cur {
+	struct ms_svc_key key;
+	uint32_t eps_id;
+	uint16_t n;
+	uint64_t digest;
+};
 
 struct bpf_engine {
 	struct meshsplice_bpf *skel;
 	int ncpu;
+	bool node_proxy;
+	uint32_t next_eps_id;
+	struct eps_cur *cur; /* sorted by key */
+	size_t n_cur;
+	uint32_t *retired; /* sets no service names since the last sync: deleted at the next */
+	size_t n_retired;
 };
 
 struct hook {
@@ -65,6 +81,10 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_DNS_REDIRECTED] = "dns_redirected",
 	[MS_CNT_DNS_REPLY_REWRITTEN] = "dns_reply_source_rewritten",
 	[MS_CNT_FAIL_OPEN] = "fail_open_direct",
+	[MS_CNT_KERNEL] = "kernel_path",
+	[MS_CNT_KERNEL_NO_EP] = "kernel_path_no_endpoint",
+	[MS_CNT_KERNEL_FALLBACK] = "kernel_path_fallback",
+	[MS_CNT_PASSTHROUGH] = "passthrough_direct",
 };
 
 const char *bpf_counter_name(int idx)
@@ -184,6 +204,15 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		goto fail;
 	}
 	e->skel->rodata->ms_agent_mark = o->mark;
+	for (size_t i = 0; i < 2 && i < o->n_vip_cidrs; i++) {
+		memcpy((void *)e->skel->rodata->ms_vip_net[i], o->vip_cidrs[i].addr.b, 16);
+		e->skel->rodata->ms_vip_plen[i] = o->vip_cidrs[i].plen;
+	}
+	e->node_proxy = o->node_proxy;
+	/* an earlier layout's services map, replaced by ms_services */
+	char *stale = xasprintf("%s/ms_svcs", o->bpffs_dir);
+	unlink(stale);
+	free(stale);
 	if (meshsplice_bpf__load(e->skel) < 0) {
 		r = log_error_errno(errno, "load BPF programs (pinned maps in %s): %m", o->bpffs_dir);
 		goto fail;
@@ -203,6 +232,8 @@ void bpf_engine_close(struct bpf_engine *e)
 	if (!e)
 		return;
 	meshsplice_bpf__destroy(e->skel);
+	free(e->cur);
+	free(e->retired);
 	free(e);
 }
 
@@ -316,14 +347,99 @@ static int svc_key_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct ms_svc_key));
 }
 
+static int eps_cur_cmp(const void *a, const void *b)
+{
+	return svc_key_cmp(&((const struct eps_cur *)a)->key, &((const struct eps_cur *)b)->key);
+}
+
+static uint64_t eps_digest(const struct ms_ep *v, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	const uint8_t *p = (const uint8_t *)v;
+
+	for (size_t i = 0; i < n * sizeof(*v); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+/* The endpoints of a kernel-path port, as the programs read them. */
+static size_t eps_of(const struct ms_port *p, struct ms_ep **ret)
+{
+	struct ms_ep *v = xcalloc(p->n_eps ? p->n_eps : 1, sizeof(*v));
+
+	for (size_t i = 0; i < p->n_eps; i++) {
+		memcpy(v[i].addr, p->eps[i].ip.b, 16);
+		v[i].port = p->eps[i].port;
+	}
+	*ret = v;
+	return p->n_eps;
+}
+
+static void del_sets(struct bpf_engine *e, const uint32_t *ids, size_t n)
+{
+	struct bpf_map *m = e->skel->maps.ms_endpoints;
+	struct ms_ep_key k, next, *prev = NULL, *del = NULL;
+	size_t n_del = 0;
+
+	if (!n)
+		return;
+	while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (ids[i] == next.eps_id) {
+				del = xrealloc(del, n_del + 1, sizeof(*del));
+				del[n_del++] = next;
+				break;
+			}
+		k = next;
+		prev = &k;
+	}
+	for (size_t i = 0; i < n_del; i++)
+		bpf_map__delete_elem(m, &del[i], sizeof(del[i]), 0);
+	free(del);
+}
+
+/* Ids of the sets already in the map (an earlier agent's): no later set may
+ * reuse one, and those no service names go at the next sync. */
+static void eps_adopt(struct bpf_engine *e)
+{
+	struct bpf_map *m = e->skel->maps.ms_endpoints;
+	struct ms_ep_key k, next, *prev = NULL;
+
+	while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+		if (next.eps_id >= e->next_eps_id)
+			e->next_eps_id = next.eps_id + 1;
+		bool seen = false;
+		for (size_t i = 0; i < e->n_retired && !seen; i++)
+			seen = e->retired[i] == next.eps_id;
+		if (!seen) {
+			e->retired = xrealloc(e->retired, e->n_retired + 1, sizeof(*e->retired));
+			e->retired[e->n_retired++] = next.eps_id;
+		}
+		k = next;
+		prev = &k;
+	}
+	if (!e->next_eps_id)
+		e->next_eps_id = 1;
+}
+
+/* Make ms_services hold exactly the VIPs of c, and ms_endpoints the
+ * endpoint sets of those on the kernel path. Order, so that a connect never
+ * sees a gap nor a half-written set: new sets first, then every service
+ * value (one map update each: the old value or the new, whole), then the
+ * services that are gone, then the sets retired by the previous sync (a
+ * connect that read a service value before this sync's swap has long
+ * finished with its set). */
 int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 {
-	struct bpf_map *m = e->skel->maps.ms_svcs;
+	struct bpf_map *m = e->skel->maps.ms_services, *em = e->skel->maps.ms_endpoints;
 	struct ms_svc_key *want = NULL, k, next, *prev = NULL;
 	struct ms_svc *vals = NULL;
-	size_t n = 0, removed = 0;
+	struct eps_cur *cur = NULL;
+	size_t n = 0, n_cur = 0, removed = 0, kernel = 0, written = 0;
 	int r = 0;
 
+	if (!e->cur && !e->n_retired)
+		eps_adopt(e);
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		const struct ms_service *s = &c->svcs[i];
 		const struct ms_mesh *mesh = cfg_find_mesh(c, s->mesh);
@@ -334,12 +450,39 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 			want[n].mesh_id = mesh->id;
 			want[n].port = s->ports[p].port;
 			memcpy(want[n].vip, s->vip.b, 16);
-			vals[n] = (struct ms_svc){ .kind = s->kind == MS_KIND_MESH_SERVICE ? MS_SVC_MESH :
-											      MS_SVC_EXTERNAL };
+			vals[n] = (struct ms_svc){ .kind = s->kind == MS_KIND_MESH_SERVICE ? MS_SVC_MESH : MS_SVC_EXTERNAL };
+			if (steer_port_path(c, s, p, e->node_proxy, NULL) == MS_PATH_KERNEL) {
+				struct ms_ep *eps;
+				size_t ne = eps_of(&s->ports[p], &eps);
+				struct eps_cur want_cur = { .key = want[n], .n = (uint16_t)ne, .digest = eps_digest(eps, ne) };
+				const struct eps_cur *was = e->cur ? bsearch(&want_cur, e->cur, e->n_cur, sizeof(*e->cur), eps_cur_cmp) : NULL;
+				if (was && was->n == want_cur.n && was->digest == want_cur.digest) {
+					want_cur.eps_id = was->eps_id;
+				} else {
+					want_cur.eps_id = e->next_eps_id++;
+					for (size_t j = 0; j < ne; j++) {
+						struct ms_ep_key ek = { .eps_id = want_cur.eps_id, .idx = (uint32_t)j };
+						if (bpf_map__update_elem(em, &ek, sizeof(ek), &eps[j], sizeof(eps[j]), BPF_ANY) < 0)
+							r = -errno;
+						written++;
+					}
+				}
+				free(eps);
+				vals[n].path = MS_PATH_KERNEL;
+				vals[n].n_eps = want_cur.n;
+				vals[n].eps_id = want_cur.eps_id;
+				cur = xrealloc(cur, n_cur + 1, sizeof(*cur));
+				cur[n_cur++] = want_cur;
+				kernel++;
+			}
 			n++;
 		}
 	}
-	/* Add first, then remove what is gone: a connect never sees a gap. */
+	if (r < 0) {
+		/* a set could not be written whole: keep every service as it was */
+		log_error_errno(r, "BPF endpoints map: %m; services keep their previous endpoints");
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (bpf_map__update_elem(m, &want[i], sizeof(want[i]), &vals[i], sizeof(vals[i]), BPF_ANY) < 0)
 			r = -errno;
@@ -362,9 +505,31 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 			removed++;
 	free(gone);
 	free(sorted);
+	/* the previous sync's retired sets go now; this sync retires the sets
+	 * that were in force and are not any more */
+	del_sets(e, e->retired, e->n_retired);
+	e->n_retired = 0;
+	for (size_t i = 0; i < e->n_cur; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < n_cur && !kept; j++)
+			kept = cur[j].eps_id == e->cur[i].eps_id;
+		if (!kept) {
+			e->retired = xrealloc(e->retired, e->n_retired + 1, sizeof(*e->retired));
+			e->retired[e->n_retired++] = e->cur[i].eps_id;
+		}
+	}
+	if (n_cur > 1)
+		qsort(cur, n_cur, sizeof(*cur), eps_cur_cmp);
+	free(e->cur);
+	e->cur = cur ? cur : xcalloc(1, sizeof(*cur));
+	cur = NULL;
+	e->n_cur = n_cur;
+	log_debug("BPF services map: %zu entries (%zu on the kernel path, %zu endpoints written), %zu removed", n,
+		  kernel, written, removed);
+out:
+	free(cur);
 	free(want);
 	free(vals);
-	log_debug("BPF services map: %zu entries, %zu removed", n, removed);
 	return r;
 }
 

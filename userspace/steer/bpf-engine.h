@@ -16,6 +16,9 @@ struct bpf_engine_opts {
 	const char *bpffs_dir; /* e.g. /sys/fs/bpf/meshsplice */
 	const char *cgroup;    /* cgroup v2 directory */
 	uint32_t mark;
+	struct ms_cidr vip_cidrs[2];
+	size_t n_vip_cidrs;
+	bool node_proxy; /* --datapath proxy: no kernel path */
 };
 
 /* Load the programs (reusing pinned maps), then attach them, or swap the
@@ -35,7 +38,8 @@ int bpf_engine_pod_list(struct bpf_engine *e, uint64_t **ret, size_t *ret_n);
 /* Replace the pod's CIDR exclusions. */
 int bpf_engine_excl_set(struct bpf_engine *e, uint64_t cookie, const struct ms_cidr *cidrs,
 			size_t n);
-/* Make ms_svcs hold exactly the VIPs of c. */
+/* Make ms_services hold exactly the VIPs of c, and ms_endpoints the
+ * endpoint sets of the kernel-path ones. */
 int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c);
 /* Look up and delete the original destination of an accepted connection. */
 int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_addr *client,

@@ -121,7 +121,9 @@ static const struct steer_ops steer_bpf_ops = {
 
 int steer_bpf_open(const struct steer_opts *o, struct steer **ret)
 {
-	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs_dir, .cgroup = o->cgroup, .mark = o->mark };
+	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs_dir, .cgroup = o->cgroup, .mark = o->mark,
+				      .vip_cidrs = { o->vip_cidrs[0], o->vip_cidrs[1] }, .n_vip_cidrs = o->n_vip_cidrs,
+				      .node_proxy = o->node_proxy };
 	struct steer_bpf *b = xcalloc(1, sizeof(*b));
 	int r;
 

@@ -15,6 +15,7 @@
  * xprt_ops, networkd's link ops). */
 
 struct ms_config;
+struct ms_service;
 
 struct steer_opts {
 	const char *engine; /* bpf | iptables | auto */
@@ -24,6 +25,7 @@ struct steer_opts {
 	uint16_t listen_port;
 	struct ms_cidr vip_cidrs[2]; /* MES and MeshService ranges */
 	size_t n_vip_cidrs;
+	bool node_proxy; /* --datapath proxy: every connection through the forwarder */
 };
 
 /* What an engine is told of a pod. */
@@ -80,6 +82,16 @@ struct steer_ops {
 struct steer {
 	const struct steer_ops *ops;
 };
+
+/* The path the connections to port p of s take (enum ms_svc_path): the
+ * kernel path when nothing needs the forwarder (no TLS, IP endpoints of the
+ * VIP's family, a port of its own, nobody asked for the proxy), else the
+ * proxy path, with *why (when asked) saying what needs it. Pure. */
+int steer_port_path(const struct ms_config *c, const struct ms_service *s, size_t p, bool node_proxy,
+		    const char **why);
+/* Whether an operator asked for every connection of a mesh's pods through
+ * the forwarder: --datapath proxy or the mesh's label. */
+bool steer_mesh_proxied(const struct ms_config *c, const char *mesh, bool node_proxy);
 
 /* Pick and open the engine o->engine names ("auto": eBPF where the kernel
  * loads cgroup programs, else iptables). 0 or -errno (logged). */
