@@ -16,6 +16,12 @@ name: default
 type: Mesh
 name: other
 ---
+type: Mesh
+name: closed
+networking:
+  outbound:
+    passthrough: false
+---
 type: HostnameGenerator
 name: meshext
 mesh: default
@@ -57,6 +63,8 @@ YAML
 
 bg_out echo $PEER serve-echo 4242 || exit 1
 bg_out dnsd python3 "$SRC/tests/integration/dnsd.py" 198.18.1.2 2001:2:0:1::2 198.18.2.2 2001:2:0:2::2 || exit 1
+# a resolver the pods were never given: what a tunnel would talk to
+bg_out tunnel python3 "$SRC/tests/integration/dnsd.py" 198.18.3.2 || exit 1
 printf 'nameserver 198.18.1.2\noptions timeout:2 attempts:1\n' >"$T/resolv-a.conf"
 printf 'nameserver 2001:2:0:1::2\noptions timeout:2 attempts:1\n' >"$T/resolv-a6.conf"
 
@@ -212,5 +220,80 @@ check "a malformed query: FORMERR, from the resolver's address; the responder go
 check "metrics: answered locally, forwarded, failed, malformed" case_metrics
 check "capture off for one pod, then on again" case_pod_off
 check "after a restart the responder is back" case_restart
+# Passthrough off: mesh DNS is no way around it. Pod B moves to a closed mesh
+# with its own resolver 198.18.2.2; 198.18.3.2 runs a resolver it was never
+# given (its queries are counted there).
+tunnel_seen() { grep -c "query " "$T/tunnel.out"; }
+case_tunnel_control() {
+	# control: with passthrough on, a query to any resolver is relayed, so
+	# the counter sees what a tunnel would send
+	local before=$(tunnel_seen) out
+	out=$(in_pod "$NS_A" dig +short +time=2 +tries=1 @198.18.3.2 ext.test A)
+	out6=$(in_pod "$NS_A" dig +tcp +short +time=2 +tries=1 @198.18.3.2 ext.test A)
+	echo "passthrough on: udp $out, tcp $out6; the other resolver saw $(($(tunnel_seen) - before))"
+	[ "$(tunnel_seen)" -eq $((before + 2)) ]
+}
+case_tunnel_refused() {
+	ms enable test/b --mesh closed --dns-server 198.18.2.2 >/dev/null || return 1
+	local before=$(tunnel_seen) u t own
+	u=$(in_pod "$NS_B" dig +time=2 +tries=1 @198.18.3.2 secret-token-1.ext.test A)
+	t=$(in_pod "$NS_B" dig +tcp +time=2 +tries=1 @198.18.3.2 secret-token-2.ext.test A)
+	echo "$u" | grep -q "status: REFUSED" || { echo "udp: $u"; return 1; }
+	echo "$t" | grep -q "status: REFUSED" || { echo "tcp: $t"; return 1; }
+	[ "$(tunnel_seen)" -eq "$before" ] || { echo "the other resolver saw $(($(tunnel_seen) - before)) queries"; return 1; }
+	# its own resolver still answers, and mesh names still resolve
+	own=$(in_pod "$NS_B" dig +short +time=2 +tries=1 @198.18.2.2 ext.test A)
+	[ "$own" = 198.18.3.2 ] || { echo "own resolver: $own"; return 1; }
+	echo "REFUSED over UDP and TCP, nothing reached 198.18.3.2; the pod's own resolver answered $own"
+}
+# Five framed 1 KB messages of arbitrary bytes over one TCP connection to
+# X:53: none is relayed (not one reaches a resolver), each gets an answer
+# from the responder or the connection ends.
+case_tunnel_bytes() {
+	local before=$(tunnel_seen)
+	in_pod "$NS_B" python3 -c 'import socket, struct, os, sys
+s = socket.create_connection(("198.18.3.2", 53), timeout=3)
+got = 0
+for i in range(5):
+    m = struct.pack(">H", 0x4242 + i) + os.urandom(1022)
+    try:
+        s.sendall(struct.pack(">H", len(m)) + m)
+        h = s.recv(2)
+    except (ConnectionResetError, BrokenPipeError):
+        break
+    if len(h) < 2:
+        break
+    n = struct.unpack(">H", h)[0]
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            break
+        b += c
+    rcode = b[3] & 15 if len(b) >= 4 else -1
+    if rcode not in (1, 5):
+        sys.exit("message %d answered with rcode %d" % (i, rcode))
+    got += 1
+print("%d of 5 arbitrary messages answered FORMERR/REFUSED locally" % got)' || return 1
+	[ "$(tunnel_seen)" -eq "$before" ]
+}
+# A message that is not a plain query (another opcode) is refused, not relayed.
+case_tunnel_opcode() {
+	local before=$(tunnel_seen)
+	in_pod "$NS_B" python3 -c 'import socket, struct
+q = struct.pack(">HHHHHH", 0x1234, 0x2800, 1, 0, 0, 0) + b"\x03ext\x04test\x00" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(q, ("198.18.2.2", 53))
+b, _ = s.recvfrom(512)
+assert b[3] & 15 == 5, "rcode %d" % (b[3] & 15)
+print("an UPDATE to the pod's own resolver: REFUSED by the responder")' || return 1
+	[ "$(tunnel_seen)" -eq "$before" ] && [ "$(stat dns.refused)" -ge 3 ]
+}
+check "passthrough on: a query to any resolver is relayed (the tunnel detector's control)" case_tunnel_control
+check "passthrough off: a query to a resolver the pod was not given is REFUSED, nothing relayed" case_tunnel_refused
+check "passthrough off: arbitrary framed bytes to X:53 over TCP are never relayed" case_tunnel_bytes
+check "passthrough off: a message that is not a plain query is REFUSED" case_tunnel_opcode
+
 check "SIGTERM: clean exit, sanitizers quiet" case_clean_exit
 finish

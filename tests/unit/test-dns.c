@@ -281,13 +281,73 @@ static void test_respond(void **state)
 			 DNS_FORWARD);
 }
 
+/* Passthrough off: what could carry bytes out is answered here, never relayed. */
+static void test_respond_strict(void **state)
+{
+	(void)state;
+	uint8_t b[2048], out[1024];
+	struct dns_query q;
+	size_t n, len = 0;
+	const unsigned S = DNS_UDP | DNS_STRICT;
+
+	/* control: a plain query for another name is forwarded, strict or not */
+	n = make_query(b, "example.test", DNS_T_A, 1232);
+	assert_int_equal(dns_respond(b, n, S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q), DNS_FORWARD);
+	/* mesh names are still answered */
+	n = make_query(b, "mes-tcp.svc.meshext.local", DNS_T_A, 0);
+	assert_int_equal(dns_respond(b, n, S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q), DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_NOERROR);
+	/* two questions, or another opcode (UPDATE): REFUSED; without strict: forwarded */
+	n = make_query(b, "example.test", DNS_T_A, 0);
+	b[5] = 2;
+	assert_int_equal(dns_respond(b, n, DNS_UDP, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_FORWARD);
+	assert_int_equal(dns_respond(b, n, S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q), DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_REFUSED);
+	n = make_query(b, "example.test", DNS_T_A, 0);
+	b[2] = (uint8_t)((b[2] & 0x87) | (5 << 3));
+	assert_int_equal(dns_respond(b, n, S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q), DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_REFUSED);
+	/* a query with an answer record in it (data riding along): FORMERR strict, forwarded otherwise */
+	n = make_query(b, "example.test", DNS_T_A, 0);
+	static const uint8_t rr[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 0, 0, 4, 'd', 'a', 't', 'a' };
+	memcpy(b + n, rr, sizeof(rr));
+	b[7] = 1; /* ANCOUNT */
+	assert_int_equal(dns_respond(b, n + sizeof(rr), DNS_UDP, 42, fake_local, NULL, "default", out, sizeof(out), &len,
+				     &q),
+			 DNS_FORWARD);
+	assert_int_equal(dns_respond(b, n + sizeof(rr), S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_FORMERR);
+	b[7] = 0;
+	b[9] = 1; /* the same as authority */
+	assert_int_equal(dns_respond(b, n + sizeof(rr), S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_FORMERR);
+	/* oversized: an OPT record padded past the bound */
+	n = make_query(b, "example.test", DNS_T_A, 1232);
+	size_t opt = n - 11; /* the OPT record make_query appended: its RDLENGTH is the last two bytes */
+	size_t pad = DNS_STRICT_MAX_QUERY;
+	memset(b + n, 0, 4 + pad);
+	b[n + 1] = 12; /* option PADDING */
+	b[n + 2] = (uint8_t)(pad >> 8);
+	b[n + 3] = (uint8_t)pad;
+	b[opt + 9] = (uint8_t)((4 + pad) >> 8);
+	b[opt + 10] = (uint8_t)(4 + pad);
+	assert_int_equal(dns_respond(b, n + 4 + pad, DNS_UDP, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_FORWARD); /* control: a well-formed, if large, query */
+	assert_int_equal(dns_respond(b, n + 4 + pad, S, 42, fake_local, NULL, "default", out, sizeof(out), &len, &q),
+			 DNS_ANSWER);
+	assert_int_equal(out[3] & 0x0f, DNS_R_FORMERR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_query), cmocka_unit_test(test_not_a_query),
 		cmocka_unit_test(test_names),       cmocka_unit_test(test_answer),
 		cmocka_unit_test(test_truncation),  cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_respond),
+		cmocka_unit_test(test_respond),     cmocka_unit_test(test_respond_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -182,6 +182,10 @@ static void test_refusals(void **state)
 	in = to_svc(f, "open", "three", 80);
 	expect_refused(f, &in, REFUSE_LIMIT, NULL);
 	f->env.full = false;
+	f->env.pod_full = true;
+	in = to_svc(f, "open", "three", 80);
+	expect_refused(f, &in, REFUSE_POD_LIMIT, "share");
+	f->env.pod_full = false;
 
 	/* a VIP of the range with nothing behind it, or a port the service lacks */
 	in = to("open", "242.255.255.254", 80);

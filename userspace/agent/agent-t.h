@@ -55,7 +55,10 @@ struct pod {
 	size_t n_excl_cidrs;
 	struct listener l4, l6;
 	bool no_dns; /* DNS capture turned off for this pod */
+	struct ms_addr dns_servers[CTL_MAX_DNS_SERVERS]; /* its own resolvers, as enable gave them */
+	size_t n_dns_servers;
 	struct dnsp_pod dns;
+	unsigned active; /* its connections in the forwarder */
 	struct pod *next;
 };
 
@@ -132,9 +135,13 @@ struct agent {
 	struct inherited *inh; /* sockets a previous agent handed over, by pod */
 	size_t n_inh;
 	struct pod *pods;
+	size_t n_enabled;
 	struct pending *pending;
 	struct agent_stats st;
 	uint64_t fd_log_ms;
+	/* resolvers any pod may use: --dns-upstream, else the node's resolv.conf */
+	struct ms_addr dns_upstream[CTL_MAX_DNS_SERVERS];
+	size_t n_dns_upstream;
 	time_t started;
 	bool stop;
 };
@@ -145,7 +152,11 @@ void agent_close_fd_ev(struct agent *a, int *fd);
 
 /* pods.c */
 struct pod *pod_new(const char *name, const char *netns, const char *mesh);
-void pod_free(struct pod *p);
+void pod_free(struct agent *a, struct pod *p);
+/* fwd_opts.ended: one of the pod's connections ended */
+void pod_conn_ended(void *ctx, void *owner);
+/* The pod holds its share of the forwarder's connections. */
+bool pod_full(const struct agent *a, const struct pod *p);
 struct pod *pod_find_name(struct agent *a, const char *name);
 struct steer_pod pod_steer(struct agent *a, const struct pod *p);
 int pod_activate(struct agent *a, struct pod *p, const char **why);
@@ -171,6 +182,8 @@ void route_pending_retry(struct agent *a, bool only_expired);
 void route_pending_drop_pod(struct agent *a, const struct pod *p);
 void route_pending_clear(struct agent *a);
 bool agent_dns_local(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip);
+bool agent_dns_strict(void *ctx, void *pod);
+bool agent_dns_allowed(void *ctx, void *pod, const struct ms_addr *resolver, uint16_t port);
 int agent_dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,
 		     const struct ms_addr *self, struct ms_addr *ret, uint16_t *ret_port);
 

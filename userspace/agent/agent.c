@@ -187,6 +187,33 @@ static void raise_nofile(const struct agent_opts *o)
 			 o->max_conns);
 }
 
+/* Resolvers every pod may use when its mesh has passthrough off: the
+ * --dns-upstream list, else the nameservers of the node's resolv.conf. A
+ * pod's own (given at enable) come on top. */
+static void dns_upstream_init(struct agent *a)
+{
+	const char *from = a->o->dns_upstream ? "--dns-upstream" : "/etc/resolv.conf";
+	char *text = NULL;
+	size_t len;
+
+	if (a->o->dns_upstream) {
+		text = xstrdup(a->o->dns_upstream);
+		for (char *tok = strtok(text, ","); tok && a->n_dns_upstream < CTL_MAX_DNS_SERVERS; tok = strtok(NULL, ","))
+			if (addr_parse(tok, &a->dns_upstream[a->n_dns_upstream]) == 0)
+				a->n_dns_upstream++;
+	} else if (read_file("/etc/resolv.conf", 1 << 16, &text, &len) == 0) {
+		for (char *line = strtok(text, "\n"); line && a->n_dns_upstream < CTL_MAX_DNS_SERVERS; line = strtok(NULL, "\n")) {
+			char ip[64];
+			if (sscanf(line, " nameserver %63s", ip) == 1 &&
+			    addr_parse(ip, &a->dns_upstream[a->n_dns_upstream]) == 0)
+				a->n_dns_upstream++;
+		}
+	}
+	free(text);
+	log_info("mesh DNS: with passthrough off, queries go only to each pod's own resolvers and %zu from %s",
+		 a->n_dns_upstream, from);
+}
+
 static int agent_start(struct agent *a, const sigset_t *ss)
 {
 	const struct agent_opts *o = a->o;
@@ -196,7 +223,8 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size, .no_nodelay = o->no_nodelay,
 			       .sockbuf = o->sockbuf, .pipe_pool = o->pipe_pool,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
-			       .halfclose_timeout_ms = o->halfclose_timeout_ms, .max_conns = o->max_conns };
+			       .halfclose_timeout_ms = o->halfclose_timeout_ms, .max_conns = o->max_conns,
+			       .ended = pod_conn_ended, .ended_ctx = a };
 	struct ms_config *c = NULL;
 	int r;
 
@@ -224,7 +252,9 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 	if (!o->no_dns) {
 		struct dnsp_opts dno = { .mark = o->mark, .port = o->dns_port, .ttl = o->dns_ttl,
 					 .timeout_ms = o->dns_timeout_ms, .max_pending = 4096, .max_tcp = 256 };
-		struct dnsp_hooks h = { .ctx = a, .local = agent_dns_local, .origin = agent_dns_origin };
+		struct dnsp_hooks h = { .ctx = a, .local = agent_dns_local, .origin = agent_dns_origin,
+					.strict = agent_dns_strict, .allowed = agent_dns_allowed };
+		dns_upstream_init(a);
 		dnsp_new(a->epfd, &dno, &h, &a->dns);
 		log_info("mesh DNS: UDP and TCP port 53 of enabled pods answered on port %u of their loopback (TTL %u s)",
 			 o->dns_port, o->dns_ttl);

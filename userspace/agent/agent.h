@@ -34,8 +34,10 @@ struct agent_opts {
 	unsigned epoll_batch;  /* events taken per epoll_wait */
 	unsigned accept_batch; /* connections accepted per listener wake-up (0: until the backlog is empty) */
 	unsigned connect_timeout_ms, idle_timeout_ms, halfclose_timeout_ms, max_conns, dns_refresh_ms;
+	unsigned max_conns_per_pod; /* 0: a fair share of max_conns (split among enabled pods, at least 64) */
 	bool no_dns;     /* node-wide: capture no pod's DNS */
 	uint16_t dns_port; /* the responder's port on each pod's loopback */
+	const char *dns_upstream; /* comma-separated resolvers every pod may use (passthrough off), or NULL */
 	uint32_t dns_ttl;
 	unsigned dns_timeout_ms;
 	unsigned drain_timeout_ms; /* SIGTERM or hand-over: how long established connections may finish */
@@ -54,6 +56,7 @@ enum refuse_reason {
 	REFUSE_MESH_GONE,    /* the pod's mesh no longer exists */
 	REFUSE_NO_FD,        /* out of file descriptors: reset at accept */
 	REFUSE_POD_GONE,     /* the pod was removed while its client waited for DNS */
+	REFUSE_POD_LIMIT,    /* the pod holds its share of the connection limit */
 	REFUSE__MAX,
 };
 

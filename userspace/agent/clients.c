@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Line clients: the control socket's and the metrics port's. One request in,
  * one answer out, within CLIENT_TIMEOUT_MS; at most MAX_CLIENTS of each kind
- * at once. Replies are small and sent blocking, for a second at most. */
+ * at once (a new one sheds the oldest). Replies are small and sent blocking, for a second at most. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,14 +36,25 @@ void client_close(struct line_client *c)
 	ev_defer_free(c);
 }
 
+/* At the cap, the oldest client of that kind makes room: idle clients can
+ * delay an operator's command by a second at most, never lock it out. */
+static void shed_oldest(struct agent *a, enum client_kind kind)
+{
+	struct line_client *oldest = NULL;
+
+	for (struct line_client *c = a->clients; c; c = c->next)
+		if (c->kind == kind && (!oldest || c->deadline < oldest->deadline))
+			oldest = c;
+	if (oldest)
+		client_close(oldest);
+}
+
 void client_add(struct agent *a, int fd, enum client_kind kind, client_fn on_readable)
 {
 	size_t *n = &a->n_clients[kind];
 
-	if (*n >= MAX_CLIENTS) {
-		close(fd);
-		return;
-	}
+	if (*n >= MAX_CLIENTS)
+		shed_oldest(a, kind);
 	struct line_client *c = xcalloc(1, sizeof(*c));
 	ev_init(&c->ev, on_client);
 	c->a = a;

@@ -25,7 +25,7 @@ struct num_opt {
 enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH };
+       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -66,6 +66,8 @@ static size_t num_table(struct agent_opts *o, struct num_opt *t)
 		NUM(O_HCTO, "--halfclose-timeout", 0, 86400000UL, halfclose_timeout_ms,
 		    "MS  close a half-closed connection silent this long (0: never)"),
 		NUM(O_MAXC, "--max-conns", 0, 10000000, max_conns, "N  connection limit"),
+		NUM(O_MAXC_POD, "--max-conns-per-pod", 0, 10000000, max_conns_per_pod,
+		    "N  one pod's limit (0: max-conns split among enabled pods, at least 64)"),
 		NUM(O_PIPE, "--pipe-size", 0, 1u << 30, pipe_size, "BYTES  splice pipe size"),
 		NUM(O_SOCKBUF, "--sockbuf", 0, 1u << 30, sockbuf,
 		    "BYTES  fixed SO_RCVBUF/SO_SNDBUF for proxied sockets (0: autotuning)"),
@@ -131,6 +133,8 @@ static void usage(void)
 	}
 	printf("  --no-nodelay           leave Nagle on for proxied sockets (default: TCP_NODELAY)\n"
 	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
+	       "  --dns-upstream IP,...  resolvers any pod may query when its mesh has passthrough off, beside\n"
+	       "                         its own (enable --dns-server) (default: the node's resolv.conf)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
 	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
 	       "  --uninstall            detach the programs, remove every pin, exit\n");
@@ -164,6 +168,7 @@ int main(int argc, char **argv)
 		{ "cgroup", required_argument, NULL, O_CGROUP },
 		{ "engine", required_argument, NULL, O_ENGINE },
 		{ "datapath", required_argument, NULL, O_DATAPATH },
+		{ "dns-upstream", required_argument, NULL, O_DNS_UPSTREAM },
 		{ "control", required_argument, NULL, O_CONTROL },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "bpffs", required_argument, NULL, O_BPFFS },
@@ -175,6 +180,7 @@ int main(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, O_CTO },
 		{ "idle-timeout", required_argument, NULL, O_ITO },
 		{ "max-conns", required_argument, NULL, O_MAXC },
+		{ "max-conns-per-pod", required_argument, NULL, O_MAXC_POD },
 		{ "pipe-size", required_argument, NULL, O_PIPE },
 		{ "no-nodelay", no_argument, NULL, O_NO_NODELAY },
 		{ "sockbuf", required_argument, NULL, O_SOCKBUF },
@@ -222,6 +228,17 @@ int main(int argc, char **argv)
 			}
 			o.datapath_proxy = streq(optarg, "proxy");
 			break;
+		case O_DNS_UPSTREAM: {
+			_cleanup_free_ char *list = xstrdup(optarg);
+			struct ms_addr x;
+			for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
+				if (addr_parse(tok, &x) < 0) {
+					fprintf(stderr, "meshspliced: --dns-upstream \"%s\": \"%s\" is not an IP address\n", optarg, tok);
+					return 2;
+				}
+			o.dns_upstream = optarg;
+			break;
+		}
 		case O_CONTROL: o.control = optarg; break;
 		case O_STATE: o.state_dir = optarg; break;
 		case O_BPFFS: o.bpffs = optarg; break;

@@ -102,6 +102,7 @@ static const struct col cols[] = {
 	{ "dns", "forwarded", "dns_queries_total", "result", "forwarded", NULL, COUNTER, S(dns.forwarded), 1, NULL },
 	{ "dns", "failed", "dns_queries_total", "result", "failed", NULL, COUNTER, S(dns.failed), 1, NULL },
 	{ "dns", "malformed", "dns_queries_total", "result", "malformed", NULL, COUNTER, S(dns.malformed), 1, NULL },
+	{ "dns", "refused", "dns_queries_total", "result", "refused", NULL, COUNTER, S(dns.refused), 1, NULL },
 	{ NULL, NULL, "pods_enabled", NULL, NULL, "Pods whose traffic is steered.", GAUGE, S(pods_enabled), 1, NULL },
 	{ NULL, NULL, "config_reloads_total", "result", "ok", "Config reloads, by result.", COUNTER,
 	  S(ag.reloads_ok), 1, NULL },

@@ -43,6 +43,10 @@ json_object *pod_json(const struct agent *a, const struct pod *p, bool for_state
 	json_object_object_add(o, "exclude_ports", ports);
 	json_object_object_add(o, "exclude_cidrs", cidrs);
 	json_object_object_add(o, "dns", json_object_new_boolean(!p->no_dns));
+	json_object *ds = json_object_new_array();
+	for (size_t i = 0; i < p->n_dns_servers; i++)
+		json_object_array_add(ds, json_object_new_string(addr_fmt(&p->dns_servers[i], buf, sizeof(buf))));
+	json_object_object_add(o, CTL_F_DNS_SERVERS, ds);
 	if (!for_state) {
 		json_object_object_add(o, "dns_responder", json_object_new_boolean(dnsp_pod_is_open(&p->dns)));
 		struct tm tm;
@@ -246,6 +250,8 @@ listening:
 		pod_close_sockets(a, p);
 		return r;
 	}
+	if (!p->enabled)
+		a->n_enabled++;
 	p->enabled = true;
 	return 0;
 }
@@ -261,11 +267,14 @@ void pod_deactivate(struct agent *a, struct pod *p)
 	fwd_forget_netns(&a->fwd, p->nsfd);
 	netns_close(p->nsfd); /* and the sockets made ahead in it */
 	p->nsfd = -1;
+	if (p->enabled)
+		a->n_enabled--;
 	p->enabled = false;
 }
 
-void pod_free(struct pod *p)
+void pod_free(struct agent *a, struct pod *p)
 {
+	fwd_forget_owner(&a->fwd, p); /* its connections go on without it */
 	free(p->container);
 	free(p->name);
 	free(p->netns);
@@ -365,6 +374,10 @@ char *pod_enable(struct agent *a, const struct ctl_req *rq, struct pod **ret)
 	}
 	if (rq->dns >= 0)
 		p->no_dns = !rq->dns;
+	if (rq->netns || rq->has_dns_servers) {
+		memcpy(p->dns_servers, rq->dns_servers, sizeof(p->dns_servers));
+		p->n_dns_servers = rq->n_dns_servers;
+	}
 	if (p->enabled) {
 		/* Refresh DNS capture, flags and exclusions in place; listeners stay. */
 		pod_dns_sync(a, p);
@@ -419,7 +432,7 @@ void pod_forget(struct agent *a, const struct ctl_req *rq)
 			*pp = p->next;
 			log_info("pod %s removed", p->name);
 			route_pending_drop_pod(a, p);
-			pod_free(p);
+			pod_free(a, p);
 			pods_save(a);
 			return;
 		}
@@ -446,7 +459,7 @@ void pods_close_all(struct agent *a)
 		pod_close_sockets(a, p);
 		fwd_forget_netns(&a->fwd, p->nsfd);
 		netns_close(p->nsfd);
-		pod_free(p);
+		pod_free(a, p);
 	}
 	a->pods = NULL;
 }
@@ -463,6 +476,31 @@ void inherited_clear(struct agent *a)
 	free(a->inh);
 	a->inh = NULL;
 	a->n_inh = 0;
+}
+
+void pod_conn_ended(void *ctx, void *owner)
+{
+	struct pod *p = owner;
+
+	(void)ctx;
+	p->active--;
+}
+
+/* A pod's share of the forwarder: --max-conns-per-pod, else the node's
+ * limit split among the enabled pods (at least 64), so that one pod cannot
+ * take every other pod's connections. */
+bool pod_full(const struct agent *a, const struct pod *p)
+{
+	unsigned limit = a->o->max_conns_per_pod;
+
+	if (!limit) {
+		if (!a->o->max_conns)
+			return false;
+		limit = a->o->max_conns / (unsigned)(a->n_enabled ? a->n_enabled : 1);
+		if (limit < 64)
+			limit = 64;
+	}
+	return p->active >= limit;
 }
 
 /* ---------- restore after restart ---------- */
@@ -489,6 +527,11 @@ static struct pod *pod_from_state(json_object *x)
 				p->n_excl_cidrs++;
 	if (json_object_object_get_ex(x, "dns", &v))
 		p->no_dns = !json_object_get_boolean(v);
+	if (json_object_object_get_ex(x, CTL_F_DNS_SERVERS, &v))
+		for (size_t k = 0; k < json_object_array_length(v) && k < CTL_MAX_DNS_SERVERS; k++)
+			if (addr_parse(json_object_get_string(json_object_array_get_idx(v, k)),
+				       &p->dns_servers[p->n_dns_servers]) == 0)
+				p->n_dns_servers++;
 	return p;
 }
 
@@ -544,7 +587,7 @@ void pods_restore(struct agent *a)
 			if (fd < 0) {
 				log_info("pod %s: netns %s is gone; forgetting the pod", p->name, p->netns);
 				gone++;
-				pod_free(p);
+				pod_free(a, p);
 				continue;
 			}
 			close(fd);

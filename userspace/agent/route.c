@@ -26,6 +26,7 @@ static const char *const refuse_names[REFUSE__MAX] = {
 	[REFUSE_MESH_GONE] = "mesh_gone",
 	[REFUSE_NO_FD] = "out_of_fds",
 	[REFUSE_POD_GONE] = "pod_gone",
+	[REFUSE_POD_LIMIT] = "pod_connection_limit",
 };
 
 const char *route_refuse_name(enum refuse_reason r)
@@ -136,6 +137,8 @@ void route_decide(const struct route_env *env, const struct route_in *in, struct
 		return refused(out, REFUSE_MESH_GONE, in->mesh);
 	if (env->full)
 		return refused(out, REFUSE_LIMIT, "too many connections");
+	if (env->pod_full)
+		return refused(out, REFUSE_POD_LIMIT, "the pod holds its share of the connection limit");
 	svc = cfg_find_vip(cfg, in->mesh, &in->orig, in->port, &sp);
 	if (!svc) {
 		if (in_vip_range(env, &in->orig))
@@ -259,7 +262,7 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 	struct route_env env = {
 		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
 		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr }, .n_vip_cidrs = 2,
-		.full = fwd_full(&a->fwd), .resolve = resolve, .ctx = a,
+		.full = fwd_full(&a->fwd), .pod_full = pod_full(a, p), .resolve = resolve, .ctx = a,
 	};
 	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,
 			       .timed_out = deadline_ms && now_ms() >= deadline_ms };
@@ -283,7 +286,8 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 		if (out.cursor != SIZE_MAX)
 			a->lb.next[out.cursor]++;
 		addr_port_fmt(orig, port, dst, sizeof(dst));
-		fwd_start(&a->fwd, cfd, out.targets, out.n_targets, p->name, dst, out.label);
+		p->active++; /* back down when the forwarder says it ended (pod_conn_ended) */
+		fwd_start(&a->fwd, cfd, out.targets, out.n_targets, p->name, dst, out.label, p);
 		return;
 	}
 }
@@ -404,6 +408,32 @@ bool agent_dns_local(void *ctx, void *pod, const char *name, struct ms_addr *ret
 		return false;
 	*ret_vip = s->vip;
 	return true;
+}
+
+/* Passthrough off (or the mesh gone): DNS may not carry bytes anywhere. */
+bool agent_dns_strict(void *ctx, void *pod)
+{
+	struct agent *a = ctx;
+	const struct pod *p = pod;
+	const struct ms_mesh *m = cfg_find_mesh(a->cfg, p->mesh);
+
+	return !m || !m->passthrough;
+}
+
+bool agent_dns_allowed(void *ctx, void *pod, const struct ms_addr *resolver, uint16_t port)
+{
+	struct agent *a = ctx;
+	const struct pod *p = pod;
+
+	if (port != 53)
+		return false;
+	for (size_t i = 0; i < p->n_dns_servers; i++)
+		if (addr_eq(&p->dns_servers[i], resolver))
+			return true;
+	for (size_t i = 0; i < a->n_dns_upstream; i++)
+		if (addr_eq(&a->dns_upstream[i], resolver))
+			return true;
+	return false;
 }
 
 int agent_dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,

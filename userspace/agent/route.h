@@ -42,7 +42,8 @@ struct route_env {
 	const struct route_lb *lb;
 	const struct ms_cidr *vip_cidrs;
 	size_t n_vip_cidrs;
-	bool full; /* the forwarder holds its maximum of connections */
+	bool full;     /* the forwarder holds its maximum of connections */
+	bool pod_full; /* the pod holds its share of them */
 	/* A DNS endpoint's addresses: 0, -EAGAIN while a lookup runs, -errno. */
 	int (*resolve)(void *ctx, const char *host, const struct ms_addr **ret, size_t *ret_n);
 	void *ctx;

@@ -107,6 +107,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		{ "exclude-port", required_argument, NULL, 'p' },
 		{ "exclude-cidr", required_argument, NULL, 'x' },
 		{ "no-exclusions", no_argument, NULL, 'X' },
+		{ "dns-server", required_argument, NULL, 'S' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-dns", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'd' },
@@ -115,6 +116,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 	};
 	json_object *req = json_object_new_object();
 	json_object *ports = json_object_new_array(), *cidrs = json_object_new_array();
+	json_object *servers = NULL;
 	bool takes_pod = streq(verb, "enable") || streq(verb, "disable");
 	bool lookup = streq(verb, "dns-lookup"), clear = false;
 	int o;
@@ -155,6 +157,13 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 			break;
 		case 'X':
 			clear = true;
+			break;
+		case 'S':
+			if (!servers) {
+				servers = json_object_new_array();
+				json_object_object_add(req, CTL_F_DNS_SERVERS, servers);
+			}
+			json_object_array_add(servers, json_object_new_string(optarg));
 			break;
 		case 'D':
 		case 'd':

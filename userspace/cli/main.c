@@ -83,7 +83,7 @@ static const struct cmd commands[] = {
 	{ "render", cmd_render, "render PATH...              meshes and services with VIPs, hostnames, endpoints" },
 	{ "status", cmd_status, "status                      the agent: engine, config, pods, connections" },
 	{ "pods", cmd_pods, "pods                        enabled pods" },
-	{ "enable", cmd_enable, "enable --netns PATH [--name NS/POD] [--mesh M] [--exclude-port P] [--exclude-cidr C] [--no-exclusions] [--no-dns|--dns] | enable NS/POD" },
+	{ "enable", cmd_enable, "enable --netns PATH [--name NS/POD] [--mesh M] [--exclude-port P] [--exclude-cidr C] [--no-exclusions] [--dns-server IP]... [--no-dns|--dns] | enable NS/POD" },
 	{ "disable", cmd_disable, "disable NS/POD | --netns PATH" },
 	{ "conns", cmd_conns, "conns                       proxied connections" },
 	{ "stats", cmd_stats, "stats                       counters" },

@@ -76,7 +76,7 @@ static const char *str(json_object *o, const char *k)
 
 static int parse_conf(const char *in, struct cni_conf *c, char **out)
 {
-	json_object *v, *rc;
+	json_object *v, *rc = NULL;
 
 	memset(c, 0, sizeof(*c));
 	c->root = json_tokener_parse(in);
@@ -121,6 +121,15 @@ static int parse_conf(const char *in, struct cni_conf *c, char **out)
 	    json_object_object_get_ex(rc, "meshsplice", &v) && str(v, "mesh"))
 		c->mesh = str(v, "mesh");
 	json_object_object_get_ex(c->root, "prevResult", &c->prev_result);
+	/* The pod's own resolvers (the runtime's "dns" capability, or what the
+	 * chain before us set): with passthrough off, its DNS may go only there. */
+	json_object *dns = NULL;
+	if (rc && json_object_object_get_ex(rc, "dns", &dns) && json_object_object_get_ex(dns, "servers", &v) &&
+	    json_object_is_type(v, json_type_array))
+		c->dns_servers = v;
+	else if (c->prev_result && json_object_object_get_ex(c->prev_result, "dns", &dns) &&
+		 json_object_object_get_ex(dns, "nameservers", &v) && json_object_is_type(v, json_type_array))
+		c->dns_servers = v;
 	return 0;
 }
 
@@ -183,6 +192,8 @@ static int do_add(const struct cni_env *e, struct cni_conf *c, char **out)
 	json_object_object_add(req, CTL_F_MESH, json_object_new_string(c->mesh));
 	json_object_object_add(req, CTL_F_CONTAINER, json_object_new_string(e->container));
 	json_object_object_add(req, CTL_F_DNS, json_object_new_boolean(!c->no_dns));
+	if (c->dns_servers)
+		json_object_object_add(req, CTL_F_DNS_SERVERS, json_object_get(c->dns_servers));
 	r = call(c, req, &resp);
 	if (r == -ENOENT || r == -ECONNREFUSED || r == -ETIMEDOUT) {
 		if (!c->fail_open) {

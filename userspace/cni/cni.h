@@ -38,6 +38,7 @@ struct cni_conf {
 	int timeout_ms;
 	json_object *prev_result;
 	json_object *exclude_ns;
+	json_object *dns_servers; /* the pod's resolvers: runtimeConfig.dns.servers, else prevResult.dns.nameservers */
 };
 
 /* Pod identity from CNI_ARGS ("K=V;K=V"): namespace, name, per-pod mesh and opt-out. */

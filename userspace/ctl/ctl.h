@@ -23,6 +23,7 @@
 #define CTL_F_TYPE "type"
 #define CTL_F_EXCL_PORTS "exclude_ports"
 #define CTL_F_EXCL_CIDRS "exclude_cidrs"
+#define CTL_F_DNS_SERVERS "dns_servers" /* the pod's own resolvers (its resolv.conf) */
 /* Reply fields every reply has. */
 #define CTL_F_OK "ok"
 #define CTL_F_ERROR "error"

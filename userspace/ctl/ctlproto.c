@@ -75,6 +75,27 @@ static int parse_exclusions(json_object *o, struct ctl_req *r, char **ret_err)
 	return 0;
 }
 
+static int parse_dns_servers(json_object *o, struct ctl_req *r, char **ret_err)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, CTL_F_DNS_SERVERS, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return fail(ret_err, "\"%s\" must be a list of IP addresses", CTL_F_DNS_SERVERS);
+	if (json_object_array_length(v) > CTL_MAX_DNS_SERVERS)
+		return fail(ret_err, "at most %d DNS servers", CTL_MAX_DNS_SERVERS);
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *a = json_object_array_get_idx(v, i);
+		const char *s = json_object_is_type(a, json_type_string) ? json_object_get_string(a) : NULL;
+		if (!s || addr_parse(s, &r->dns_servers[r->n_dns_servers]) < 0)
+			return fail(ret_err, "DNS server %s is not an IP address", log_escape(json_object_to_json_string(a)));
+		r->n_dns_servers++;
+	}
+	r->has_dns_servers = true;
+	return 0;
+}
+
 /* dns-lookup: name and type → the wire query a pod would send. */
 static int parse_lookup(json_object *o, struct ctl_req *r, char **ret_err)
 {
@@ -132,6 +153,8 @@ int ctl_parse(const char *line, struct ctl_req *r, char **ret_err)
 			return fail(ret_err, "pod name \"%s\" is not NAMESPACE/POD", log_escape(r->name));
 		if (!r->name && !r->netns)
 			return fail(ret_err, "enable needs a pod name or --netns");
+		if (parse_dns_servers(r->json, r, ret_err) < 0)
+			return -EINVAL;
 		return parse_exclusions(r->json, r, ret_err);
 	case CTL_DISABLE:
 		if (!r->name && !r->netns)

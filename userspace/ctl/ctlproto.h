@@ -17,6 +17,7 @@
 
 #define CTL_MAX_EXCL_CIDRS 64
 #define CTL_MAX_STR 4096 /* any string field */
+#define CTL_MAX_DNS_SERVERS 8 /* resolv.conf's MAXNS is 3 */
 
 
 struct ctl_req {
@@ -29,6 +30,9 @@ struct ctl_req {
 	struct ms_cidr excl_cidrs[CTL_MAX_EXCL_CIDRS];
 	size_t n_excl_cidrs;
 	int dns; /* -1: not given; 0 or 1 */
+	struct ms_addr dns_servers[CTL_MAX_DNS_SERVERS];
+	size_t n_dns_servers;
+	bool has_dns_servers;
 	/* dns-lookup: the query a pod would send */
 	uint16_t qtype;
 	uint8_t query[DNS_HEADER + DNS_MAX_NAME + 2 + 4];

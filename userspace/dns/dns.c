@@ -102,6 +102,9 @@ int dns_parse_query(const uint8_t *msg, size_t len, struct dns_query *ret)
 	an = get16(msg + 6);
 	ns = get16(msg + 8);
 	ar = get16(msg + 10);
+	ret->an = an;
+	ret->ns = ns;
+	ret->ar = ar;
 	ret->udp_size = DNS_UDP_DEFAULT;
 	if ((ret->flags & 0x8000) || ((ret->flags >> 11) & 0xf) != 0 || qd != 1)
 		return -ENOTSUP; /* a response, not QUERY, or not exactly one question */
@@ -238,7 +241,7 @@ ssize_t dns_build_error(const struct dns_query *q, uint16_t id, enum dns_rcode r
 	return finish_opt(q, out, outcap, o);
 }
 
-enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t ttl, dns_local_fn local, void *ctx,
+enum dns_verdict dns_respond(const uint8_t *msg, size_t len, unsigned flags, uint32_t ttl, dns_local_fn local, void *ctx,
 			     void *pod, uint8_t *out, size_t outcap, size_t *ret_len, struct dns_query *ret_q)
 {
 	struct dns_query q;
@@ -250,9 +253,19 @@ enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t 
 		ret_q->name[0] = '\0';
 	if (len >= 3 && (msg[2] & 0x80))
 		return DNS_DROP;
+	bool udp = flags & DNS_UDP, strict = flags & DNS_STRICT;
 	r = dns_parse_query(msg, len, &q);
-	if (r == -ENOTSUP)
+	if (r == -ENOTSUP && !strict)
 		return DNS_FORWARD; /* another opcode or several questions: the resolver's business */
+	if (r == -ENOTSUP) {
+		n = dns_build_error(NULL, (uint16_t)(msg[0] << 8 | msg[1]), DNS_R_REFUSED, out, outcap);
+		if (n < 0)
+			return DNS_DROP;
+		*ret_len = (size_t)n;
+		return DNS_ANSWER;
+	}
+	if (r == 0 && strict && (q.an || q.ns || q.ar > 1 || len > DNS_STRICT_MAX_QUERY))
+		r = -EBADMSG; /* a query is a question and at most an OPT record */
 	if (r < 0) {
 		if (len < DNS_HEADER)
 			return DNS_DROP;

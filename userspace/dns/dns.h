@@ -20,7 +20,11 @@
 #define DNS_UDP_DEFAULT 512
 
 enum dns_type { DNS_T_A = 1, DNS_T_AAAA = 28, DNS_T_OPT = 41 };
-enum dns_rcode { DNS_R_NOERROR = 0, DNS_R_FORMERR = 1, DNS_R_SERVFAIL = 2, DNS_R_NXDOMAIN = 3, DNS_R_NOTIMP = 4 };
+enum dns_rcode { DNS_R_NOERROR = 0, DNS_R_FORMERR = 1, DNS_R_SERVFAIL = 2, DNS_R_NXDOMAIN = 3, DNS_R_NOTIMP = 4, DNS_R_REFUSED = 5 };
+
+/* The largest query a strict responder passes on: one question (255) and an
+ * OPT record with room for cookies and padding. */
+#define DNS_STRICT_MAX_QUERY 1024
 
 struct dns_query {
 	uint16_t id, flags;
@@ -29,6 +33,7 @@ struct dns_query {
 	size_t question_end;  /* offset just past the question */
 	bool edns;
 	uint16_t udp_size;    /* the client's EDNS payload size, or 512 */
+	uint16_t an, ns, ar;  /* record counts after the question */
 };
 
 /* Read a (possibly compressed) name at *off into out (dotted). Advances *off
@@ -67,11 +72,21 @@ enum dns_verdict {
 /* The VIP of name in the pod's mesh; false when it is not a name of its services. */
 typedef bool (*dns_local_fn)(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip);
 
+/* How dns_respond reads a message. */
+enum dns_respond_flags {
+	DNS_UDP = 1 << 0,    /* it came over UDP: answers truncate (TC) past the client's size */
+	DNS_STRICT = 1 << 1, /* the pod's mesh has passthrough off: only plain queries may leave */
+};
+
 /* Decide for msg: a response is dropped (never answered: no loops, no
  * reflection); a malformed query with a readable header gets FORMERR; a
  * class IN (or ANY) question for a name local() knows is answered with its
  * VIP (A or AAAA as the family allows, else NODATA) and ttl, truncated (TC)
- * past 512 bytes or the client's EDNS size when udp; everything else is
- * forwarded. ret_q (optional) gets the parsed question, name "" when none. */
-enum dns_verdict dns_respond(const uint8_t *msg, size_t len, bool udp, uint32_t ttl, dns_local_fn local, void *ctx,
+ * past 512 bytes or the client's EDNS size over UDP; everything else is
+ * forwarded. DNS_STRICT: what is not a plain query (another opcode, several
+ * questions) is REFUSED, and a query carrying answer or authority records,
+ * more than one additional record, or more than DNS_STRICT_MAX_QUERY bytes
+ * gets FORMERR: none of them is relayed (a way to carry arbitrary bytes
+ * out). ret_q (optional) gets the parsed question, name "" when none. */
+enum dns_verdict dns_respond(const uint8_t *msg, size_t len, unsigned flags, uint32_t ttl, dns_local_fn local, void *ctx,
 			     void *pod, uint8_t *out, size_t outcap, size_t *ret_len, struct dns_query *ret_q);

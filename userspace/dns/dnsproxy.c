@@ -321,6 +321,27 @@ static void udp_servfail(struct dnsp *d, struct dnsp_sock *s, const struct socka
 		udp_reply(s, to, tolen, d->out, (size_t)n);
 }
 
+/* Passthrough off: a query leaves only for the pod's own resolvers. */
+static bool upstream_refused(struct dnsp *d, struct dnsp_pod *p, const struct ms_addr *dst, uint16_t port,
+			     const struct dns_query *q)
+{
+	char where[MS_ADDR_STRLEN + 8];
+
+	if (!d->h.strict || !d->h.strict(d->h.ctx, p->owner) || d->h.allowed(d->h.ctx, p->owner, dst, port))
+		return false;
+	d->st.refused++;
+	log_info("pod %s: DNS query for %s to %s refused: not one of the pod's resolvers and the mesh has passthrough off",
+		 p->name, q ? log_escape(q->name) : "?", addr_port_fmt(dst, port, where, sizeof(where)));
+	return true;
+}
+
+static unsigned respond_flags(struct dnsp *d, struct dnsp_pod *p, bool udp)
+{
+	bool strict = d->h.strict && d->h.strict(d->h.ctx, p->owner);
+
+	return (udp ? DNS_UDP : 0) | (strict ? DNS_STRICT : 0);
+}
+
 static void udp_forward(struct dnsp *d, struct dnsp_sock *s, const struct sockaddr_storage *from, socklen_t fromlen,
 			const uint8_t *msg, size_t len, const struct dns_query *q)
 {
@@ -337,6 +358,12 @@ static void udp_forward(struct dnsp *d, struct dnsp_sock *s, const struct sockad
 		log_info("pod %s: DNS query for %s: no original resolver known (%s): SERVFAIL", s->pod->name,
 			 q ? log_escape(q->name) : "?", r == -ELOOP ? "it was this responder" : strerror(-r));
 		udp_servfail(d, s, from, fromlen, q, id);
+		return;
+	}
+	if (upstream_refused(d, s->pod, &dst, dport, q)) {
+		ssize_t rn = dns_build_error(q, id, DNS_R_REFUSED, d->out, sizeof(d->out));
+		if (rn > 0)
+			udp_reply(s, from, fromlen, d->out, (size_t)rn);
 		return;
 	}
 	if (d->n_ups >= d->o.max_pending) {
@@ -387,11 +414,14 @@ static void udp_readable(struct dnsp *d, struct dnsp_sock *s)
 		if (n < 0)
 			return; /* EAGAIN, or an ICMP error queued on the socket: nothing to answer */
 		q.name[0] = '\0';
-		switch (dns_respond(d->buf, (size_t)n, true, d->o.ttl, d->h.local, d->h.ctx, s->pod->owner, d->out,
+		switch (dns_respond(d->buf, (size_t)n, respond_flags(d, s->pod, true), d->o.ttl, d->h.local, d->h.ctx,
+				    s->pod->owner, d->out,
 				    sizeof(d->out), &olen, &q)) {
 		case DNS_ANSWER:
 			if (q.name[0])
 				d->st.local++;
+			else if (olen >= 4 && (d->out[3] & 0x0f) == DNS_R_REFUSED)
+				d->st.refused++;
 			else
 				d->st.malformed++;
 			udp_reply(s, &from, fromlen, d->out, olen);
@@ -523,11 +553,14 @@ static void tcp_query(struct dnsp *d, struct dns_tcp *t)
 	size_t olen = 0;
 
 	t->q.name[0] = '\0';
-	switch (dns_respond(t->buf + 2, t->len - 2, false, d->o.ttl, d->h.local, d->h.ctx, t->via->pod->owner, d->out,
+	switch (dns_respond(t->buf + 2, t->len - 2, respond_flags(d, t->via->pod, false), d->o.ttl, d->h.local, d->h.ctx,
+			    t->via->pod->owner, d->out,
 			    sizeof(d->out), &olen, &t->q)) {
 	case DNS_ANSWER:
 		if (t->q.name[0])
 			d->st.local++;
+		else if (olen >= 4 && (d->out[3] & 0x0f) == DNS_R_REFUSED)
+			d->st.refused++;
 		else
 			d->st.malformed++;
 		tcp_answer(d, t, d->out, olen);
@@ -542,6 +575,14 @@ static void tcp_query(struct dnsp *d, struct dns_tcp *t)
 	t->have_q = t->q.name[0] != '\0';
 	t->id = (uint16_t)(t->buf[2] << 8 | t->buf[3]);
 	t->off = 0;
+	if (upstream_refused(d, t->via->pod, &t->orig, t->oport, t->have_q ? &t->q : NULL)) {
+		ssize_t rn = dns_build_error(t->have_q ? &t->q : NULL, t->id, DNS_R_REFUSED, d->out, sizeof(d->out));
+		if (rn < 0)
+			tcp_free(d, t);
+		else
+			tcp_answer(d, t, d->out, (size_t)rn);
+		return;
+	}
 	if (t->up_fd >= 0) {
 		tcp_want(d, t, T_WRITE_UP);
 		return;

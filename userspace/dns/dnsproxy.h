@@ -37,6 +37,10 @@ struct dnsp_hooks {
 	 * socket; udp: client and self are the datagram's addresses. 0 or -errno. */
 	int (*origin)(void *ctx, void *pod, bool tcp, int fd, const struct ms_addr *client, uint16_t cport,
 		      const struct ms_addr *self, struct ms_addr *ret, uint16_t *ret_port);
+	/* The pod's mesh has passthrough off: only plain queries leave, and
+	 * only to resolvers allowed() accepts; the rest is answered REFUSED. */
+	bool (*strict)(void *ctx, void *pod);
+	bool (*allowed)(void *ctx, void *pod, const struct ms_addr *resolver, uint16_t port);
 };
 
 struct dnsp_sock {
@@ -60,6 +64,7 @@ struct dnsp_stats {
 	uint64_t forwarded; /* sent to the pod's resolver and answered */
 	uint64_t failed;    /* SERVFAIL from us, upstream timeout or error */
 	uint64_t malformed; /* FORMERR or dropped */
+	uint64_t refused;   /* REFUSED: not a plain query, or not to the pod's resolvers (passthrough off) */
 };
 
 int dnsp_new(int epfd, const struct dnsp_opts *o, const struct dnsp_hooks *h, struct dnsp **ret);

@@ -32,6 +32,7 @@ struct fwd_conn {
 	struct fwd_dir up, down;     /* client → upstream, upstream → client */
 	enum fwd_state state;
 	const struct xprt_ops *xprt; /* how bytes move once connected */
+	void *owner;                 /* fwd_start's, told at the end (o.ended) */
 	struct fwd_target *targets;
 	size_t n_targets, cur;
 	uint64_t created_ms, deadline_ms, last_ms;

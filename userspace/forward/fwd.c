@@ -80,6 +80,8 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, enum fwd_end how, bool 
 {
 	f->st.ended[how]++;
 	DLIST_REMOVE(f->head, c);
+	if (c->owner && f->o.ended)
+		f->o.ended(f->o.ended_ctx, c->owner);
 	if (c->xprt)
 		c->xprt->release(f, c, reset_client || reset_upstream);
 	for (size_t i = 0; i < c->n_targets; i++)
@@ -164,6 +166,13 @@ static void conn_run(struct fwd *f, struct fwd_conn *c)
 {
 	if (c->xprt->run(f, c) == XPRT_END)
 		conn_ended(f, c);
+}
+
+void fwd_forget_owner(struct fwd *f, const void *owner)
+{
+	for (struct fwd_conn *c = f->head; c; c = c->next)
+		if (c->owner == owner)
+			c->owner = NULL;
 }
 
 void fwd_forget_netns(struct fwd *f, int netns_fd)
@@ -285,12 +294,13 @@ static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 }
 
 int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
-	      const char *orig, const char *service)
+	      const char *orig, const char *service, void *owner)
 {
 	struct fwd_conn *c = xcalloc(1, sizeof(*c));
 	int r;
 
 	c->f = f;
+	c->owner = owner;
 	c->id = ++f->next_id;
 	ev_init(&c->cev, on_client);
 	ev_init(&c->uev, on_upstream);

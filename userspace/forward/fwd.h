@@ -37,6 +37,9 @@ struct fwd_opts {
 	unsigned idle_timeout_ms;
 	unsigned halfclose_timeout_ms; /* one direction closed, nothing moving: close (0: only the idle timeout) */
 	unsigned max_conns;
+	/* told when a connection whose owner is not NULL ends (the agent counts per pod) */
+	void (*ended)(void *ctx, void *owner);
+	void *ended_ctx;
 };
 
 struct fwd;
@@ -86,7 +89,9 @@ void fwd_fini(struct fwd *f);
  * label the connection for `meshsplice conns`. 0 or -errno (cfd is closed
  * with a reset on error). */
 int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
-	      const char *orig, const char *service);
+	      const char *orig, const char *service, void *owner);
+/* owner is going away: its connections go on, nobody is told when they end. */
+void fwd_forget_owner(struct fwd *f, const void *owner);
 /* Apply connect and idle timeouts; call a few times a second. */
 void fwd_tick(struct fwd *f);
 /* The socket options of a proxied TCP socket (TCP_NODELAY, buffers); the pod
