@@ -215,3 +215,28 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 	*ret_n = cnt;
 	return 0;
 }
+
+int d_pick(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+		const char *const *names, size_t n_names, int *ret)
+{
+	const struct ynode *n = ynode_get(map, key);
+	char p[DPATH_MAX], list[256] = "";
+
+	if (!n)
+		return 0;
+	d_join(p, path, key);
+	if (n->type == YNODE_SCALAR)
+		for (size_t i = 0; i < n_names; i++)
+			if (streq(n->str, names[i])) {
+				*ret = (int)i;
+				return 0;
+			}
+	for (size_t i = 0; i < n_names; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 names[i]);
+	d_err(d, n, p, "unknown value %s%s%s (expected one of %s)",
+	      n->type == YNODE_SCALAR ? "\"" : "",
+	      n->type == YNODE_SCALAR ? log_escape(n->str) : ynode_type_name(n),
+	      n->type == YNODE_SCALAR ? "\"" : "", list);
+	return -EINVAL;
+}

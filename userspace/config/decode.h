@@ -43,3 +43,7 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 	     char ***ret_kv, size_t *ret_n);
 /* Parse a port number from a scalar; -EINVAL if not 1..65535. */
 int d_parse_port(const struct ynode *n, uint16_t *ret);
+/* map[key] as an index into names (n_names of them); absent → 0 and *ret
+ * left alone; another value → error naming the choices, -EINVAL. */
+int d_pick(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   const char *const *names, size_t n_names, int *ret);
