@@ -11,7 +11,9 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "strbuf.h"
@@ -709,6 +711,147 @@ static void test_directory(void **state)
 	free(x);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Load dir; return the config (or NULL) and leave the problems in e. */
+static struct ms_config *load_dir(const char *dir, struct cfg_errors *e)
+{
+	struct ms_config *c = NULL;
+	struct cfg_opts o;
+
+	cfg_opts_init(&o);
+	cfg_load_paths(&dir, 1, &o, e, &c);
+	return c;
+}
+
+static size_t count_msgs(const struct cfg_errors *e, bool warning, const char *needle)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += e->v[i].warning == warning && strstr(e->v[i].msg, needle);
+	return n;
+}
+
+/* A FIFO named *.yaml and two "x.yaml -> ." links beside one real file: the
+ * load neither blocks nor recurses, and says what it skipped. */
+static void test_directory_traps(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ms-cfg-traps-XXXXXX", out[] = "/tmp/ms-cfg-out-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(out));
+	_cleanup_free_ char *a = xasprintf("%s/a.yaml", dir), *fifo = xasprintf("%s/fifo.yaml", dir);
+	_cleanup_free_ char *x = xasprintf("%s/x.yaml", dir), *y = xasprintf("%s/y.yaml", dir);
+	_cleanup_free_ char *f = xasprintf("%s/f.yaml", dir), *target = xasprintf("%s/t", out);
+	struct cfg_errors e = { 0 };
+	struct ms_config *c;
+
+	assert_int_equal(write_file_atomic(a, MES("one", 80), strlen(MES("one", 80)), 0644), 0);
+	/* control: the one file alone loads without a word */
+	c = load_dir(dir, &e);
+	assert_non_null(c);
+	assert_int_equal(c->n_svcs, 1);
+	assert_int_equal(e.n, 0);
+	cfg_unref(c);
+
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	assert_int_equal(symlink(".", x), 0);
+	assert_int_equal(symlink(".", y), 0);
+	/* a symlink to a file outside is followed (ConfigMap mounts are links) */
+	assert_int_equal(write_file_atomic(target, MES("two", 81), strlen(MES("two", 81)), 0644), 0);
+	assert_int_equal(symlink(target, f), 0);
+	c = load_dir(dir, &e);
+	if (!c || e.n != 3)
+		dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->n_files, 2);
+	assert_int_equal(c->n_svcs, 2);
+	assert_non_null(svc(c, "two"));
+	assert_int_equal(e.n, 3);
+	assert_int_equal(e.n_warnings, 3);
+	assert_int_equal(count_msgs(&e, true, "a FIFO, not a regular file"), 1);
+	assert_int_equal(count_msgs(&e, true, "symlink to a directory: not followed"), 2);
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+
+	/* a FIFO named on the command line is refused, not waited for */
+	const char *p = fifo;
+	struct cfg_opts o;
+	cfg_opts_init(&o);
+	c = NULL;
+	assert_int_equal(cfg_load_paths(&p, 1, &o, &e, &c), -EINVAL);
+	assert_null(c);
+	assert_int_equal(count_msgs(&e, false, "a FIFO, not a regular file or a directory"), 1);
+	cfg_errors_clear(&e);
+	rm_tree(dir);
+	rm_tree(out);
+}
+
+/* MS_CONFIG_MAX_FILES entries load; one more refuses the directory. Nested
+ * *.yaml directories: MS_CONFIG_MAX_DEPTH levels load, one more does not. */
+static void test_directory_bounds(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ms-cfg-many-XXXXXX";
+	struct cfg_errors e = { 0 };
+	struct ms_config *c;
+
+	assert_non_null(mkdtemp(dir));
+	for (unsigned i = 0; i < MS_CONFIG_MAX_FILES; i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%05u.yaml", dir, i);
+		assert_int_equal(write_file_atomic(f, "", 0, 0644), 0);
+	}
+	c = load_dir(dir, &e);
+	assert_non_null(c);
+	assert_int_equal(c->n_files, MS_CONFIG_MAX_FILES);
+	assert_int_equal(e.n, 0);
+	cfg_unref(c);
+	_cleanup_free_ char *more = xasprintf("%s/more.yaml", dir);
+	assert_int_equal(write_file_atomic(more, "", 0, 0644), 0);
+	c = load_dir(dir, &e);
+	assert_null(c);
+	assert_int_equal(count_msgs(&e, false, "more than 4096 YAML files"), 1);
+	cfg_errors_clear(&e);
+	rm_tree(dir);
+
+	char deep[] = "/tmp/ms-cfg-deep-XXXXXX";
+	assert_non_null(mkdtemp(deep));
+	_cleanup_free_ char *path = xstrdup(deep);
+	for (unsigned i = 0; i < MS_CONFIG_MAX_DEPTH; i++) {
+		char *next = xasprintf("%s/d.yaml", path);
+		free(path);
+		path = next;
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	_cleanup_free_ char *leaf = xasprintf("%s/a.yaml", path);
+	assert_int_equal(write_file_atomic(leaf, MES("deep", 80), strlen(MES("deep", 80)), 0644), 0);
+	c = load_dir(deep, &e);
+	if (!c)
+		dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->n_svcs, 1);
+	cfg_unref(c);
+	_cleanup_free_ char *deeper = xasprintf("%s/d.yaml", path);
+	assert_int_equal(mkdir(deeper, 0755), 0);
+	c = load_dir(deep, &e);
+	assert_null(c);
+	assert_int_equal(count_msgs(&e, false, "nested deeper than 8"), 1);
+	cfg_errors_clear(&e);
+	rm_tree(deep);
+}
+
 static void test_sans(void **state)
 {
 	(void)state;
@@ -753,6 +896,8 @@ int main(void)
 		cmocka_unit_test(test_yaml_limits),
 		cmocka_unit_test(test_not_a_resource),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_directory_traps),
+		cmocka_unit_test(test_directory_bounds),
 		cmocka_unit_test(test_sans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

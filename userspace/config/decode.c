@@ -20,6 +20,17 @@ void d_err(struct dctx *d, const struct ynode *at, const char *path, const char 
 	cfg_errors_add(d->errs, d->file, at ? at->line : 0, at ? at->col : 0, path, "%s", msg);
 }
 
+void d_warn(struct dctx *d, const struct ynode *at, const char *path, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_warn_add(d->errs, d->file, at ? at->line : 0, at ? at->col : 0, path, "%s", msg);
+}
+
 const char *d_join(char *buf, const char *path, const char *key)
 {
 	if (path && *path)

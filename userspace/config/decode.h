@@ -19,6 +19,9 @@ struct dctx {
 
 void d_err(struct dctx *d, const struct ynode *at, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same as a warning (cfg_warn_add): what Kuma accepts but we doubt. */
+void d_warn(struct dctx *d, const struct ynode *at, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* path + "." + key into buf (or key alone when path is empty). */
 const char *d_join(char *buf, const char *path, const char *key);
 const char *d_index(char *buf, const char *path, size_t i);

@@ -187,8 +187,8 @@ int loader_finish(struct loader *L, struct ms_config **ret)
 	index_build_names(L->c);
 	index_check_hostname_clashes(L);
 	loader_free(L);
-	if (L->errs->n > 0) {
-		cfg_errors_sort(L->errs);
+	cfg_errors_sort(L->errs);
+	if (cfg_errors_count(L->errs) > 0) {
 		cfg_config_free(L->c);
 		return -EINVAL;
 	}

@@ -57,6 +57,7 @@ struct loader {
 	size_t n_dps;
 	struct ms_selector *sels;
 	size_t n_sels;
+	unsigned n_entries; /* YAML names met in directories (MS_CONFIG_MAX_FILES) */
 };
 
 /* What a document says about itself, in either style. */
