@@ -83,6 +83,30 @@ static struct ms_config *expect_ok(const char *yaml)
 	return c;
 }
 
+/* Load yaml: it loads, with a warning at line/field containing needle; under
+ * strict (validate --strict) the same problem refuses it. Returns the config. */
+static struct ms_config *expect_warn(const char *yaml, unsigned line, const char *field, const char *needle)
+{
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = load(yaml, &e);
+
+	if (!c || !has_error(&e, line, field, needle) || cfg_errors_count(&e) != 0) {
+		print_message("expected a warning at line %u field %s: %s\n", line, field ? field : "*", needle);
+		dump(&e);
+	}
+	assert_non_null(c);
+	assert_true(has_error(&e, line, field, needle));
+	assert_true(e.n_warnings > 0);
+	assert_int_equal(cfg_errors_count(&e), 0);
+	cfg_errors_clear(&e);
+	e.strict = true;
+	assert_null(load(yaml, &e));
+	assert_true(has_error(&e, line, field, needle));
+	assert_int_equal(e.n_warnings, 0);
+	cfg_errors_clear(&e);
+	return c;
+}
+
 static const struct ms_service *svc(const struct ms_config *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_svcs; i++)
@@ -181,6 +205,62 @@ static void test_unknown_field(void **state)
 	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthru: false\n", 5,
 		   "networking.outbound.passthru", "unknown field");
 	expect_err(MES("a", 80) "  tls:\n    enabld: true\n", 12, "spec.tls.enabld", "unknown field");
+}
+
+/* A Kuma kind meshsplice does not act on, beside ones it does: one warning,
+ * in either style, with fields of its own that are not checked. */
+static void test_ignored_kinds(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_warn(MES("a", 80) "---\napiVersion: kuma.io/v1alpha1\nkind: MeshTrafficPermission\n"
+					  "metadata:\n  name: allow-all\nspec:\n  targetRef:\n    kind: Mesh\n"
+					  "  from:\n    - targetRef:\n        kind: Mesh\n      default:\n        action: Allow\n",
+					  13, "kind", "MeshTrafficPermission is a Kuma resource that meshsplice does not act on");
+	assert_int_equal(c->n_svcs, 1);
+	cfg_unref(c);
+	c = expect_warn("type: TrafficRoute\nname: route-all\nmesh: default\nsources:\n  - match:\n      kuma.io/service: '*'\n"
+			"conf:\n  destination:\n    kuma.io/service: '*'\n",
+			1, "type", "TrafficRoute is a Kuma resource");
+	cfg_unref(c);
+	/* control: a kind Kuma does not have is refused, and that is what is said
+	 * even when the document has no spec */
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Foo\nmetadata:\n  name: x\n", 2, "kind",
+		   "unknown resource \"Foo\"");
+	expect_err("type: Foo\nname: x\n", 1, "type", "unknown resource \"Foo\"");
+	expect_err("type: MeshPassthrough\nname: x\nmesh: default\nspec:\n  default:\n    passthroughMode: None\n", 1,
+		   "type", "refused, not ignored");
+	/* a known kind without its spec still says so */
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: x\n", 1, "spec",
+		   "required field is missing");
+}
+
+/* Booleans as Kuma's YAML library (go-yaml v2 under sigs.k8s.io/yaml) reads
+ * them: YAML 1.1's yes/no/on/off/y/n too; a quoted one is a string, and a
+ * plain one where a string belongs is a boolean. */
+static void test_yaml11_booleans(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *word;
+		bool value;
+	} words[] = { { "off", false }, { "Off", false }, { "no", false }, { "N", false }, { "FALSE", false },
+		      { "on", true },   { "ON", true },   { "yes", true }, { "y", true },  { "True", true } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
+		_cleanup_free_ char *y = xasprintf("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: %s\n",
+						   words[i].word);
+		struct ms_config *c = expect_ok(y);
+		assert_true(cfg_find_mesh(c, "m")->passthrough == words[i].value);
+		cfg_unref(c);
+	}
+	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: \"off\"\n", 5,
+		   "networking.outbound.passthrough", "a quoted string");
+	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: nope\n", 5,
+		   "networking.outbound.passthrough", "expected true or false");
+	/* in a string: the boolean is refused, the quoted word is a string */
+	expect_err("type: Mesh\nname: m\nlabels:\n  team: yes\n", 4, "labels.team", "got the boolean true");
+	struct ms_config *c = expect_ok("type: Mesh\nname: m\nlabels:\n  team: \"yes\"\n  yes: team\n");
+	cfg_unref(c);
 }
 
 static void test_wrong_type(void **state)
@@ -896,6 +976,8 @@ int main(void)
 		cmocka_unit_test(test_yaml_limits),
 		cmocka_unit_test(test_not_a_resource),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_ignored_kinds),
+		cmocka_unit_test(test_yaml11_booleans),
 		cmocka_unit_test(test_directory_traps),
 		cmocka_unit_test(test_directory_bounds),
 		cmocka_unit_test(test_sans),

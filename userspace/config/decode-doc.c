@@ -167,8 +167,54 @@ static void check_universal_keys(struct dctx *d, const struct meta *m)
 	d_known(d, m->doc, "", allowed);
 }
 
-void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc)
+typedef void decode_fn(struct loader *L, struct dctx *d, struct meta *m);
+
+static const struct {
+	const char *kind;
+	decode_fn *decode;
+} decoders[] = {
+	{ "Mesh", decode_mesh },
+	{ "MeshExternalService", decode_mes },
+	{ "MeshService", decode_ms },
+	{ "HostnameGenerator", decode_hostgen },
+	{ "ExternalService", decode_es },
+	{ "Secret", decode_secret },
+	{ "Dataplane", decode_dataplane },
+};
+
+/* Kuma's other kinds (v2.14: pkg/core/resources/apis, pkg/plugins/policies):
+ * kuma-cp accepts them and the data plane meshsplice implements has nothing
+ * to do for them, so a config that holds them is not refused for it. Status
+ * kinds (insights, overviews) are never written by users and stay unknown. */
+static const char *const ignored_kinds[] = {
+	"MeshAccessLog", "MeshCircuitBreaker", "MeshFaultInjection", "MeshHealthCheck",
+	"MeshHTTPRoute", "MeshLoadBalancingStrategy", "MeshMetric", "MeshProxyPatch",
+	"MeshRateLimit", "MeshRetry", "MeshTCPRoute", "MeshTimeout", "MeshTLS", "MeshTrace",
+	"MeshTrafficPermission", "MeshGateway", "MeshGatewayRoute", "MeshIdentity",
+	"MeshMultiZoneService", "MeshOpenTelemetryBackend", "MeshTrust", "MeshZoneAddress",
+	"CircuitBreaker", "FaultInjection", "HealthCheck", "ProxyTemplate", "RateLimit", "Retry",
+	"Timeout", "TrafficLog", "TrafficPermission", "TrafficRoute", "TrafficTrace",
+	"VirtualOutbound", "ZoneEgress", "ZoneIngress", "Zone", "GlobalSecret", "Workload",
+};
+
+/* The kind a document names (kind, or Universal's type), before anything
+ * else is checked: an unknown kind is the first thing to say about it. */
+static const struct ynode *doc_kind(const struct ynode *doc, const char **ret_field)
 {
+	const struct ynode *k = ynode_get(doc, "kind");
+
+	*ret_field = "kind";
+	if (k || ynode_get(doc, "apiVersion"))
+		return k;
+	*ret_field = "type";
+	return ynode_get(doc, "type");
+}
+
+static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc)
+{
+	const struct ynode *kn;
+	const char *kfield;
+	decode_fn *decode = NULL;
 	struct meta m;
 
 	if (!doc || ynode_is_null(doc))
@@ -177,30 +223,37 @@ void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc)
 		d_err(d, doc, "", "a resource must be a mapping, got %s", ynode_type_name(doc));
 		return;
 	}
+	kn = doc_kind(doc, &kfield);
+	if (kn && kn->type == YNODE_SCALAR) {
+		for (size_t i = 0; i < ARRAY_SIZE(decoders) && !decode; i++)
+			if (streq(kn->str, decoders[i].kind))
+				decode = decoders[i].decode;
+		for (size_t i = 0; i < ARRAY_SIZE(ignored_kinds) && !decode; i++)
+			if (streq(kn->str, ignored_kinds[i])) {
+				d_warn(d, kn, kfield, "%s is a Kuma resource that meshsplice does not act on: ignored",
+				       ignored_kinds[i]);
+				return;
+			}
+		/* it decides which connections are allowed: ignoring it could open
+		 * what the operator closed */
+		if (!decode && streq(kn->str, "MeshPassthrough")) {
+			d_err(d, kn, kfield, "MeshPassthrough is not implemented by this meshsplice: refused, not ignored");
+			return;
+		}
+		if (!decode) {
+			d_err(d, kn, kfield,
+			      "unknown resource \"%s\" (expected Mesh, MeshExternalService, MeshService, HostnameGenerator, ExternalService, Secret, Dataplane or another Kuma kind)",
+			      log_escape(kn->str));
+			return;
+		}
+	}
 	if (decode_meta(d, doc, &m) < 0) {
 		doc_meta_free(&m);
 		return;
 	}
 	if (!m.k8s)
 		check_universal_keys(d, &m);
-	if (streq(m.kind, "Mesh"))
-		decode_mesh(L, d, &m);
-	else if (streq(m.kind, "MeshExternalService"))
-		decode_mes(L, d, &m);
-	else if (streq(m.kind, "MeshService"))
-		decode_ms(L, d, &m);
-	else if (streq(m.kind, "HostnameGenerator"))
-		decode_hostgen(L, d, &m);
-	else if (streq(m.kind, "ExternalService"))
-		decode_es(L, d, &m);
-	else if (streq(m.kind, "Secret"))
-		decode_secret(L, d, &m);
-	else if (streq(m.kind, "Dataplane"))
-		decode_dataplane(L, d, &m);
-	else
-		d_err(d, ynode_get(doc, m.k8s ? "kind" : "type"), m.k8s ? "kind" : "type",
-		      "unknown resource \"%s\" (expected Mesh, MeshExternalService, MeshService, HostnameGenerator, ExternalService, Secret or Dataplane)",
-		      log_escape(m.kind));
+	decode(L, d, &m);
 	doc_meta_free(&m);
 }
 

@@ -81,8 +81,14 @@ void d_known(struct dctx *d, const struct ynode *map, const char *path,
 	}
 }
 
-int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char **ret)
+/* A value (not a key) that YAML 1.1 reads as a boolean is not a string to
+ * Kuma: sigs.k8s.io/yaml turns it into JSON true/false before the resource
+ * is decoded (Universal) or sent (kubectl), and a string field refuses it.
+ * A key becomes "true"/"false" there; we keep the key as written. */
+static int scalar_str(struct dctx *d, const struct ynode *n, const char *path, bool key, char **ret)
 {
+	bool b;
+
 	if (!n || n->type != YNODE_SCALAR || ynode_is_null(n)) {
 		d_err(d, n, path, "expected a string, got %s", ynode_type_name(n));
 		return -EINVAL;
@@ -91,8 +97,18 @@ int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char *
 		d_err(d, n, path, "string contains a NUL byte");
 		return -EINVAL;
 	}
+	if (!key && ynode_bool(n, &b)) {
+		d_err(d, n, path, "expected a string, got the boolean %s (YAML 1.1 reads \"%s\" so; quote it)",
+		      b ? "true" : "false", log_escape(n->str));
+		return -EINVAL;
+	}
 	*ret = xstrdup(n->str);
 	return 0;
+}
+
+int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char **ret)
+{
+	return scalar_str(d, n, path, false, ret);
 }
 
 int d_str(struct dctx *d, const struct ynode *map, const char *key, const char *path,
@@ -125,16 +141,8 @@ int d_bool(struct dctx *d, const struct ynode *map, const char *key, const char 
 
 	if (!n)
 		return 0;
-	if (n->type == YNODE_SCALAR && n->plain) {
-		if (streq(n->str, "true") || streq(n->str, "True") || streq(n->str, "TRUE")) {
-			*ret = true;
-			return 0;
-		}
-		if (streq(n->str, "false") || streq(n->str, "False") || streq(n->str, "FALSE")) {
-			*ret = false;
-			return 0;
-		}
-	}
+	if (ynode_bool(n, ret))
+		return 0;
 	d_err(d, n, d_join(p, path, key), "expected true or false, got %s%s%s%s",
 	      n->type == YNODE_SCALAR ? "\"" : "",
 	      n->type == YNODE_SCALAR ? log_escape(n->str) : ynode_type_name(n),
@@ -204,7 +212,7 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 	for (size_t i = 0; i + 1 < n->n; i += 2) {
 		char *k = NULL, *v = NULL;
 
-		if (d_scalar_str(d, n->v[i], p, &k) < 0 ||
+		if (scalar_str(d, n->v[i], p, true, &k) < 0 ||
 		    d_scalar_str(d, n->v[i + 1], d_join(q, p, log_escape(n->v[i]->str)), &v) < 0) {
 			free(k);
 			free(v);

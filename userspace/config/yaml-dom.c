@@ -327,3 +327,28 @@ bool ynode_is_null(const struct ynode *n)
 		      (n->len == 0 || streq(n->str, "~") || streq(n->str, "null") ||
 		       streq(n->str, "Null") || streq(n->str, "NULL")));
 }
+
+/* go-yaml v2's table (resolve.go), which sigs.k8s.io/yaml, and so Kuma and
+ * kubectl, read resources with: YAML 1.1's y/yes/on and n/no/off beside
+ * true/false, in three cases each. */
+bool ynode_bool(const struct ynode *n, bool *ret)
+{
+	static const char *const yes[] = { "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
+					   "on", "On", "ON" };
+	static const char *const no[] = { "n", "N", "no", "No", "NO", "false", "False", "FALSE",
+					  "off", "Off", "OFF" };
+
+	if (!n || n->type != YNODE_SCALAR || !n->plain)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+		if (streq(n->str, yes[i])) {
+			*ret = true;
+			return true;
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+		if (streq(n->str, no[i])) {
+			*ret = false;
+			return true;
+		}
+	return false;
+}
