@@ -199,12 +199,18 @@ static void test_embedded_default(void **state)
 	cfg_unref(c);
 }
 
+/* Kuma ignores (Universal) or prunes (Kubernetes) a key it does not know:
+ * a warning that still catches the typo, an error under --strict. */
 static void test_unknown_field(void **state)
 {
 	(void)state;
-	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthru: false\n", 5,
-		   "networking.outbound.passthru", "unknown field");
-	expect_err(MES("a", 80) "  tls:\n    enabld: true\n", 12, "spec.tls.enabld", "unknown field");
+	struct ms_config *c = expect_warn("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthru: false\n", 5,
+					  "networking.outbound.passthru", "unknown field");
+	assert_true(cfg_find_mesh(c, "m")->passthrough); /* the typo did not set it */
+	cfg_unref(c);
+	c = expect_warn(MES("a", 80) "  tls:\n    enabld: true\n", 12, "spec.tls.enabld", "unknown field");
+	assert_false(svc(c, "a")->tls.enabled);
+	cfg_unref(c);
 }
 
 /* A Kuma kind meshsplice does not act on, beside ones it does: one warning,
@@ -317,8 +323,35 @@ static void test_endpoints(void **state)
 	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
 		   "    - address: 198.18.0.2\n",
 		   7, "spec.endpoints[0].port", "required");
-	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints: []\n", 6,
-		   "spec.endpoints", "at least one endpoint");
+	/* endpoints are optional in Kuma: none, or an empty list, is a service
+	 * whose connections are refused */
+	c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints: []\n");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 0);
+	cfg_unref(c);
+	c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 0);
+	cfg_unref(c);
+	/* but match.port is required */
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    protocol: tcp\n", 5,
+		   "spec.match.port", "required");
+	/* priority levels, 0 (the default) to 128 */
+	c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		      "    - address: 198.18.0.2\n      port: 80\n    - address: 198.18.0.3\n      port: 80\n"
+		      "      priority: 128\n");
+	assert_int_equal(svc(c, "a")->ports[0].eps[0].priority, 0);
+	assert_int_equal(svc(c, "a")->ports[0].eps[1].priority, 128);
+	cfg_unref(c);
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		   "    - address: 198.18.0.2\n      port: 80\n      priority: 129\n",
+		   9, "spec.endpoints[0].priority", "out of range (0-128)");
+	/* an extension takes endpoints and tls away from us; its type is required */
+	c = expect_warn("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  extension:\n"
+			"    type: Lambda\n    config:\n      arn: x\n",
+			7, "spec.extension", "endpoints and tls are not used");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 0);
+	cfg_unref(c);
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  extension:\n"
+		   "    type: \"\"\n", 7, "spec.extension.type", "must not be empty");
 }
 
 static void test_tls_versions(void **state)

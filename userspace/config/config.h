@@ -10,6 +10,8 @@
  * subdirectories (named *.yaml too) this deep. */
 #define MS_CONFIG_MAX_FILES 4096u
 #define MS_CONFIG_MAX_DEPTH 8u
+/* MeshExternalService endpoints[].priority: Kuma's bound (Envoy priority levels) */
+#define MS_MAX_PRIORITY 128
 
 void cfg_opts_init(struct cfg_opts *o);
 

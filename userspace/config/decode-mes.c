@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* MeshExternalService: match, endpoints; tls in decode-tls.c. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "loader.h"
@@ -20,9 +21,12 @@ int decode_endpoint(struct dctx *d, const struct ynode *n, const char *path,
 	memset(ret, 0, sizeof(*ret));
 	if (!d_is_map(d, n, path))
 		return -EINVAL;
-	d_known(d, n, path, KEYS("address", "port"));
+	d_known(d, n, path, KEYS("address", "port", "priority"));
 	if (d_str(d, n, "address", path, true, &addr) < 0 || !addr)
 		return -EINVAL;
+	unsigned long prio = 0;
+	if (d_uint(d, n, "priority", path, 0, MS_MAX_PRIORITY, &prio) < 0)
+		r = -EINVAL;
 	if (d_port(d, n, "port", path, false, &port) < 0)
 		r = -EINVAL;
 	memset(ret, 0, sizeof(*ret));
@@ -41,6 +45,7 @@ int decode_endpoint(struct dctx *d, const struct ynode *n, const char *path,
 		}
 		ret->type = MS_EP_UNIX;
 		ret->host = xstrdup(sp);
+		ret->priority = (uint8_t)prio;
 		return r;
 	}
 	if (addr_parse(addr, &ret->ip) == 0) {
@@ -59,12 +64,13 @@ int decode_endpoint(struct dctx *d, const struct ynode *n, const char *path,
 	}
 	ret->host = TAKE_PTR(addr);
 	ret->port = port;
+	ret->priority = (uint8_t)prio;
 	return r;
 }
 
 void decode_mes(struct loader *L, struct dctx *d, struct meta *m)
 {
-	const struct ynode *spec = m->body, *match, *eps;
+	const struct ynode *spec = m->body, *match, *eps, *ext;
 	struct ms_service *s;
 	size_t idx;
 	char p[DPATH_MAX];
@@ -89,17 +95,30 @@ void decode_mes(struct loader *L, struct dctx *d, struct meta *m)
 			d_err(d, ynode_get(match, "type"), "spec.match.type",
 			      "unknown value \"%s\" (the only type is HostnameGenerator)", log_escape(ty));
 		free(ty);
-		d_port(d, match, "port", "spec.match", false, &s->ports[0].port);
+		d_port(d, match, "port", "spec.match", true, &s->ports[0].port);
 		d_pick(d, match, "protocol", "spec.match", cfg_proto_names, 4, &proto);
 		s->ports[0].proto = (enum ms_proto)proto;
 	}
+	/* Kuma leaves endpoints and tls to an extension when there is one; so
+	 * there is nothing here to connect to. */
+	ext = ynode_get(spec, "extension");
+	if (ext && !ynode_is_null(ext)) {
+		char *ty = NULL;
+		if (d_is_map(d, ext, "spec.extension") &&
+		    d_str(d, ext, "type", "spec.extension", false, &ty) == 0 && (!ty || !*ty))
+			d_err(d, ynode_get(ext, "type") ? ynode_get(ext, "type") : ext, "spec.extension.type",
+			      "must not be empty");
+		else if (ty)
+			d_warn(d, ext, "spec.extension", "extension \"%s\" is Kuma's: endpoints and tls are not used",
+			       log_escape(ty));
+		free(ty);
+		return;
+	}
+	/* Optional, as in Kuma: a service without endpoints is valid, and its
+	 * connections are refused. */
 	eps = ynode_get(spec, "endpoints");
-	if (!eps) {
-		d_err(d, spec, "spec.endpoints", "required field is missing");
-	} else if (d_is_seq(d, eps, "spec.endpoints")) {
-		if (eps->n == 0)
-			d_err(d, eps, "spec.endpoints", "at least one endpoint is required");
-		s->ports[0].eps = xcalloc(eps->n, sizeof(struct ms_endpoint));
+	if (eps && !ynode_is_null(eps) && d_is_seq(d, eps, "spec.endpoints")) {
+		s->ports[0].eps = xcalloc(eps->n ? eps->n : 1, sizeof(struct ms_endpoint));
 		for (size_t i = 0; i < eps->n; i++) {
 			struct ms_endpoint e = { 0 };
 			if (decode_endpoint(d, eps->v[i], d_index(p, "spec.endpoints", i), &e) == 0)

@@ -77,7 +77,7 @@ void d_known(struct dctx *d, const struct ynode *map, const char *path,
 			if (streq(k->str, *a))
 				ok = true;
 		if (!ok)
-			d_err(d, k, d_join(p, path, log_escape(k->str)), "unknown field");
+			d_warn(d, k, d_join(p, path, log_escape(k->str)), "unknown field (Kuma ignores it)");
 	}
 }
 
@@ -258,4 +258,29 @@ int d_pick(struct dctx *d, const struct ynode *map, const char *key, const char 
 	      n->type == YNODE_SCALAR ? log_escape(n->str) : ynode_type_name(n),
 	      n->type == YNODE_SCALAR ? "\"" : "", list);
 	return -EINVAL;
+}
+
+int d_uint(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   unsigned long min, unsigned long max, unsigned long *ret)
+{
+	const struct ynode *n = ynode_get(map, key);
+	char p[DPATH_MAX];
+	unsigned long v;
+	char *end;
+
+	if (!n)
+		return 0;
+	d_join(p, path, key);
+	if (n->type != YNODE_SCALAR || !n->plain || !n->len || n->str[0] < '0' || n->str[0] > '9') {
+		d_err(d, n, p, "expected a number from %lu to %lu", min, max);
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoul(n->str, &end, 10);
+	if (errno || *end || v < min || v > max) {
+		d_err(d, n, p, "%s is out of range (%lu-%lu)", log_escape(n->str), min, max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
 }

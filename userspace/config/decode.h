@@ -50,3 +50,6 @@ int d_parse_port(const struct ynode *n, uint16_t *ret);
  * left alone; another value → error naming the choices, -EINVAL. */
 int d_pick(struct dctx *d, const struct ynode *map, const char *key, const char *path,
 	   const char *const *names, size_t n_names, int *ret);
+/* An unsigned number min..max (plain scalar, decimal). */
+int d_uint(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   unsigned long min, unsigned long max, unsigned long *ret);
