@@ -688,6 +688,49 @@ static void test_mesh_service_dataplanes(void **state)
 		   "not an IP address");
 }
 
+/* The three selectors Kuma has (its own Kubernetes controller writes
+ * dataplaneRef and dataplaneLabels), only one at a time; selector and ports
+ * are optional. */
+static void test_mesh_service_selectors(void **state)
+{
+	(void)state;
+	static const char dps[] =
+		"---\napiVersion: kuma.io/v1alpha1\nkind: Dataplane\nmetadata:\n  name: web-1\n  namespace: demo\n"
+		"  labels:\n    app: web\nspec:\n  networking:\n    address: 198.18.2.1\n    inbound:\n"
+		"      - port: 8080\n        tags:\n          kuma.io/service: web\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: Dataplane\nmetadata:\n  name: web-2\n  namespace: demo\n"
+		"  labels:\n    app: web\nspec:\n  networking:\n    address: 198.18.2.2\n    inbound:\n"
+		"      - port: 8080\n        tags:\n          kuma.io/service: web\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: Dataplane\nmetadata:\n  name: db-1\n  namespace: demo\n"
+		"  labels:\n    app: db\nspec:\n  networking:\n    address: 198.18.2.3\n    inbound:\n"
+		"      - port: 8080\n        tags:\n          kuma.io/service: db\n";
+	_cleanup_free_ char *y = xasprintf(
+		"apiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: one\n  namespace: demo\n"
+		"spec:\n  selector:\n    dataplaneRef:\n      name: web-2.demo\n  ports:\n    - port: 80\n      targetPort: 8080\n"
+		"      appProtocol: HTTP\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: by-labels\n  namespace: demo\n"
+		"spec:\n  selector:\n    dataplaneLabels:\n      matchLabels:\n        app: web\n        k8s.kuma.io/namespace: demo\n"
+		"  ports:\n    - port: 80\n      targetPort: 8080\n"
+		"---\ntype: MeshService\nname: bare\nspec: {}\n%s",
+		dps);
+	struct ms_config *c = expect_ok(y);
+	const struct ms_service *one = svc(c, "one"), *lab = svc(c, "by-labels"), *bare = svc(c, "bare");
+	assert_int_equal(one->ports[0].n_eps, 1);
+	assert_string_equal(one->ports[0].eps[0].host, "198.18.2.2");
+	assert_int_equal(one->ports[0].proto, MS_PROTO_HTTP); /* TCP, HTTP: Kuma takes either case */
+	assert_int_equal(lab->ports[0].n_eps, 2); /* web-1 and web-2, not db-1 */
+	assert_string_equal(lab->ports[0].eps[0].host, "198.18.2.1");
+	assert_string_equal(lab->ports[0].eps[1].host, "198.18.2.2");
+	assert_int_equal(bare->n_ports, 0);
+	cfg_unref(c);
+	c = expect_warn("type: MeshService\nname: m\nspec:\n  ports:\n    - port: 80\n      appProtocol: kuma.io/ws\n", 6,
+			"spec.ports[0].appProtocol", "taken as tcp");
+	assert_int_equal(svc(c, "m")->ports[0].proto, MS_PROTO_TCP);
+	cfg_unref(c);
+	expect_err("type: MeshService\nname: m\nspec:\n  selector:\n    dataplaneTags:\n      app: a\n"
+		   "    dataplaneRef:\n      name: x\n", 5, "spec.selector", "only one of");
+}
+
 static void test_legacy_external_service(void **state)
 {
 	(void)state;
@@ -1009,6 +1052,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_limits),
 		cmocka_unit_test(test_not_a_resource),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_mesh_service_selectors),
 		cmocka_unit_test(test_ignored_kinds),
 		cmocka_unit_test(test_yaml11_booleans),
 		cmocka_unit_test(test_directory_traps),

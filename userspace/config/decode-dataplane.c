@@ -46,6 +46,12 @@ void decode_dataplane(struct loader *L, struct dctx *d, struct meta *m)
 	memset(dp, 0, sizeof(*dp));
 	dp->name = xstrdup(m->name);
 	dp->mesh = xstrdup(m->mesh);
+	dp->ns = m->ns ? xstrdup(m->ns) : NULL;
+	for (size_t i = 0; i < m->labels.n; i++)
+		cfg_labels_set(&dp->labels, m->labels.kv[2 * i], m->labels.kv[2 * i + 1]);
+	cfg_labels_set(&dp->labels, "kuma.io/mesh", dp->mesh);
+	if (dp->ns && !cfg_label(&dp->labels, "k8s.kuma.io/namespace"))
+		cfg_labels_set(&dp->labels, "k8s.kuma.io/namespace", dp->ns);
 	in = ynode_get(net, "inbound");
 	if (!in)
 		return;

@@ -107,6 +107,25 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 	ERR_clear_error();
 }
 
+/* Does MeshService selector x take inbound ib of dp? */
+static bool selects(const struct ms_selector *x, const struct dataplane *dp, const struct inbound *ib)
+{
+	switch (x->by) {
+	case SEL_TAGS:
+		return cfg_labels_match(&x->tags, &ib->tags);
+	case SEL_LABELS:
+		return cfg_labels_match(&x->tags, &dp->labels);
+	case SEL_REF:
+		if (streq(x->dp_name, dp->name))
+			return true;
+		/* Kuma names a Kubernetes Dataplane "name.namespace" */
+		size_t l = strlen(dp->name);
+		return dp->ns && strncmp(x->dp_name, dp->name, l) == 0 && x->dp_name[l] == '.' &&
+		       streq(x->dp_name + l + 1, dp->ns);
+	}
+	return false;
+}
+
 static void link_mesh_services(struct loader *L)
 {
 	for (size_t i = 0; i < L->n_sels; i++) {
@@ -119,7 +138,7 @@ static void link_mesh_services(struct loader *L)
 					continue;
 				for (size_t k = 0; k < dp->n_in; k++) {
 					struct inbound *ib = &dp->in[k];
-					if (!cfg_labels_match(&L->sels[i].tags, &ib->tags))
+					if (!selects(&L->sels[i], dp, ib))
 						continue;
 					if (pt->target_name ? !streq(ib->name, pt->target_name) :
 							      ib->port != pt->target_port)

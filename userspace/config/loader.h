@@ -34,7 +34,8 @@ struct inbound {
 };
 
 struct dataplane {
-	char *name, *mesh;
+	char *name, *mesh, *ns;
+	struct ms_labels labels; /* metadata labels: what dataplaneLabels selects */
 	struct inbound *in;
 	size_t n_in;
 };
@@ -42,7 +43,9 @@ struct dataplane {
 /* MeshService selector, kept aside until Dataplanes are known. */
 struct ms_selector {
 	size_t svc;
-	struct ms_labels tags;
+	enum { SEL_TAGS, SEL_REF, SEL_LABELS } by;
+	struct ms_labels tags; /* SEL_TAGS: inbound tags; SEL_LABELS: Dataplane labels */
+	char *dp_name;         /* SEL_REF: "name", or Kubernetes' "name.namespace" */
 };
 
 struct loader {

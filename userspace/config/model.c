@@ -184,6 +184,8 @@ void loader_free(struct loader *L)
 	for (size_t i = 0; i < L->n_dps; i++) {
 		free(L->dps[i].name);
 		free(L->dps[i].mesh);
+		free(L->dps[i].ns);
+		cfg_labels_free(&L->dps[i].labels);
 		for (size_t j = 0; j < L->dps[i].n_in; j++) {
 			free(L->dps[i].in[j].name);
 			cfg_labels_free(&L->dps[i].in[j].tags);
@@ -191,8 +193,10 @@ void loader_free(struct loader *L)
 		free(L->dps[i].in);
 	}
 	free(L->dps);
-	for (size_t i = 0; i < L->n_sels; i++)
+	for (size_t i = 0; i < L->n_sels; i++) {
 		cfg_labels_free(&L->sels[i].tags);
+		free(L->sels[i].dp_name);
+	}
 	free(L->sels);
 }
 
