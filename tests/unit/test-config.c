@@ -731,6 +731,39 @@ static void test_mesh_service_selectors(void **state)
 		   "    dataplaneRef:\n      name: x\n", 5, "spec.selector", "only one of");
 }
 
+/* Kuma's rules for every resource's name, mesh and labels, in both styles;
+ * and a number where a string belongs is the number it is to Kuma. */
+static void test_resource_names_and_labels(void **state)
+{
+	(void)state;
+	/* control: names and labels Kuma takes */
+	struct ms_config *c = expect_ok("type: Mesh\nname: m-1.x\nlabels:\n  team: a_b.c\n  example.com/tier: \"\"\n"
+					"---\ntype: Secret\nname: s\nmesh: m-1.x\ndata: eA==\n");
+	cfg_unref(c);
+	expect_err("type: Mesh\nname: Big\n", 2, "name", "RFC 1123 subdomain");
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: a_b\n", 4, "metadata.name",
+		   "RFC 1123 subdomain");
+	expect_err("type: MeshExternalService\nname: "
+		   "a123456789b123456789c123456789d123456789e123456789f123456789g1234\nspec:\n  match:\n    port: 80\n",
+		   2, "name", "less or equal 63");
+	expect_err("type: Secret\nname: s\nmesh: def$ault\ndata: eA==\n", 3, "mesh", "invalid characters");
+	expect_err("type: Mesh\nname: m\nlabels:\n  \"kuma.io/Not Valid!\": x\n", 4, "labels.kuma.io/Not Valid!",
+		   "name part must consist");
+	expect_err("type: Mesh\nname: m\nlabels:\n  kuma.io/custom: \"not valid!!\"\n", 4, "labels.kuma.io/custom",
+		   "a valid label must be");
+	expect_err("type: Mesh\nname: m\nlabels:\n  kuma.io/origin: bogus\n", 4, "labels.kuma.io/origin",
+		   "neither zone nor global");
+	expect_err("type: Secret\nname: s\nmesh: default\nlabels:\n  kuma.io/mesh: other\ndata: eA==\n", 5,
+		   "labels.kuma.io/mesh", "must not differ from mesh");
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: m\n  labels:\n    a/b/c: x\n", 6,
+		   "metadata.labels.a/b/c", "prefix");
+	/* numbers */
+	expect_err("type: Mesh\nname: 4\n", 2, "name", "got the number 4");
+	expect_err("type: Mesh\nname: m\nlabels:\n  version: 1.0\n", 4, "labels.version", "got the number 1.0");
+	c = expect_ok("type: Mesh\nname: m\nlabels:\n  version: \"1.0\"\n  build: 1.0.3\n  hex: 0xg\n");
+	cfg_unref(c);
+}
+
 static void test_legacy_external_service(void **state)
 {
 	(void)state;
@@ -1052,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_limits),
 		cmocka_unit_test(test_not_a_resource),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_resource_names_and_labels),
 		cmocka_unit_test(test_mesh_service_selectors),
 		cmocka_unit_test(test_ignored_kinds),
 		cmocka_unit_test(test_yaml11_booleans),

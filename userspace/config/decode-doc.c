@@ -65,6 +65,46 @@ void decode_status_vip(struct dctx *d, const struct ynode *status, struct ms_ser
 static const char *const universal_common[] = { "type", "name", "mesh", "labels",
 						  "creationTime", "modificationTime", NULL };
 
+/* Kuma's checks of every resource's name, mesh and labels (its API server
+ * and Kubernetes' apply the same ones to a Kubernetes resource). owner is
+ * the map that holds name and labels: metadata, or a Universal document. */
+static void check_meta(struct dctx *d, const struct meta *m, const struct ynode *owner)
+{
+	const char *pre = m->k8s ? "metadata." : "";
+	const struct ynode *ln = ynode_get(owner, "labels"), *mn = ynode_get(m->doc, "mesh");
+	char p[DPATH_MAX], q[DPATH_MAX];
+	const char *why;
+
+	snprintf(p, sizeof(p), "%sname", pre);
+	if ((why = cfg_name_check(m->name)))
+		d_err(d, ynode_get(owner, "name"), p, "%s", why);
+	/* MeshService and MeshExternalService names become DNS labels */
+	if (streq(m->kind, "MeshExternalService") || streq(m->kind, "MeshService")) {
+		const char *dn = cfg_label(&m->labels, "kuma.io/display-name");
+		if (strlen(dn ? dn : m->name) > 63)
+			d_err(d, ynode_get(owner, "name"), p, "value length must be less or equal %d", 63);
+	}
+	if (!streq(m->kind, "Mesh") && !streq(m->kind, "HostnameGenerator") && (why = cfg_mesh_name_check(m->mesh)))
+		d_err(d, mn ? mn : owner, "mesh", "%s", why);
+	if (!ln || ln->type != YNODE_MAP)
+		return;
+	snprintf(p, sizeof(p), "%slabels", pre);
+	for (size_t i = 0; i + 1 < ln->n; i += 2) {
+		const struct ynode *k = ln->v[i], *v = ln->v[i + 1];
+		if (k->type != YNODE_SCALAR || v->type != YNODE_SCALAR)
+			continue; /* d_strmap said so */
+		d_join(q, p, log_escape(k->str));
+		if ((why = cfg_label_key_check(k->str)))
+			d_err(d, k, q, "%s", why);
+		if ((why = cfg_label_value_check(v->str)))
+			d_err(d, v, q, "%s", why);
+		if (streq(k->str, "kuma.io/origin") && !streq(v->str, "zone") && !streq(v->str, "global"))
+			d_err(d, v, q, "resource origin \"%s\" is neither zone nor global", log_escape(v->str));
+		if (streq(k->str, "kuma.io/mesh") && mn && !streq(v->str, m->mesh))
+			d_err(d, v, q, "kuma.io/mesh label must not differ from mesh set on resource");
+	}
+}
+
 /* Check the top level of a document and fill meta. Returns 0 or -EINVAL. */
 static int decode_meta(struct dctx *d, const struct ynode *doc, struct meta *m)
 {
@@ -107,6 +147,7 @@ static int decode_meta(struct dctx *d, const struct ynode *doc, struct meta *m)
 		const char *lm = cfg_label(&m->labels, "kuma.io/mesh");
 		m->mesh = xstrdup(s ? s : lm ? lm : "default");
 		free(s);
+		check_meta(d, m, md);
 		if (!m->body && !streq(m->kind, "Secret") && !streq(m->kind, "Mesh")) {
 			d_err(d, doc, "spec", "required field is missing");
 			return -EINVAL;
@@ -128,6 +169,7 @@ static int decode_meta(struct dctx *d, const struct ynode *doc, struct meta *m)
 	m->mesh = xstrdup(s ? s : "default");
 	free(s);
 	d_strmap(d, doc, "labels", "", &m->labels.kv, &m->labels.n);
+	check_meta(d, m, doc);
 	m->body = ynode_get(doc, "spec");
 	m->status = ynode_get(doc, "status");
 	/* Legacy Universal resources keep their fields at the top level. */

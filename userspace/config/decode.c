@@ -81,8 +81,8 @@ void d_known(struct dctx *d, const struct ynode *map, const char *path,
 	}
 }
 
-/* A value (not a key) that YAML 1.1 reads as a boolean is not a string to
- * Kuma: sigs.k8s.io/yaml turns it into JSON true/false before the resource
+/* A value (not a key) that YAML 1.1 reads as a boolean or a number is not
+ * a string to Kuma: sigs.k8s.io/yaml turns it into JSON true/false before the resource
  * is decoded (Universal) or sent (kubectl), and a string field refuses it.
  * A key becomes "true"/"false" there; we keep the key as written. */
 static int scalar_str(struct dctx *d, const struct ynode *n, const char *path, bool key, char **ret)
@@ -100,6 +100,10 @@ static int scalar_str(struct dctx *d, const struct ynode *n, const char *path, b
 	if (!key && ynode_bool(n, &b)) {
 		d_err(d, n, path, "expected a string, got the boolean %s (YAML 1.1 reads \"%s\" so; quote it)",
 		      b ? "true" : "false", log_escape(n->str));
+		return -EINVAL;
+	}
+	if (!key && ynode_number(n)) {
+		d_err(d, n, path, "expected a string, got the number %s (quote it)", log_escape(n->str));
 		return -EINVAL;
 	}
 	*ret = xstrdup(n->str);

@@ -129,3 +129,9 @@ void vips_check_clashes(struct loader *L);
 
 /* template.c */
 void hostnames_generate(struct loader *L);
+
+/* names.c: NULL when valid, else why not (Kuma's words where it has them) */
+const char *cfg_name_check(const char *name);           /* a resource's name */
+const char *cfg_mesh_name_check(const char *mesh);      /* a mesh-scoped resource's mesh */
+const char *cfg_label_key_check(const char *key);       /* Kubernetes qualified name */
+const char *cfg_label_value_check(const char *value);
