@@ -11,7 +11,9 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "strbuf.h"
@@ -77,6 +79,30 @@ static struct ms_config *expect_ok(const char *yaml)
 	if (!c)
 		dump(&e);
 	assert_non_null(c);
+	cfg_errors_clear(&e);
+	return c;
+}
+
+/* Load yaml: it loads, with a warning at line/field containing needle; under
+ * strict (validate --strict) the same problem refuses it. Returns the config. */
+static struct ms_config *expect_warn(const char *yaml, unsigned line, const char *field, const char *needle)
+{
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = load(yaml, &e);
+
+	if (!c || !has_error(&e, line, field, needle) || cfg_errors_count(&e) != 0) {
+		print_message("expected a warning at line %u field %s: %s\n", line, field ? field : "*", needle);
+		dump(&e);
+	}
+	assert_non_null(c);
+	assert_true(has_error(&e, line, field, needle));
+	assert_true(e.n_warnings > 0);
+	assert_int_equal(cfg_errors_count(&e), 0);
+	cfg_errors_clear(&e);
+	e.strict = true;
+	assert_null(load(yaml, &e));
+	assert_true(has_error(&e, line, field, needle));
+	assert_int_equal(e.n_warnings, 0);
 	cfg_errors_clear(&e);
 	return c;
 }
@@ -173,12 +199,74 @@ static void test_embedded_default(void **state)
 	cfg_unref(c);
 }
 
+/* Kuma ignores (Universal) or prunes (Kubernetes) a key it does not know:
+ * a warning that still catches the typo, an error under --strict. */
 static void test_unknown_field(void **state)
 {
 	(void)state;
-	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthru: false\n", 5,
-		   "networking.outbound.passthru", "unknown field");
-	expect_err(MES("a", 80) "  tls:\n    enabld: true\n", 12, "spec.tls.enabld", "unknown field");
+	struct ms_config *c = expect_warn("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthru: false\n", 5,
+					  "networking.outbound.passthru", "unknown field");
+	assert_true(cfg_find_mesh(c, "m")->passthrough); /* the typo did not set it */
+	cfg_unref(c);
+	c = expect_warn(MES("a", 80) "  tls:\n    enabld: true\n", 12, "spec.tls.enabld", "unknown field");
+	assert_false(svc(c, "a")->tls.enabled);
+	cfg_unref(c);
+}
+
+/* A Kuma kind meshsplice does not act on, beside ones it does: one warning,
+ * in either style, with fields of its own that are not checked. */
+static void test_ignored_kinds(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_warn(MES("a", 80) "---\napiVersion: kuma.io/v1alpha1\nkind: MeshTrafficPermission\n"
+					  "metadata:\n  name: allow-all\nspec:\n  targetRef:\n    kind: Mesh\n"
+					  "  from:\n    - targetRef:\n        kind: Mesh\n      default:\n        action: Allow\n",
+					  13, "kind", "MeshTrafficPermission is a Kuma resource that meshsplice does not act on");
+	assert_int_equal(c->n_svcs, 1);
+	cfg_unref(c);
+	c = expect_warn("type: TrafficRoute\nname: route-all\nmesh: default\nsources:\n  - match:\n      kuma.io/service: '*'\n"
+			"conf:\n  destination:\n    kuma.io/service: '*'\n",
+			1, "type", "TrafficRoute is a Kuma resource");
+	cfg_unref(c);
+	/* control: a kind Kuma does not have is refused, and that is what is said
+	 * even when the document has no spec */
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Foo\nmetadata:\n  name: x\n", 2, "kind",
+		   "unknown resource \"Foo\"");
+	expect_err("type: Foo\nname: x\n", 1, "type", "unknown resource \"Foo\"");
+	expect_err("type: MeshPassthrough\nname: x\nmesh: default\nspec:\n  default:\n    passthroughMode: None\n", 1,
+		   "type", "refused, not ignored");
+	/* a known kind without its spec still says so */
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: x\n", 1, "spec",
+		   "required field is missing");
+}
+
+/* Booleans as Kuma's YAML library (go-yaml v2 under sigs.k8s.io/yaml) reads
+ * them: YAML 1.1's yes/no/on/off/y/n too; a quoted one is a string, and a
+ * plain one where a string belongs is a boolean. */
+static void test_yaml11_booleans(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *word;
+		bool value;
+	} words[] = { { "off", false }, { "Off", false }, { "no", false }, { "N", false }, { "FALSE", false },
+		      { "on", true },   { "ON", true },   { "yes", true }, { "y", true },  { "True", true } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
+		_cleanup_free_ char *y = xasprintf("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: %s\n",
+						   words[i].word);
+		struct ms_config *c = expect_ok(y);
+		assert_true(cfg_find_mesh(c, "m")->passthrough == words[i].value);
+		cfg_unref(c);
+	}
+	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: \"off\"\n", 5,
+		   "networking.outbound.passthrough", "a quoted string");
+	expect_err("type: Mesh\nname: m\nnetworking:\n  outbound:\n    passthrough: nope\n", 5,
+		   "networking.outbound.passthrough", "expected true or false");
+	/* in a string: the boolean is refused, the quoted word is a string */
+	expect_err("type: Mesh\nname: m\nlabels:\n  team: yes\n", 4, "labels.team", "got the boolean true");
+	struct ms_config *c = expect_ok("type: Mesh\nname: m\nlabels:\n  team: \"yes\"\n  yes: team\n");
+	cfg_unref(c);
 }
 
 static void test_wrong_type(void **state)
@@ -235,8 +323,35 @@ static void test_endpoints(void **state)
 	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
 		   "    - address: 198.18.0.2\n",
 		   7, "spec.endpoints[0].port", "required");
-	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints: []\n", 6,
-		   "spec.endpoints", "at least one endpoint");
+	/* endpoints are optional in Kuma: none, or an empty list, is a service
+	 * whose connections are refused */
+	c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints: []\n");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 0);
+	cfg_unref(c);
+	c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 0);
+	cfg_unref(c);
+	/* but match.port is required */
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    protocol: tcp\n", 5,
+		   "spec.match.port", "required");
+	/* priority levels, 0 (the default) to 128 */
+	c = expect_ok("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		      "    - address: 198.18.0.2\n      port: 80\n    - address: 198.18.0.3\n      port: 80\n"
+		      "      priority: 128\n");
+	assert_int_equal(svc(c, "a")->ports[0].eps[0].priority, 0);
+	assert_int_equal(svc(c, "a")->ports[0].eps[1].priority, 128);
+	cfg_unref(c);
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  endpoints:\n"
+		   "    - address: 198.18.0.2\n      port: 80\n      priority: 129\n",
+		   9, "spec.endpoints[0].priority", "out of range (0-128)");
+	/* an extension takes endpoints and tls away from us; its type is required */
+	c = expect_warn("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  extension:\n"
+			"    type: Lambda\n    config:\n      arn: x\n",
+			7, "spec.extension", "endpoints and tls are not used");
+	assert_int_equal(svc(c, "a")->ports[0].n_eps, 0);
+	cfg_unref(c);
+	expect_err("type: MeshExternalService\nname: a\nspec:\n  match:\n    port: 80\n  extension:\n"
+		   "    type: \"\"\n", 7, "spec.extension.type", "must not be empty");
 }
 
 static void test_tls_versions(void **state)
@@ -573,6 +688,82 @@ static void test_mesh_service_dataplanes(void **state)
 		   "not an IP address");
 }
 
+/* The three selectors Kuma has (its own Kubernetes controller writes
+ * dataplaneRef and dataplaneLabels), only one at a time; selector and ports
+ * are optional. */
+static void test_mesh_service_selectors(void **state)
+{
+	(void)state;
+	static const char dps[] =
+		"---\napiVersion: kuma.io/v1alpha1\nkind: Dataplane\nmetadata:\n  name: web-1\n  namespace: demo\n"
+		"  labels:\n    app: web\nspec:\n  networking:\n    address: 198.18.2.1\n    inbound:\n"
+		"      - port: 8080\n        tags:\n          kuma.io/service: web\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: Dataplane\nmetadata:\n  name: web-2\n  namespace: demo\n"
+		"  labels:\n    app: web\nspec:\n  networking:\n    address: 198.18.2.2\n    inbound:\n"
+		"      - port: 8080\n        tags:\n          kuma.io/service: web\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: Dataplane\nmetadata:\n  name: db-1\n  namespace: demo\n"
+		"  labels:\n    app: db\nspec:\n  networking:\n    address: 198.18.2.3\n    inbound:\n"
+		"      - port: 8080\n        tags:\n          kuma.io/service: db\n";
+	_cleanup_free_ char *y = xasprintf(
+		"apiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: one\n  namespace: demo\n"
+		"spec:\n  selector:\n    dataplaneRef:\n      name: web-2.demo\n  ports:\n    - port: 80\n      targetPort: 8080\n"
+		"      appProtocol: HTTP\n"
+		"---\napiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: by-labels\n  namespace: demo\n"
+		"spec:\n  selector:\n    dataplaneLabels:\n      matchLabels:\n        app: web\n        k8s.kuma.io/namespace: demo\n"
+		"  ports:\n    - port: 80\n      targetPort: 8080\n"
+		"---\ntype: MeshService\nname: bare\nspec: {}\n%s",
+		dps);
+	struct ms_config *c = expect_ok(y);
+	const struct ms_service *one = svc(c, "one"), *lab = svc(c, "by-labels"), *bare = svc(c, "bare");
+	assert_int_equal(one->ports[0].n_eps, 1);
+	assert_string_equal(one->ports[0].eps[0].host, "198.18.2.2");
+	assert_int_equal(one->ports[0].proto, MS_PROTO_HTTP); /* TCP, HTTP: Kuma takes either case */
+	assert_int_equal(lab->ports[0].n_eps, 2); /* web-1 and web-2, not db-1 */
+	assert_string_equal(lab->ports[0].eps[0].host, "198.18.2.1");
+	assert_string_equal(lab->ports[0].eps[1].host, "198.18.2.2");
+	assert_int_equal(bare->n_ports, 0);
+	cfg_unref(c);
+	c = expect_warn("type: MeshService\nname: m\nspec:\n  ports:\n    - port: 80\n      appProtocol: kuma.io/ws\n", 6,
+			"spec.ports[0].appProtocol", "taken as tcp");
+	assert_int_equal(svc(c, "m")->ports[0].proto, MS_PROTO_TCP);
+	cfg_unref(c);
+	expect_err("type: MeshService\nname: m\nspec:\n  selector:\n    dataplaneTags:\n      app: a\n"
+		   "    dataplaneRef:\n      name: x\n", 5, "spec.selector", "only one of");
+}
+
+/* Kuma's rules for every resource's name, mesh and labels, in both styles;
+ * and a number where a string belongs is the number it is to Kuma. */
+static void test_resource_names_and_labels(void **state)
+{
+	(void)state;
+	/* control: names and labels Kuma takes */
+	struct ms_config *c = expect_ok("type: Mesh\nname: m-1.x\nlabels:\n  team: a_b.c\n  example.com/tier: \"\"\n"
+					"---\ntype: Secret\nname: s\nmesh: m-1.x\ndata: eA==\n");
+	cfg_unref(c);
+	expect_err("type: Mesh\nname: Big\n", 2, "name", "RFC 1123 subdomain");
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: a_b\n", 4, "metadata.name",
+		   "RFC 1123 subdomain");
+	expect_err("type: MeshExternalService\nname: "
+		   "a123456789b123456789c123456789d123456789e123456789f123456789g1234\nspec:\n  match:\n    port: 80\n",
+		   2, "name", "less or equal 63");
+	expect_err("type: Secret\nname: s\nmesh: def$ault\ndata: eA==\n", 3, "mesh", "invalid characters");
+	expect_err("type: Mesh\nname: m\nlabels:\n  \"kuma.io/Not Valid!\": x\n", 4, "labels.kuma.io/Not Valid!",
+		   "name part must consist");
+	expect_err("type: Mesh\nname: m\nlabels:\n  kuma.io/custom: \"not valid!!\"\n", 4, "labels.kuma.io/custom",
+		   "a valid label must be");
+	expect_err("type: Mesh\nname: m\nlabels:\n  kuma.io/origin: bogus\n", 4, "labels.kuma.io/origin",
+		   "neither zone nor global");
+	expect_err("type: Secret\nname: s\nmesh: default\nlabels:\n  kuma.io/mesh: other\ndata: eA==\n", 5,
+		   "labels.kuma.io/mesh", "must not differ from mesh");
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: m\n  labels:\n    a/b/c: x\n", 6,
+		   "metadata.labels.a/b/c", "prefix");
+	/* numbers */
+	expect_err("type: Mesh\nname: 4\n", 2, "name", "got the number 4");
+	expect_err("type: Mesh\nname: m\nlabels:\n  version: 1.0\n", 4, "labels.version", "got the number 1.0");
+	c = expect_ok("type: Mesh\nname: m\nlabels:\n  version: \"1.0\"\n  build: 1.0.3\n  hex: 0xg\n");
+	cfg_unref(c);
+}
+
 static void test_legacy_external_service(void **state)
 {
 	(void)state;
@@ -709,6 +900,147 @@ static void test_directory(void **state)
 	free(x);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Load dir; return the config (or NULL) and leave the problems in e. */
+static struct ms_config *load_dir(const char *dir, struct cfg_errors *e)
+{
+	struct ms_config *c = NULL;
+	struct cfg_opts o;
+
+	cfg_opts_init(&o);
+	cfg_load_paths(&dir, 1, &o, e, &c);
+	return c;
+}
+
+static size_t count_msgs(const struct cfg_errors *e, bool warning, const char *needle)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += e->v[i].warning == warning && strstr(e->v[i].msg, needle);
+	return n;
+}
+
+/* A FIFO named *.yaml and two "x.yaml -> ." links beside one real file: the
+ * load neither blocks nor recurses, and says what it skipped. */
+static void test_directory_traps(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ms-cfg-traps-XXXXXX", out[] = "/tmp/ms-cfg-out-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(out));
+	_cleanup_free_ char *a = xasprintf("%s/a.yaml", dir), *fifo = xasprintf("%s/fifo.yaml", dir);
+	_cleanup_free_ char *x = xasprintf("%s/x.yaml", dir), *y = xasprintf("%s/y.yaml", dir);
+	_cleanup_free_ char *f = xasprintf("%s/f.yaml", dir), *target = xasprintf("%s/t", out);
+	struct cfg_errors e = { 0 };
+	struct ms_config *c;
+
+	assert_int_equal(write_file_atomic(a, MES("one", 80), strlen(MES("one", 80)), 0644), 0);
+	/* control: the one file alone loads without a word */
+	c = load_dir(dir, &e);
+	assert_non_null(c);
+	assert_int_equal(c->n_svcs, 1);
+	assert_int_equal(e.n, 0);
+	cfg_unref(c);
+
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	assert_int_equal(symlink(".", x), 0);
+	assert_int_equal(symlink(".", y), 0);
+	/* a symlink to a file outside is followed (ConfigMap mounts are links) */
+	assert_int_equal(write_file_atomic(target, MES("two", 81), strlen(MES("two", 81)), 0644), 0);
+	assert_int_equal(symlink(target, f), 0);
+	c = load_dir(dir, &e);
+	if (!c || e.n != 3)
+		dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->n_files, 2);
+	assert_int_equal(c->n_svcs, 2);
+	assert_non_null(svc(c, "two"));
+	assert_int_equal(e.n, 3);
+	assert_int_equal(e.n_warnings, 3);
+	assert_int_equal(count_msgs(&e, true, "a FIFO, not a regular file"), 1);
+	assert_int_equal(count_msgs(&e, true, "symlink to a directory: not followed"), 2);
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+
+	/* a FIFO named on the command line is refused, not waited for */
+	const char *p = fifo;
+	struct cfg_opts o;
+	cfg_opts_init(&o);
+	c = NULL;
+	assert_int_equal(cfg_load_paths(&p, 1, &o, &e, &c), -EINVAL);
+	assert_null(c);
+	assert_int_equal(count_msgs(&e, false, "a FIFO, not a regular file or a directory"), 1);
+	cfg_errors_clear(&e);
+	rm_tree(dir);
+	rm_tree(out);
+}
+
+/* MS_CONFIG_MAX_FILES entries load; one more refuses the directory. Nested
+ * *.yaml directories: MS_CONFIG_MAX_DEPTH levels load, one more does not. */
+static void test_directory_bounds(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ms-cfg-many-XXXXXX";
+	struct cfg_errors e = { 0 };
+	struct ms_config *c;
+
+	assert_non_null(mkdtemp(dir));
+	for (unsigned i = 0; i < MS_CONFIG_MAX_FILES; i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%05u.yaml", dir, i);
+		assert_int_equal(write_file_atomic(f, "", 0, 0644), 0);
+	}
+	c = load_dir(dir, &e);
+	assert_non_null(c);
+	assert_int_equal(c->n_files, MS_CONFIG_MAX_FILES);
+	assert_int_equal(e.n, 0);
+	cfg_unref(c);
+	_cleanup_free_ char *more = xasprintf("%s/more.yaml", dir);
+	assert_int_equal(write_file_atomic(more, "", 0, 0644), 0);
+	c = load_dir(dir, &e);
+	assert_null(c);
+	assert_int_equal(count_msgs(&e, false, "more than 4096 YAML files"), 1);
+	cfg_errors_clear(&e);
+	rm_tree(dir);
+
+	char deep[] = "/tmp/ms-cfg-deep-XXXXXX";
+	assert_non_null(mkdtemp(deep));
+	_cleanup_free_ char *path = xstrdup(deep);
+	for (unsigned i = 0; i < MS_CONFIG_MAX_DEPTH; i++) {
+		char *next = xasprintf("%s/d.yaml", path);
+		free(path);
+		path = next;
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	_cleanup_free_ char *leaf = xasprintf("%s/a.yaml", path);
+	assert_int_equal(write_file_atomic(leaf, MES("deep", 80), strlen(MES("deep", 80)), 0644), 0);
+	c = load_dir(deep, &e);
+	if (!c)
+		dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->n_svcs, 1);
+	cfg_unref(c);
+	_cleanup_free_ char *deeper = xasprintf("%s/d.yaml", path);
+	assert_int_equal(mkdir(deeper, 0755), 0);
+	c = load_dir(deep, &e);
+	assert_null(c);
+	assert_int_equal(count_msgs(&e, false, "nested deeper than 8"), 1);
+	cfg_errors_clear(&e);
+	rm_tree(deep);
+}
+
 static void test_sans(void **state)
 {
 	(void)state;
@@ -753,6 +1085,12 @@ int main(void)
 		cmocka_unit_test(test_yaml_limits),
 		cmocka_unit_test(test_not_a_resource),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_resource_names_and_labels),
+		cmocka_unit_test(test_mesh_service_selectors),
+		cmocka_unit_test(test_ignored_kinds),
+		cmocka_unit_test(test_yaml11_booleans),
+		cmocka_unit_test(test_directory_traps),
+		cmocka_unit_test(test_directory_bounds),
 		cmocka_unit_test(test_sans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,8 +9,10 @@
 #include "render.h"
 #include "util.h"
 
-/* Parse trailing "-o json" given after the command too. */
-static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret, size_t *ret_n)
+/* Parse trailing "-o json" given after the command too, and --strict
+ * (warnings are errors). */
+static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret, size_t *ret_n,
+			 bool *ret_strict)
 {
 	const char **paths = xcalloc((size_t)argc, sizeof(char *));
 	size_t n = 0;
@@ -18,6 +20,10 @@ static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret
 	for (int i = 1; i < argc; i++) {
 		if (streq(argv[i], "-o") && i + 1 < argc) {
 			c->json = streq(argv[++i], "json");
+			continue;
+		}
+		if (streq(argv[i], "--strict")) {
+			*ret_strict = true;
 			continue;
 		}
 		paths[n++] = argv[i];
@@ -38,7 +44,7 @@ static int load(struct cli *c, int argc, char **argv, struct ms_config **ret,
 	struct cfg_opts o;
 	size_t n;
 
-	if (collect_paths(c, argc, argv, &paths, &n))
+	if (collect_paths(c, argc, argv, &paths, &n, &errs->strict))
 		return 1;
 	cfg_opts_init(&o);
 	if (c->mes_cidr && cidr_parse(c->mes_cidr, &o.mes_cidr) < 0)
@@ -60,6 +66,11 @@ static int load(struct cli *c, int argc, char **argv, struct ms_config **ret,
 		}
 		return 1;
 	}
+	if (!c->json) {
+		char buf[2048];
+		for (size_t i = 0; i < errs->n; i++)
+			fprintf(stderr, "%s\n", cfg_err_fmt(&errs->v[i], buf, sizeof(buf)));
+	}
 	return 0;
 }
 
@@ -69,16 +80,21 @@ int cmd_validate(struct cli *c, int argc, char **argv)
 	struct ms_config *cfg = NULL;
 	int r = load(c, argc, argv, &cfg, &errs);
 
-	cfg_errors_clear(&errs);
-	if (r)
+	if (r) {
+		cfg_errors_clear(&errs);
 		return r;
-	if (c->json)
-		printf("{\"valid\": true, \"files\": %zu, \"meshes\": %zu, \"services\": %zu}\n",
-		       cfg->n_files, cfg->n_meshes, cfg->n_svcs);
-	else
+	}
+	if (c->json) {
+		json_object *w = cfg_errors_json(&errs);
+		printf("{\"valid\": true, \"files\": %zu, \"meshes\": %zu, \"services\": %zu, \"warnings\": %s}\n",
+		       cfg->n_files, cfg->n_meshes, cfg->n_svcs, json_object_to_json_string(w));
+		json_object_put(w);
+	} else {
 		printf("valid: %zu file%s, %zu mesh%s, %zu service%s\n", cfg->n_files,
 		       cfg->n_files == 1 ? "" : "s", cfg->n_meshes, cfg->n_meshes == 1 ? "" : "es",
 		       cfg->n_svcs, cfg->n_svcs == 1 ? "" : "s");
+	}
+	cfg_errors_clear(&errs);
 	cfg_unref(cfg);
 	return 0;
 }

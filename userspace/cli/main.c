@@ -79,7 +79,7 @@ static int cmd_dns(struct cli *c, int argc, char **argv)
 }
 
 static const struct cmd commands[] = {
-	{ "validate", cmd_validate, "validate PATH...            check config files; every problem as file:line:col" },
+	{ "validate", cmd_validate, "validate [--strict] PATH... check config files; every problem as file:line:col (--strict: warnings too)" },
 	{ "render", cmd_render, "render PATH...              meshes and services with VIPs, hostnames, endpoints" },
 	{ "status", cmd_status, "status                      the agent: engine, config, pods, connections" },
 	{ "pods", cmd_pods, "pods                        enabled pods" },

@@ -23,6 +23,7 @@ struct ms_endpoint {
 	char *host; /* DNS name, unix socket path, or the IP as written */
 	struct ms_addr ip;
 	uint16_t port; /* 0 for unix sockets */
+	uint8_t priority; /* MeshExternalService: 0 (first) .. 128; a level is used while no better one is healthy */
 };
 
 enum ms_tls_version { MS_TLS_AUTO, MS_TLS10, MS_TLS11, MS_TLS12, MS_TLS13 };

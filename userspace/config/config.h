@@ -6,11 +6,18 @@
 #define MS_DEFAULT_MES_CIDR "242.0.0.0/8"
 #define MS_DEFAULT_MS_CIDR "241.0.0.0/8"
 #define MS_CONFIG_MAX_FILE (16u << 20)
+/* A config directory: at most this many *.yaml / *.yml entries in all, and
+ * subdirectories (named *.yaml too) this deep. */
+#define MS_CONFIG_MAX_FILES 4096u
+#define MS_CONFIG_MAX_DEPTH 8u
+/* MeshExternalService endpoints[].priority: Kuma's bound (Envoy priority levels) */
+#define MS_MAX_PRIORITY 128
 
 void cfg_opts_init(struct cfg_opts *o);
 
 /* Load resources from files and directories (every *.yaml / *.yml of a
- * directory, sorted). On success returns 0 and a config with one reference;
+ * directory, sorted; only regular files, directory symlinks not followed).
+ * Warnings (cfg_warn_add) may be in errs on success too. On success returns 0 and a config with one reference;
  * on failure returns -EINVAL with every problem in errs, or another negative
  * errno when a path cannot be read (also recorded in errs). */
 int cfg_load_paths(const char *const *paths, size_t n, const struct cfg_opts *o,

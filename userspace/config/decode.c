@@ -20,6 +20,17 @@ void d_err(struct dctx *d, const struct ynode *at, const char *path, const char 
 	cfg_errors_add(d->errs, d->file, at ? at->line : 0, at ? at->col : 0, path, "%s", msg);
 }
 
+void d_warn(struct dctx *d, const struct ynode *at, const char *path, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_warn_add(d->errs, d->file, at ? at->line : 0, at ? at->col : 0, path, "%s", msg);
+}
+
 const char *d_join(char *buf, const char *path, const char *key)
 {
 	if (path && *path)
@@ -66,12 +77,18 @@ void d_known(struct dctx *d, const struct ynode *map, const char *path,
 			if (streq(k->str, *a))
 				ok = true;
 		if (!ok)
-			d_err(d, k, d_join(p, path, log_escape(k->str)), "unknown field");
+			d_warn(d, k, d_join(p, path, log_escape(k->str)), "unknown field (Kuma ignores it)");
 	}
 }
 
-int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char **ret)
+/* A value (not a key) that YAML 1.1 reads as a boolean or a number is not
+ * a string to Kuma: sigs.k8s.io/yaml turns it into JSON true/false before the resource
+ * is decoded (Universal) or sent (kubectl), and a string field refuses it.
+ * A key becomes "true"/"false" there; we keep the key as written. */
+static int scalar_str(struct dctx *d, const struct ynode *n, const char *path, bool key, char **ret)
 {
+	bool b;
+
 	if (!n || n->type != YNODE_SCALAR || ynode_is_null(n)) {
 		d_err(d, n, path, "expected a string, got %s", ynode_type_name(n));
 		return -EINVAL;
@@ -80,8 +97,22 @@ int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char *
 		d_err(d, n, path, "string contains a NUL byte");
 		return -EINVAL;
 	}
+	if (!key && ynode_bool(n, &b)) {
+		d_err(d, n, path, "expected a string, got the boolean %s (YAML 1.1 reads \"%s\" so; quote it)",
+		      b ? "true" : "false", log_escape(n->str));
+		return -EINVAL;
+	}
+	if (!key && ynode_number(n)) {
+		d_err(d, n, path, "expected a string, got the number %s (quote it)", log_escape(n->str));
+		return -EINVAL;
+	}
 	*ret = xstrdup(n->str);
 	return 0;
+}
+
+int d_scalar_str(struct dctx *d, const struct ynode *n, const char *path, char **ret)
+{
+	return scalar_str(d, n, path, false, ret);
 }
 
 int d_str(struct dctx *d, const struct ynode *map, const char *key, const char *path,
@@ -114,16 +145,8 @@ int d_bool(struct dctx *d, const struct ynode *map, const char *key, const char 
 
 	if (!n)
 		return 0;
-	if (n->type == YNODE_SCALAR && n->plain) {
-		if (streq(n->str, "true") || streq(n->str, "True") || streq(n->str, "TRUE")) {
-			*ret = true;
-			return 0;
-		}
-		if (streq(n->str, "false") || streq(n->str, "False") || streq(n->str, "FALSE")) {
-			*ret = false;
-			return 0;
-		}
-	}
+	if (ynode_bool(n, ret))
+		return 0;
 	d_err(d, n, d_join(p, path, key), "expected true or false, got %s%s%s%s",
 	      n->type == YNODE_SCALAR ? "\"" : "",
 	      n->type == YNODE_SCALAR ? log_escape(n->str) : ynode_type_name(n),
@@ -193,7 +216,7 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 	for (size_t i = 0; i + 1 < n->n; i += 2) {
 		char *k = NULL, *v = NULL;
 
-		if (d_scalar_str(d, n->v[i], p, &k) < 0 ||
+		if (scalar_str(d, n->v[i], p, true, &k) < 0 ||
 		    d_scalar_str(d, n->v[i + 1], d_join(q, p, log_escape(n->v[i]->str)), &v) < 0) {
 			free(k);
 			free(v);
@@ -213,5 +236,55 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 	}
 	*ret_kv = kv;
 	*ret_n = cnt;
+	return 0;
+}
+
+int d_pick(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+		const char *const *names, size_t n_names, int *ret)
+{
+	const struct ynode *n = ynode_get(map, key);
+	char p[DPATH_MAX], list[256] = "";
+
+	if (!n)
+		return 0;
+	d_join(p, path, key);
+	if (n->type == YNODE_SCALAR)
+		for (size_t i = 0; i < n_names; i++)
+			if (streq(n->str, names[i])) {
+				*ret = (int)i;
+				return 0;
+			}
+	for (size_t i = 0; i < n_names; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 names[i]);
+	d_err(d, n, p, "unknown value %s%s%s (expected one of %s)",
+	      n->type == YNODE_SCALAR ? "\"" : "",
+	      n->type == YNODE_SCALAR ? log_escape(n->str) : ynode_type_name(n),
+	      n->type == YNODE_SCALAR ? "\"" : "", list);
+	return -EINVAL;
+}
+
+int d_uint(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   unsigned long min, unsigned long max, unsigned long *ret)
+{
+	const struct ynode *n = ynode_get(map, key);
+	char p[DPATH_MAX];
+	unsigned long v;
+	char *end;
+
+	if (!n)
+		return 0;
+	d_join(p, path, key);
+	if (n->type != YNODE_SCALAR || !n->plain || !n->len || n->str[0] < '0' || n->str[0] > '9') {
+		d_err(d, n, p, "expected a number from %lu to %lu", min, max);
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoul(n->str, &end, 10);
+	if (errno || *end || v < min || v > max) {
+		d_err(d, n, p, "%s is out of range (%lu-%lu)", log_escape(n->str), min, max);
+		return -EINVAL;
+	}
+	*ret = v;
 	return 0;
 }

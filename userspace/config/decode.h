@@ -19,6 +19,9 @@ struct dctx {
 
 void d_err(struct dctx *d, const struct ynode *at, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same as a warning (cfg_warn_add): what Kuma accepts but we doubt. */
+void d_warn(struct dctx *d, const struct ynode *at, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* path + "." + key into buf (or key alone when path is empty). */
 const char *d_join(char *buf, const char *path, const char *key);
 const char *d_index(char *buf, const char *path, size_t i);
@@ -43,3 +46,10 @@ int d_strmap(struct dctx *d, const struct ynode *map, const char *key, const cha
 	     char ***ret_kv, size_t *ret_n);
 /* Parse a port number from a scalar; -EINVAL if not 1..65535. */
 int d_parse_port(const struct ynode *n, uint16_t *ret);
+/* map[key] as an index into names (n_names of them); absent → 0 and *ret
+ * left alone; another value → error naming the choices, -EINVAL. */
+int d_pick(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   const char *const *names, size_t n_names, int *ret);
+/* An unsigned number min..max (plain scalar, decimal). */
+int d_uint(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   unsigned long min, unsigned long max, unsigned long *ret);

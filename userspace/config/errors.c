@@ -11,29 +11,51 @@
 /* More than this many errors is noise; the rest are summarised. */
 #define CFG_ERRORS_MAX 200
 
-void cfg_errors_add(struct cfg_errors *e, const char *file, unsigned line, unsigned col,
-		    const char *field, const char *fmt, ...)
+/* Warnings take at most half of the slots, so that an error is always kept:
+ * a config is refused by the errors it records, never by their count. */
+__attribute__((format(printf, 7, 0))) static void
+errors_addv(struct cfg_errors *e, bool warning, const char *file, unsigned line, unsigned col,
+	    const char *field, const char *fmt, va_list ap)
 {
 	struct cfg_err *x;
-	va_list ap;
 	char *msg;
 
-	if (e->n >= CFG_ERRORS_MAX)
+	if (e->n >= (warning ? CFG_ERRORS_MAX / 2 : CFG_ERRORS_MAX))
 		return;
 	if (e->n == e->cap) {
 		e->cap = e->cap ? e->cap * 2 : 8;
 		e->v = xrealloc(e->v, e->cap, sizeof(*e->v));
 	}
-	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		abort();
-	va_end(ap);
 	x = &e->v[e->n++];
 	x->file = xstrdup(file ? file : "<input>");
 	x->line = line;
 	x->col = col;
 	x->field = xstrdup(field ? field : "");
 	x->msg = msg;
+	x->warning = warning;
+	e->n_warnings += warning;
+}
+
+void cfg_errors_add(struct cfg_errors *e, const char *file, unsigned line, unsigned col,
+		    const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_addv(e, false, file, line, col, field, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_warn_add(struct cfg_errors *e, const char *file, unsigned line, unsigned col,
+		  const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_addv(e, !e->strict, file, line, col, field, fmt, ap);
+	va_end(ap);
 }
 
 void cfg_errors_clear(struct cfg_errors *e)
@@ -43,8 +65,11 @@ void cfg_errors_clear(struct cfg_errors *e)
 		free(e->v[i].field);
 		free(e->v[i].msg);
 	}
+	bool strict = e->strict;
+
 	free(e->v);
 	memset(e, 0, sizeof(*e));
+	e->strict = strict;
 }
 
 static int err_cmp(const void *a, const void *b)
@@ -69,10 +94,12 @@ void cfg_errors_sort(struct cfg_errors *e)
 
 const char *cfg_err_fmt(const struct cfg_err *e, char *buf, size_t len)
 {
+	const char *w = e->warning ? "warning: " : "";
+
 	if (e->line)
-		snprintf(buf, len, "%s:%u:%u: %s%s%s", e->file, e->line, e->col, e->field,
-			 *e->field ? ": " : "", e->msg);
+		snprintf(buf, len, "%s:%u:%u: %s%s%s%s", e->file, e->line, e->col, e->field,
+			 *e->field ? ": " : "", w, e->msg);
 	else
-		snprintf(buf, len, "%s: %s%s%s", e->file, e->field, *e->field ? ": " : "", e->msg);
+		snprintf(buf, len, "%s: %s%s%s%s", e->file, e->field, *e->field ? ": " : "", w, e->msg);
 	return buf;
 }

@@ -126,6 +126,8 @@ json_object *cfg_errors_json(const struct cfg_errors *e)
 		json_object_object_add(x, "column", json_object_new_int((int)e->v[i].col));
 		json_object_object_add(x, "field", json_object_new_string(e->v[i].field));
 		json_object_object_add(x, "message", json_object_new_string(e->v[i].msg));
+		if (e->v[i].warning)
+			json_object_object_add(x, "warning", json_object_new_boolean(1));
 		json_object_array_add(a, x);
 	}
 	return a;

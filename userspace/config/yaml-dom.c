@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "yaml-dom.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -326,4 +328,66 @@ bool ynode_is_null(const struct ynode *n)
 	return !n || (n->type == YNODE_SCALAR && n->plain &&
 		      (n->len == 0 || streq(n->str, "~") || streq(n->str, "null") ||
 		       streq(n->str, "Null") || streq(n->str, "NULL")));
+}
+
+/* go-yaml v2's table (resolve.go), which sigs.k8s.io/yaml, and so Kuma and
+ * kubectl, read resources with: YAML 1.1's y/yes/on and n/no/off beside
+ * true/false, in three cases each. */
+bool ynode_bool(const struct ynode *n, bool *ret)
+{
+	static const char *const yes[] = { "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
+					   "on", "On", "ON" };
+	static const char *const no[] = { "n", "N", "no", "No", "NO", "false", "False", "FALSE",
+					  "off", "Off", "OFF" };
+
+	if (!n || n->type != YNODE_SCALAR || !n->plain)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+		if (streq(n->str, yes[i])) {
+			*ret = true;
+			return true;
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+		if (streq(n->str, no[i])) {
+			*ret = false;
+			return true;
+		}
+	return false;
+}
+
+/* [-+]? then digits ('_' allowed) with an optional fraction and exponent,
+ * 0x / 0b integers, .inf, .nan: what go-yaml v2 resolves to int or float */
+bool ynode_number(const struct ynode *n)
+{
+	const char *p;
+	bool digits = false;
+
+	if (!n || n->type != YNODE_SCALAR || !n->plain || n->len == 0)
+		return false;
+	p = n->str;
+	if (streq(p, ".nan") || streq(p, ".NaN") || streq(p, ".NAN"))
+		return true;
+	if (*p == '-' || *p == '+')
+		p++;
+	if (streq(p, ".inf") || streq(p, ".Inf") || streq(p, ".INF"))
+		return true;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'b')) {
+		const char *set = p[1] == 'x' ? "0123456789abcdefABCDEF_" : "01_";
+		return p[2] && strspn(p + 2, set) == strlen(p + 2);
+	}
+	for (; isdigit((unsigned char)*p) || *p == '_'; p++)
+		digits |= *p != '_';
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++)
+			digits = true;
+	if (digits && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return digits && !*p;
 }

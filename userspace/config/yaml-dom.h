@@ -44,3 +44,7 @@ void ydom_free_docs(struct ydoc *docs, size_t n);
 struct ynode *ynode_get(const struct ynode *map, const char *key);
 const char *ynode_type_name(const struct ynode *n);
 bool ynode_is_null(const struct ynode *n);
+/* A plain scalar YAML 1.1 reads as a boolean: true and its value in *ret. */
+bool ynode_bool(const struct ynode *n, bool *ret);
+/* A plain scalar YAML reads as a number (int or float). */
+bool ynode_number(const struct ynode *n);

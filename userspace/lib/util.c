@@ -71,8 +71,6 @@ unsigned long long now_ms(void)
 int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
 	struct stat st;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -82,6 +80,14 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
+	return read_fd(fd, max, ret_buf, ret_len);
+}
+
+int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
 	for (;;) {
 		ssize_t n;
 

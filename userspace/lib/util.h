@@ -95,6 +95,8 @@ unsigned long long now_ms(void);
  * Returns 0 and hands the buffer to the caller, or a negative errno
  * (-EFBIG when the file is larger than max). */
 int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+/* The same from an open fd, read to its end; the caller keeps the fd. */
+int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len);
 
 /* Write data to path atomically (temp file + rename). */
 int write_file_atomic(const char *path, const void *data, size_t len, int mode);

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/* Linking: what needs every file read first (secrets, TLS material, MeshService
+ * endpoints, meshes), then the passes in order. */
+#include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "loader.h"
+#include "util.h"
+
+static const struct secret *secret_find(struct loader *L, const char *name, const char *mesh)
+{
+	for (size_t i = 0; i < L->n_secrets; i++)
+		if (streq(L->secrets[i].name, name) && streq(L->secrets[i].mesh, mesh))
+			return &L->secrets[i];
+	return NULL;
+}
+
+static void link_secrets(struct loader *L)
+{
+	for (size_t i = 0; i < L->n_refs; i++) {
+		struct blobref *r = &L->refs[i];
+		struct ms_service *s = &L->c->svcs[r->svc];
+		struct ms_blob *b = r->which == 0 ? &s->tls.ca : r->which == 1 ? &s->tls.cert : &s->tls.key;
+		const struct secret *sec = secret_find(L, r->secret, s->mesh);
+
+		if (!sec) {
+			cfg_errors_add(L->errs, r->file, r->line, r->col, r->field,
+				       "secret \"%s\" not found in mesh \"%s\"", log_escape(r->secret),
+				       log_escape(s->mesh));
+			continue;
+		}
+		b->data = xcalloc(sec->len + 1, 1);
+		memcpy(b->data, sec->data, sec->len);
+		b->len = sec->len;
+	}
+}
+
+static void openssl_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+
+	snprintf(buf, len, "%s", reason ? reason : "unknown error");
+	ERR_clear_error();
+}
+
+/* PEM checks for one service; errors point at the service document. */
+static void check_tls_material(struct loader *L, struct ms_service *s)
+{
+	const char *base = s->kind == MS_KIND_EXTERNAL_SERVICE ? "networking.tls" : "spec.tls.verification";
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	char why[256], field[DPATH_MAX];
+
+	if (s->tls.ca.data) {
+		BIO *bio = BIO_new_mem_buf(s->tls.ca.data, (int)s->tls.ca.len);
+		int count = 0;
+		X509 *x;
+		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+			count++;
+			X509_free(x);
+		}
+		openssl_reason(why, sizeof(why));
+		BIO_free(bio);
+		if (count == 0)
+			cfg_errors_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, "caCert"),
+				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.ca.origin, why);
+	}
+	if (s->tls.cert.data) {
+		BIO *bio = BIO_new_mem_buf(s->tls.cert.data, (int)s->tls.cert.len);
+		cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		if (!cert) {
+			openssl_reason(why, sizeof(why));
+			cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, "clientCert"),
+				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.cert.origin, why);
+		}
+		BIO_free(bio);
+	}
+	if (s->tls.key.data) {
+		BIO *bio = BIO_new_mem_buf(s->tls.key.data, (int)s->tls.key.len);
+		/* No passphrase callback: an encrypted key fails here instead of prompting. */
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+		if (!key) {
+			openssl_reason(why, sizeof(why));
+			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
+				       "%s is not a PEM private key (OpenSSL: %s)", s->tls.key.origin, why);
+		}
+		BIO_free(bio);
+	}
+	if (cert && key && X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
+			       "does not match the public key of clientCert");
+	}
+	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
+	if (has_cert != has_key)
+		cfg_errors_add(L->errs, s->file, s->line, s->col, base,
+			       "clientCert and clientKey go together (%s given alone)",
+			       has_cert ? "clientCert" : "clientKey");
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+}
+
+/* Does MeshService selector x take inbound ib of dp? */
+static bool selects(const struct ms_selector *x, const struct dataplane *dp, const struct inbound *ib)
+{
+	switch (x->by) {
+	case SEL_TAGS:
+		return cfg_labels_match(&x->tags, &ib->tags);
+	case SEL_LABELS:
+		return cfg_labels_match(&x->tags, &dp->labels);
+	case SEL_REF:
+		if (streq(x->dp_name, dp->name))
+			return true;
+		/* Kuma names a Kubernetes Dataplane "name.namespace" */
+		size_t l = strlen(dp->name);
+		return dp->ns && strncmp(x->dp_name, dp->name, l) == 0 && x->dp_name[l] == '.' &&
+		       streq(x->dp_name + l + 1, dp->ns);
+	}
+	return false;
+}
+
+static void link_mesh_services(struct loader *L)
+{
+	for (size_t i = 0; i < L->n_sels; i++) {
+		struct ms_service *s = &L->c->svcs[L->sels[i].svc];
+		for (size_t p = 0; p < s->n_ports; p++) {
+			struct ms_port *pt = &s->ports[p];
+			for (size_t d = 0; d < L->n_dps; d++) {
+				struct dataplane *dp = &L->dps[d];
+				if (!streq(dp->mesh, s->mesh))
+					continue;
+				for (size_t k = 0; k < dp->n_in; k++) {
+					struct inbound *ib = &dp->in[k];
+					if (!selects(&L->sels[i], dp, ib))
+						continue;
+					if (pt->target_name ? !streq(ib->name, pt->target_name) :
+							      ib->port != pt->target_port)
+						continue;
+					char ip[MS_ADDR_STRLEN];
+					pt->eps = xrealloc(pt->eps, pt->n_eps + 1, sizeof(*pt->eps));
+					pt->eps[pt->n_eps++] = (struct ms_endpoint){
+						.type = MS_EP_IP,
+						.host = xstrdup(addr_fmt(&ib->addr, ip, sizeof(ip))),
+						.ip = ib->addr,
+						.port = ib->port,
+					};
+				}
+			}
+		}
+	}
+}
+
+static void link_check_meshes(struct loader *L)
+{
+	struct ms_config *c = L->c;
+
+	if (!cfg_find_mesh(c, "default")) {
+		c->meshes = xrealloc(c->meshes, c->n_meshes + 1, sizeof(*c->meshes));
+		c->meshes[c->n_meshes++] = (struct ms_mesh){
+			.name = xstrdup("default"),
+			.id = fnv1a32("default", 7, 0) | 1,
+			.passthrough = true,
+			.implicit = true,
+		};
+	}
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (!cfg_find_mesh(c, c->svcs[i].mesh))
+			cfg_errors_add(L->errs, c->svcs[i].file, c->svcs[i].line, c->svcs[i].col, "mesh",
+				       "mesh \"%s\" does not exist", log_escape(c->svcs[i].mesh));
+	for (size_t i = 0; i < c->n_hostgens; i++)
+		if (c->hostgens[i].mesh && !cfg_find_mesh(c, c->hostgens[i].mesh))
+			cfg_errors_add(L->errs, c->hostgens[i].file, c->hostgens[i].line,
+				       c->hostgens[i].col, "mesh", "mesh \"%s\" does not exist",
+				       log_escape(c->hostgens[i].mesh));
+	for (size_t i = 0; i < L->n_secrets; i++)
+		if (!cfg_find_mesh(c, L->secrets[i].mesh))
+			cfg_errors_add(L->errs, L->secrets[i].file, L->secrets[i].line, L->secrets[i].col,
+				       "mesh", "mesh \"%s\" does not exist", log_escape(L->secrets[i].mesh));
+	for (size_t i = 0; i < c->n_meshes; i++)
+		for (size_t j = 0; j < i; j++)
+			if (c->meshes[i].id == c->meshes[j].id)
+				cfg_errors_add(L->errs, "<config>", 0, 0, "mesh",
+					       "meshes \"%s\" and \"%s\" hash to the same id; rename one",
+					       c->meshes[i].name, c->meshes[j].name);
+}
+
+int loader_finish(struct loader *L, struct ms_config **ret)
+{
+	link_check_meshes(L);
+	index_check_dup_svcs(L);
+	link_secrets(L);
+	for (size_t i = 0; i < L->c->n_svcs; i++)
+		if (L->c->svcs[i].kind != MS_KIND_MESH_SERVICE)
+			check_tls_material(L, &L->c->svcs[i]);
+	link_mesh_services(L);
+	vips_assign(L);
+	vips_check_clashes(L);
+	hostnames_generate(L);
+	index_build_names(L->c);
+	index_check_hostname_clashes(L);
+	loader_free(L);
+	cfg_errors_sort(L->errs);
+	if (cfg_errors_count(L->errs) > 0) {
+		cfg_config_free(L->c);
+		return -EINVAL;
+	}
+	index_build_vips(L->c);
+	*ret = L->c;
+	return 0;
+}
