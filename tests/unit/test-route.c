@@ -388,6 +388,51 @@ static void test_dns_wait_and_failure(void **state)
 	cfg_errors_clear(&errs);
 }
 
+static const char yaml_levels[] =
+	"type: Mesh\nname: open\n"
+	"---\n"
+	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+	"metadata:\n  name: levels\n  labels:\n    kuma.io/mesh: open\n"
+	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+	"  endpoints:\n"
+	"    - address: 198.18.0.9\n      port: 9\n      priority: 1\n"
+	"    - address: 198.18.0.1\n      port: 1\n"
+	"    - address: 198.18.0.2\n      port: 2\n      priority: 0\n";
+
+/* Priority levels: round robin within the best level, the lower one last. */
+static void test_priority_levels(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_errors errs = { 0 };
+	struct ms_config *c = NULL;
+	struct route_lb lb;
+	struct route_out out;
+	static const char *const r0[] = { "198.18.0.1:1", "198.18.0.2:2", "198.18.0.9:9" };
+	static const char *const r1[] = { "198.18.0.2:2", "198.18.0.1:1", "198.18.0.9:9" };
+
+	assert_int_equal(cfg_load_buffer(yaml_levels, strlen(yaml_levels), "lv.yaml", &f->co, &errs, &c), 0);
+	route_lb_build(&lb, c, NULL, NULL);
+	struct route_env env = f->env;
+	env.cfg = c;
+	env.lb = &lb;
+	struct route_in in = { .mesh = "open", .nsfd = 7, .port = 80,
+			       .orig = cfg_find_service(c, MS_KIND_MESH_EXTERNAL_SERVICE, "open", "levels")->vip };
+	route_decide(&env, &in, &out);
+	labels(&out, r0, 3);
+	lb.next[out.cursor]++;
+	free_out(&out);
+	route_decide(&env, &in, &out);
+	labels(&out, r1, 3);
+	lb.next[out.cursor]++;
+	free_out(&out);
+	route_decide(&env, &in, &out); /* the lower level is never first */
+	labels(&out, r0, 3);
+	free_out(&out);
+	route_lb_clear(&lb);
+	cfg_unref(c);
+	cfg_errors_clear(&errs);
+}
+
 static const char yaml_labelled[] =
 	"type: Mesh\nname: open\n"
 	"---\n"
@@ -478,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dns_and_unix_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_wait_and_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_path_choice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_priority_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_datapath_label_checked, setup, teardown),
 	};
 

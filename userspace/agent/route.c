@@ -124,6 +124,41 @@ static void refused(struct route_out *out, enum refuse_reason r, const char *det
 	out->detail = detail;
 }
 
+static const struct ms_endpoint *level_eps;
+
+static int level_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int d = (int)level_eps[x].priority - (int)level_eps[y].priority;
+
+	return d ? d : (x < y ? -1 : x > y);
+}
+
+/* The endpoints in the order they are tried: the best priority level first,
+ * rotated by the round-robin cursor; then the lower levels, each in its
+ * order (Kuma: a level serves only while no better one can). Returns the
+ * size of the best level. */
+static size_t failover_order(const struct ms_port *sp, size_t cursor, size_t *order)
+{
+	size_t n = sp->n_eps, best = 0;
+
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	level_eps = sp->eps;
+	if (n > 1)
+		qsort(order, n, sizeof(*order), level_cmp);
+	while (best < n && sp->eps[order[best]].priority == sp->eps[order[0]].priority)
+		best++;
+	if (best > 1) {
+		size_t *rot = xcalloc(best, sizeof(*rot));
+		for (size_t k = 0; k < best; k++)
+			rot[k] = order[(cursor + k) % best];
+		memcpy(order, rot, best * sizeof(*rot));
+		free(rot);
+	}
+	return best;
+}
+
 void route_decide(const struct route_env *env, const struct route_in *in, struct route_out *out)
 {
 	const struct ms_config *cfg = env->cfg;
@@ -165,16 +200,19 @@ void route_decide(const struct route_env *env, const struct route_in *in, struct
 	}
 	snprintf(out->label, sizeof(out->label), "%s/%s", cfg_kind_name(svc->kind), svc->name);
 
-	/* Round robin: start after the last endpoint used; the rest are the failover order. */
-	size_t n_eps = sp->n_eps, n = 0, start = 0;
+	/* Round robin within the best level: start after the last endpoint
+	 * used; the rest are the failover order. */
+	size_t n_eps = sp->n_eps, n = 0, cursor = 0;
 	if (env->lb && si < env->lb->n_svcs) {
 		out->cursor = env->lb->base[si] + (size_t)(sp - svc->ports);
-		start = n_eps ? env->lb->next[out->cursor] % n_eps : 0;
+		cursor = env->lb->next[out->cursor];
 	}
+	size_t *order = xcalloc(n_eps ? n_eps : 1, sizeof(*order));
+	failover_order(sp, cursor, order);
 	struct fwd_target *ts = NULL;
 	bool waiting = false;
 	for (size_t k = 0; k < n_eps; k++) {
-		const struct ms_endpoint *e = &sp->eps[(start + k) % n_eps];
+		const struct ms_endpoint *e = &sp->eps[order[k]];
 		const struct ms_addr *addrs = NULL;
 		size_t na = 0;
 
@@ -216,6 +254,7 @@ void route_decide(const struct route_env *env, const struct route_in *in, struct
 			n++;
 		}
 	}
+	free(order);
 	if (waiting && n == 0) {
 		free(ts);
 		if (in->timed_out)

@@ -362,17 +362,26 @@ static uint64_t eps_digest(const struct ms_ep *v, size_t n)
 	return h;
 }
 
-/* The endpoints of a kernel-path port, as the programs read them. */
+/* The endpoints of a kernel-path port, as the programs read them: those of
+ * the best priority level (the lower ones serve only while it cannot, and
+ * nothing here says it cannot yet: no health checks). */
 static size_t eps_of(const struct ms_port *p, struct ms_ep **ret)
 {
 	struct ms_ep *v = xcalloc(p->n_eps ? p->n_eps : 1, sizeof(*v));
+	unsigned best = 256;
+	size_t n = 0;
 
+	for (size_t i = 0; i < p->n_eps; i++)
+		if (p->eps[i].priority < best)
+			best = p->eps[i].priority;
 	for (size_t i = 0; i < p->n_eps; i++) {
-		memcpy(v[i].addr, p->eps[i].ip.b, 16);
-		v[i].port = p->eps[i].port;
+		if (p->eps[i].priority != best)
+			continue;
+		memcpy(v[n].addr, p->eps[i].ip.b, 16);
+		v[n++].port = p->eps[i].port;
 	}
 	*ret = v;
-	return p->n_eps;
+	return n;
 }
 
 static void del_sets(struct bpf_engine *e, const uint32_t *ids, size_t n)
