@@ -81,13 +81,16 @@ struct pending {
 enum client_kind { CLIENT_CONTROL, CLIENT_METRICS, CLIENT__MAX };
 
 struct line_client;
+/* Is c->buf a whole request yet? Then serve it (the client is closed after). */
+typedef bool (*client_done_fn)(const struct line_client *c);
 typedef void (*client_fn)(struct line_client *c);
 
 struct line_client {
 	struct ev ev;
 	struct agent *a;
 	enum client_kind kind;
-	client_fn fn; /* the client sent something */
+	client_done_fn done;
+	client_fn serve;
 	int fd;
 	uint64_t deadline;
 	struct line_client *prev, *next;
@@ -202,15 +205,13 @@ json_object *reply_ok(void);
 const char *json_str(json_object *o, const char *k);
 
 /* clients.c: one request line in, one answer out */
-/* Track a new client of kind, or close fd when there are too many. */
-void client_add(struct agent *a, int fd, enum client_kind kind, client_fn on_readable);
+/* Track a new client of kind (at the cap, the oldest one goes). */
+void client_add(struct agent *a, int fd, enum client_kind kind, client_done_fn done, client_fn serve);
 /* Accept what waits on lfd as clients of kind. */
-void client_accept(struct agent *a, int lfd, enum client_kind kind, client_fn on_readable);
+void client_accept(struct agent *a, int lfd, enum client_kind kind, client_done_fn done, client_fn serve);
 void client_close(struct line_client *c);
 void clients_expire(struct agent *a);
 void clients_close_all(struct agent *a);
-/* 1 when bytes arrived, 0 when nothing more for now, -1 when gone. */
-int client_fill(struct line_client *c);
 void client_send(int fd, const char *s, size_t len);
 void client_send_json(int fd, json_object *resp);
 

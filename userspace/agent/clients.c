@@ -16,12 +16,43 @@
 #include "util.h"
 
 
+/* Read what is there into c->buf: 1 when bytes arrived, 0 when the client
+ * has nothing more for now, -1 when it is gone. */
+static int client_fill(struct line_client *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+		return 1;
+	}
+}
+
+/* Read what is there; a whole request (or a full buffer) is served, and
+ * the client closed: one request, one answer. */
 static void on_client(struct ev *ev, uint32_t events)
 {
 	struct line_client *c = container_of(ev, struct line_client, ev);
 
 	(void)events;
-	c->fn(c);
+	for (;;) {
+		int f = client_fill(c);
+		if (f == 0)
+			return;
+		if (f < 0)
+			break;
+		if (c->done(c) || c->len >= sizeof(c->buf) - 1) {
+			c->serve(c);
+			break;
+		}
+	}
+	client_close(c);
 }
 
 void client_close(struct line_client *c)
@@ -49,7 +80,7 @@ static void shed_oldest(struct agent *a, enum client_kind kind)
 		client_close(oldest);
 }
 
-void client_add(struct agent *a, int fd, enum client_kind kind, client_fn on_readable)
+void client_add(struct agent *a, int fd, enum client_kind kind, client_done_fn done, client_fn serve)
 {
 	size_t *n = &a->n_clients[kind];
 
@@ -59,7 +90,8 @@ void client_add(struct agent *a, int fd, enum client_kind kind, client_fn on_rea
 	ev_init(&c->ev, on_client);
 	c->a = a;
 	c->kind = kind;
-	c->fn = on_readable;
+	c->done = done;
+	c->serve = serve;
 	c->fd = fd;
 	c->deadline = now_ms() + CLIENT_TIMEOUT_MS;
 	if (ev_add(a->epfd, fd, &c->ev, EPOLLIN) < 0) {
@@ -71,7 +103,7 @@ void client_add(struct agent *a, int fd, enum client_kind kind, client_fn on_rea
 	(*n)++;
 }
 
-void client_accept(struct agent *a, int lfd, enum client_kind kind, client_fn on_readable)
+void client_accept(struct agent *a, int lfd, enum client_kind kind, client_done_fn done, client_fn serve)
 {
 	for (;;) {
 		int fd = accept_shed(lfd, NULL, NULL);
@@ -79,7 +111,7 @@ void client_accept(struct agent *a, int lfd, enum client_kind kind, client_fn on
 			continue;
 		if (fd < 0)
 			return;
-		client_add(a, fd, kind, on_readable);
+		client_add(a, fd, kind, done, serve);
 	}
 }
 
@@ -127,18 +159,3 @@ void client_send_json(int fd, json_object *resp)
 	client_send(fd, line, strlen(line));
 }
 
-int client_fill(struct line_client *c)
-{
-	for (;;) {
-		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n <= 0)
-			return -1;
-		c->len += (size_t)n;
-		c->buf[c->len] = '\0';
-		return 1;
-	}
-}

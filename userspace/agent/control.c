@@ -379,30 +379,25 @@ static json_object *handle_request(struct agent *a, const char *line, struct lin
 	return resp;
 }
 
-static void control_readable(struct line_client *c)
+static bool control_done(const struct line_client *c)
 {
-	for (;;) {
-		int f = client_fill(c);
-		if (f == 0)
-			return;
-		if (f < 0)
-			break;
-		char *nl = memchr(c->buf, '\n', c->len);
-		if (nl || c->len >= sizeof(c->buf) - 1) {
-			json_object *resp;
-			if (!nl)
-				resp = reply_err("request longer than %d bytes", CLIENT_BUF - 1);
-			else {
-				*nl = '\0';
-				resp = handle_request(c->a, c->buf, c);
-			}
-			if (resp)
-				client_send_json(c->fd, resp);
-			json_object_put(resp);
-			break;
-		}
+	return memchr(c->buf, '\n', c->len) != NULL;
+}
+
+static void control_serve(struct line_client *c)
+{
+	char *nl = memchr(c->buf, '\n', c->len);
+	json_object *resp;
+
+	if (!nl) {
+		resp = reply_err("request longer than %d bytes", CLIENT_BUF - 1);
+	} else {
+		*nl = '\0';
+		resp = handle_request(c->a, c->buf, c);
 	}
-	client_close(c);
+	if (resp)
+		client_send_json(c->fd, resp);
+	json_object_put(resp);
 }
 
 static void control_accept(struct ev *ev, uint32_t events)
@@ -428,7 +423,7 @@ static void control_accept(struct ev *ev, uint32_t events)
 			close(fd);
 			continue;
 		}
-		client_add(a, fd, CLIENT_CONTROL, control_readable);
+		client_add(a, fd, CLIENT_CONTROL, control_done, control_serve);
 	}
 }
 

@@ -333,26 +333,22 @@ char *metrics_text(struct agent *a)
 	return b.s;
 }
 
-static void metrics_readable(struct line_client *c)
+/* The request's head is in (or 8 KiB of it, which is all we read). */
+static bool metrics_done(const struct line_client *c)
 {
-	for (;;) {
-		int f = client_fill(c);
-		if (f == 0)
-			return;
-		if (f < 0)
-			break;
-		if (!strstr(c->buf, "\r\n\r\n") && !strstr(c->buf, "\n\n") && c->len < 8192)
-			continue;
-		bool get = strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET / ", 6) == 0;
-		_cleanup_free_ char *body = get ? metrics_text(c->a) : xstrdup("not found\n");
-		_cleanup_free_ char *head = xasprintf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
-						      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-						      get ? "200 OK" : "404 Not Found", strlen(body));
-		client_send(c->fd, head, strlen(head));
-		client_send(c->fd, body, strlen(body));
-		break;
-	}
-	client_close(c);
+	return strstr(c->buf, "\r\n\r\n") || strstr(c->buf, "\n\n") || c->len >= 8192;
+}
+
+static void metrics_serve(struct line_client *c)
+{
+	bool get = strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET / ", 6) == 0;
+	_cleanup_free_ char *body = get ? metrics_text(c->a) : xstrdup("not found\n");
+	_cleanup_free_ char *head = xasprintf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+					      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+					      get ? "200 OK" : "404 Not Found", strlen(body));
+
+	client_send(c->fd, head, strlen(head));
+	client_send(c->fd, body, strlen(body));
 }
 
 static void metrics_accept(struct ev *ev, uint32_t events)
@@ -360,7 +356,7 @@ static void metrics_accept(struct ev *ev, uint32_t events)
 	struct agent *a = container_of(ev, struct agent, metrics_ev);
 
 	(void)events;
-	client_accept(a, a->metrics_fd, CLIENT_METRICS, metrics_readable);
+	client_accept(a, a->metrics_fd, CLIENT_METRICS, metrics_done, metrics_serve);
 }
 
 /* host:port on loopback only: metrics say which pods talk to what. */
