@@ -124,12 +124,11 @@ static void refused(struct route_out *out, enum refuse_reason r, const char *det
 	out->detail = detail;
 }
 
-static const struct ms_endpoint *level_eps;
-
-static int level_cmp(const void *a, const void *b)
+static int level_cmp(const void *a, const void *b, void *arg)
 {
+	const struct ms_endpoint *eps = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int d = (int)level_eps[x].priority - (int)level_eps[y].priority;
+	int d = (int)eps[x].priority - (int)eps[y].priority;
 
 	return d ? d : (x < y ? -1 : x > y);
 }
@@ -144,9 +143,8 @@ static size_t failover_order(const struct ms_port *sp, size_t cursor, size_t *or
 
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
-	level_eps = sp->eps;
 	if (n > 1)
-		qsort(order, n, sizeof(*order), level_cmp);
+		qsort_r(order, n, sizeof(*order), level_cmp, sp->eps);
 	while (best < n && sp->eps[order[best]].priority == sp->eps[order[0]].priority)
 		best++;
 	if (best > 1) {
