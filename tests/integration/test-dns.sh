@@ -64,7 +64,8 @@ YAML
 bg_out echo $PEER serve-echo 4242 || exit 1
 bg_out dnsd python3 "$SRC/tests/integration/dnsd.py" 198.18.1.2 2001:2:0:1::2 198.18.2.2 2001:2:0:2::2 || exit 1
 # a resolver the pods were never given: what a tunnel would talk to
-bg_out tunnel python3 "$SRC/tests/integration/dnsd.py" 198.18.3.2 || exit 1
+ip -n "$NS_O" addr add 198.18.3.3/32 dev lo
+bg_out tunnel python3 "$SRC/tests/integration/dnsd.py" 198.18.3.3 || exit 1
 printf 'nameserver 198.18.1.2\noptions timeout:2 attempts:1\n' >"$T/resolv-a.conf"
 printf 'nameserver 2001:2:0:1::2\noptions timeout:2 attempts:1\n' >"$T/resolv-a6.conf"
 
@@ -221,30 +222,30 @@ check "metrics: answered locally, forwarded, failed, malformed" case_metrics
 check "capture off for one pod, then on again" case_pod_off
 check "after a restart the responder is back" case_restart
 # Passthrough off: mesh DNS is no way around it. Pod B moves to a closed mesh
-# with its own resolver 198.18.2.2; 198.18.3.2 runs a resolver it was never
+# with its own resolver 198.18.2.2; 198.18.3.3 runs a resolver it was never
 # given (its queries are counted there).
 tunnel_seen() { grep -c "query " "$T/tunnel.out"; }
 case_tunnel_control() {
 	# control: with passthrough on, a query to any resolver is relayed, so
 	# the counter sees what a tunnel would send
 	local before=$(tunnel_seen) out
-	out=$(in_pod "$NS_A" dig +short +time=2 +tries=1 @198.18.3.2 ext.test A)
-	out6=$(in_pod "$NS_A" dig +tcp +short +time=2 +tries=1 @198.18.3.2 ext.test A)
+	out=$(in_pod "$NS_A" dig +short +time=2 +tries=1 @198.18.3.3 ext.test A)
+	out6=$(in_pod "$NS_A" dig +tcp +short +time=2 +tries=1 @198.18.3.3 ext.test A)
 	echo "passthrough on: udp $out, tcp $out6; the other resolver saw $(($(tunnel_seen) - before))"
 	[ "$(tunnel_seen)" -eq $((before + 2)) ]
 }
 case_tunnel_refused() {
 	ms enable test/b --mesh closed --dns-server 198.18.2.2 >/dev/null || return 1
 	local before=$(tunnel_seen) u t own
-	u=$(in_pod "$NS_B" dig +time=2 +tries=1 @198.18.3.2 secret-token-1.ext.test A)
-	t=$(in_pod "$NS_B" dig +tcp +time=2 +tries=1 @198.18.3.2 secret-token-2.ext.test A)
+	u=$(in_pod "$NS_B" dig +time=2 +tries=1 @198.18.3.3 secret-token-1.ext.test A)
+	t=$(in_pod "$NS_B" dig +tcp +time=2 +tries=1 @198.18.3.3 secret-token-2.ext.test A)
 	echo "$u" | grep -q "status: REFUSED" || { echo "udp: $u"; return 1; }
 	echo "$t" | grep -q "status: REFUSED" || { echo "tcp: $t"; return 1; }
 	[ "$(tunnel_seen)" -eq "$before" ] || { echo "the other resolver saw $(($(tunnel_seen) - before)) queries"; return 1; }
 	# its own resolver still answers, and mesh names still resolve
 	own=$(in_pod "$NS_B" dig +short +time=2 +tries=1 @198.18.2.2 ext.test A)
 	[ "$own" = 198.18.3.2 ] || { echo "own resolver: $own"; return 1; }
-	echo "REFUSED over UDP and TCP, nothing reached 198.18.3.2; the pod's own resolver answered $own"
+	echo "REFUSED over UDP and TCP, nothing reached 198.18.3.3; the pod's own resolver answered $own"
 }
 # Five framed 1 KB messages of arbitrary bytes over one TCP connection to
 # X:53: none is relayed (not one reaches a resolver), each gets an answer
@@ -252,7 +253,7 @@ case_tunnel_refused() {
 case_tunnel_bytes() {
 	local before=$(tunnel_seen)
 	in_pod "$NS_B" python3 -c 'import socket, struct, os, sys
-s = socket.create_connection(("198.18.3.2", 53), timeout=3)
+s = socket.create_connection(("198.18.3.3", 53), timeout=3)
 got = 0
 for i in range(5):
     m = struct.pack(">H", 0x4242 + i) + os.urandom(1022)
@@ -287,7 +288,7 @@ s.settimeout(3)
 s.sendto(q, ("198.18.2.2", 53))
 b, _ = s.recvfrom(512)
 assert b[3] & 15 == 5, "rcode %d" % (b[3] & 15)
-print("an UPDATE to the pod's own resolver: REFUSED by the responder")' || return 1
+print("an UPDATE to its own resolver: REFUSED by the responder")' || return 1
 	[ "$(tunnel_seen)" -eq "$before" ] && [ "$(stat dns.refused)" -ge 3 ]
 }
 check "passthrough on: a query to any resolver is relayed (the tunnel detector's control)" case_tunnel_control
