@@ -36,7 +36,7 @@ static int load(struct cli *c, int argc, char **argv, struct ms_config **ret,
 {
 	_cleanup_free_ const char **paths = NULL;
 	struct cfg_opts o;
-	size_t n;
+	size_t n = 0; /* gcc 12 cannot see that collect_paths sets it whenever it returns 0 */
 
 	if (collect_paths(c, argc, argv, &paths, &n))
 		return 1;

@@ -43,7 +43,7 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 	struct tp_opts o;
 	const char *verb, *netns = NULL, *backend = NULL;
 	bool v6 = false, vip_given = false;
-	unsigned long v;
+	unsigned long v = 0; /* gcc -O3 cannot see that num() sets it before each read */
 	int opt;
 
 	if (argc < 2)
@@ -60,8 +60,10 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 			o.mark = (uint32_t)v;
 			break;
 		case 'p':
-			if (num(c, "--port", optarg, 65535, &v) || v == 0)
-				return v == 0 ? cli_error(c, "--port 0 is not a port") : 1;
+			if (num(c, "--port", optarg, 65535, &v))
+				return 1; /* v untouched: num() said why */
+			if (v == 0)
+				return cli_error(c, "--port 0 is not a port");
 			o.listen_port = (uint16_t)v;
 			break;
 		case 'P':
