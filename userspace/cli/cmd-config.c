@@ -9,22 +9,31 @@
 #include "render.h"
 #include "util.h"
 
-/* Parse trailing "-o json" given after the command too. */
+/* The paths, and the global options given after the command too. */
 static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret, size_t *ret_n)
 {
 	const char **paths = xcalloc((size_t)argc, sizeof(char *));
 	size_t n = 0;
 
 	for (int i = 1; i < argc; i++) {
-		if (streq(argv[i], "-o") && i + 1 < argc) {
+		bool has_value = i + 1 < argc;
+		if ((streq(argv[i], "-o") || streq(argv[i], "--output")) && has_value) {
 			c->json = streq(argv[++i], "json");
+			continue;
+		}
+		if (streq(argv[i], "--mes-cidr") && has_value) {
+			c->mes_cidr = argv[++i];
+			continue;
+		}
+		if (streq(argv[i], "--ms-cidr") && has_value) {
+			c->ms_cidr = argv[++i];
 			continue;
 		}
 		paths[n++] = argv[i];
 	}
 	if (n == 0) {
 		free(paths);
-		return cli_error(c, "%s needs at least one file or directory", argv[0]);
+		return cli_usage(c, "%s needs at least one file or directory", argv[0]);
 	}
 	*ret = paths;
 	*ret_n = n;
@@ -38,13 +47,14 @@ static int load(struct cli *c, int argc, char **argv, struct ms_config **ret,
 	struct cfg_opts o;
 	size_t n = 0; /* gcc 12 cannot see that collect_paths sets it whenever it returns 0 */
 
-	if (collect_paths(c, argc, argv, &paths, &n))
-		return 1;
+	int r = collect_paths(c, argc, argv, &paths, &n);
+	if (r)
+		return r;
 	cfg_opts_init(&o);
 	if (c->mes_cidr && cidr_parse(c->mes_cidr, &o.mes_cidr) < 0)
-		return cli_error(c, "--mes-cidr \"%s\" is not a CIDR", c->mes_cidr);
+		return cli_usage(c, "--mes-cidr \"%s\" is not a CIDR", c->mes_cidr);
 	if (c->ms_cidr && cidr_parse(c->ms_cidr, &o.ms_cidr) < 0)
-		return cli_error(c, "--ms-cidr \"%s\" is not a CIDR", c->ms_cidr);
+		return cli_usage(c, "--ms-cidr \"%s\" is not a CIDR", c->ms_cidr);
 	if (cfg_load_paths(paths, n, &o, errs, ret) < 0) {
 		if (c->json) {
 			json_object *j = json_object_new_object();
