@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "bpf-engine.h"
+#include "ctl.h"
 #include "log.h"
-#include "ms-build.h"
 #include "util.h"
+#include "version.h"
 
 static void usage(void)
 {
@@ -42,9 +44,41 @@ static void usage(void)
 	       "  --drain-timeout MS     on SIGTERM or a hand-over, let connections finish (default: 30000)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
 	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
-	       "  --uninstall            detach the programs, remove every pin, exit\n",
+	       "  --uninstall            detach the programs, remove every pin, exit; refused\n"
+	       "                         while an agent runs on the same --bpffs\n"
+	       "  --force                with --uninstall: even then (its pods go direct)\n"
+	       "  --version              version, commit and library versions\n"
+	       "Exit status: 0 ok (a drained stop included), 1 failed or refused, 2 usage.\n",
 	       MS_DEFAULT_CONTROL, MS_DEFAULT_STATE_DIR, MS_DEFAULT_BPFFS, MS_DEFAULT_LISTEN_PORT,
 	       MS_DEFAULT_MARK, MS_DEFAULT_MES_CIDR, MS_DEFAULT_MS_CIDR, MS_DEFAULT_DNS_PORT);
+}
+
+/* Uninstalling under a running agent would detach its programs and its
+ * pods would go direct: refuse when its engine holds the bpffs directory,
+ * or when the agent on --control says it runs on that bpffs (the iptables
+ * engine holds no bpffs). true when refused (and said why). */
+static bool uninstall_refused(const struct agent_opts *o)
+{
+	json_object *req = json_object_new_object(), *resp = NULL, *v;
+	int r = bpf_engine_in_use(o->bpffs);
+	bool same = false;
+
+	if (r > 0) {
+		log_error("an agent is running on %s; stop it first, or pass --force to detach its programs anyway",
+			  o->bpffs);
+		return true;
+	}
+	if (r < 0)
+		log_warn_errno(r, "cannot tell whether an agent uses %s: %m", o->bpffs);
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	if (ctl_call(o->control, req, 2000, &resp) == 0 &&
+	    json_object_object_get_ex(resp, "bpffs", &v))
+		same = streq(json_object_get_string(v), o->bpffs);
+	json_object_put(req);
+	json_object_put(resp);
+	if (same)
+		log_error("the agent on %s runs on %s; stop it first, or pass --force", o->control, o->bpffs);
+	return same;
 }
 
 /* A numeric option: its bounds and the field it sets (2 or 4 bytes). */
@@ -83,7 +117,7 @@ int main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
 	       O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH, O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO };
+	       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_FORCE };
 	static const struct option opts[] = {
 		{ "config-dir", required_argument, NULL, O_CONFIG },
 		{ "cgroup", required_argument, NULL, O_CGROUP },
@@ -115,6 +149,7 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -140,7 +175,7 @@ int main(int argc, char **argv)
 		.halfclose_timeout_ms = 300000,
 	};
 	_cleanup_free_ char *cgroup = NULL;
-	bool uninstall = false;
+	bool uninstall = false, force = false;
 	const struct num_opt nums[] = {
 		NUM(O_PORT, "--listen-port", 1, 65535, listen_port),
 		NUM(O_MARK, "--mark", 1, 0xffffffffUL, mark),
@@ -199,8 +234,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_UNINSTALL: uninstall = true; break;
+		case O_FORCE: force = true; break;
 		case O_METRICS: o.metrics = optarg; break;
-		case O_VERSION: puts("meshspliced " MS_VERSION); return 0;
+		case O_VERSION: ms_version_print(stdout, "meshspliced"); return 0;
 		case 'h':
 		case O_HELP: usage(); return 0;
 		default: {
@@ -225,8 +261,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "meshspliced: --dns-port and --listen-port are both %u; they must differ\n", o.dns_port);
 		return 2;
 	}
+	if (force && !uninstall) {
+		fprintf(stderr, "meshspliced: --force goes with --uninstall\n");
+		return 2;
+	}
 	if (uninstall)
-		return agent_uninstall(&o) < 0 ? 1 : 0;
+		return (!force && uninstall_refused(&o)) || agent_uninstall(&o) < 0 ? 1 : 0;
 	if (o.metrics) {
 		/* every option is checked before anything is attached or bound */
 		struct sockaddr_storage ss;
