@@ -47,6 +47,12 @@ int main(int argc, char **argv)
 			if (de->d_name[0] == '.')
 				continue;
 			char *p = xasprintf("%s/%s", argv[i], de->d_name);
+			struct stat sub;
+			/* a subdirectory is not an input: one that is meant is named itself */
+			if (stat(p, &sub) == 0 && S_ISDIR(sub.st_mode)) {
+				free(p);
+				continue;
+			}
 			fails += run_file(p);
 			n++;
 			free(p);

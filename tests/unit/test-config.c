@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Config model: every validation rule, positive and negative; VIP stability;
- * YAML limits; the shared examples. */
+ * YAML limits; the project's examples/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,9 +18,10 @@
 #include "config.h"
 #include "strbuf.h"
 #include "util.h"
+#include "yaml-dom.h"
 
 #ifndef EXAMPLES_DIR
-#error EXAMPLES_DIR must point at shared/examples
+#error EXAMPLES_DIR must point at examples/
 #endif
 
 static struct ms_config *load_opts(const char *yaml, const struct cfg_opts *o, struct cfg_errors *errs)
@@ -122,8 +123,11 @@ static const struct ms_service *svc(const struct ms_config *c, const char *name)
 static void test_examples_valid(void **state)
 {
 	(void)state;
-	const char *good[] = { "hostname-generator.yaml", "mes-http-https-grpc.yaml", "mes-tcp-mtls.yaml",
-			       "mes-tcp-tls.yaml", "mes-tcp.yaml", "mesh-service.yaml", "mesh.yaml" };
+	/* every file of examples/ by name, so that a file that disappears fails */
+	const char *good[] = { "external-service-legacy.yaml", "hostname-generator.yaml",
+			       "mes-http-https-grpc.yaml", "mes-tcp-ip.yaml", "mes-tcp-mtls.yaml",
+			       "mes-tcp-tls.yaml", "mes-tcp.yaml", "mes-tls-options.yaml",
+			       "mesh-service.yaml", "mesh.yaml" };
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		char path[512];
 		const char *p = path;
@@ -138,32 +142,77 @@ static void test_examples_valid(void **state)
 			dump(&e);
 		}
 		assert_non_null(c);
+		assert_int_equal(c->n_files, 1);
 		cfg_unref(c);
 		cfg_errors_clear(&e);
 	}
 }
 
-static void test_examples_whole_dir_with_bad_files(void **state)
+/* The whole directory is one valid config: no two files clash (names, VIPs,
+ * hostnames), and what each kind links to is there. */
+static void test_examples_whole_dir_valid(void **state)
 {
 	(void)state;
 	const char *p = EXAMPLES_DIR;
 	struct cfg_errors e = { 0 };
 	struct ms_config *c = NULL;
+	const struct ms_service *s;
 	struct cfg_opts o;
 
 	cfg_opts_init(&o);
-	assert_int_equal(cfg_load_paths(&p, 1, &o, &e, &c), -EINVAL);
+	if (cfg_load_paths(&p, 1, &o, &e, &c) < 0)
+		dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->n_files, 10);
+	assert_int_equal(c->n_meshes, 2);
+	assert_int_equal(c->n_svcs, 13);
+	assert_false(cfg_find_mesh(c, "locked")->passthrough);
+	assert_true(cfg_find_mesh(c, "locked")->forbid_external);
+	/* the MeshService found both Dataplanes, by port number and by port name */
+	s = cfg_find_service(c, MS_KIND_MESH_SERVICE, "default", "redis");
+	assert_non_null(s);
+	assert_int_equal(s->n_ports, 2);
+	assert_int_equal(s->ports[0].n_eps, 2);
+	assert_int_equal(s->ports[1].n_eps, 1);
+	/* secrets of both styles resolved, and the mTLS pair matched */
+	s = cfg_find_service(c, MS_KIND_MESH_EXTERNAL_SERVICE, "default", "mes-tls-options");
+	assert_non_null(s);
+	assert_true(s->tls.cert.len > 0 && s->tls.key.len > 0 && s->tls.ca.len > 0);
+	assert_int_equal(s->tls.n_sans, 2);
+	assert_int_equal(s->ports[0].n_eps, 4);
+	/* the generated names */
+	assert_non_null(cfg_find_hostname(c, "default", "mes-tcp.extsvc.mesh.local"));
+	assert_non_null(cfg_find_hostname(c, "default", "redis.redis-system.svc.mesh.local"));
+	assert_non_null(cfg_find_hostname(c, "default", "httpbin.mesh"));
+	s = cfg_find_service(c, MS_KIND_EXTERNAL_SERVICE, "default", "ldap");
+	assert_non_null(s);
+	assert_true(s->tls.sni_disabled);
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+}
+
+static void test_examples_whole_dir_with_bad_files(void **state)
+{
+	(void)state;
+	const char *p[] = { EXAMPLES_DIR, EXAMPLES_DIR "/invalid" };
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = NULL;
+	struct cfg_opts o;
+
+	cfg_opts_init(&o);
+	assert_int_equal(cfg_load_paths(p, ARRAY_SIZE(p), &o, &e, &c), -EINVAL);
 	assert_null(c);
-	/* exactly the six problems the examples' README names */
+	/* exactly the six problems examples/README.md names: the valid files
+	 * beside them add none */
 	if (e.n != 6)
 		dump(&e);
 	assert_int_equal(e.n, 6);
-	assert_true(has_error(&e, 31, "spec.tls.verification.caCert", "not a PEM certificate"));
-	assert_true(has_error(&e, 33, "spec.tls.verification.clientCert.secret", "secret \"123\" not found"));
-	assert_true(has_error(&e, 35, "spec.tls.verification.clientKey.secret", "secret \"456\" not found"));
-	assert_true(has_error(&e, 14, "networking.tls.caCert", "not a PEM certificate"));
-	assert_true(has_error(&e, 16, "networking.tls.clientCert.secret", "secret \"clientCert\" not found"));
-	assert_true(has_error(&e, 18, "networking.tls.clientKey.secret", "secret \"clientKey\" not found"));
+	assert_true(has_error(&e, 33, "spec.tls.verification.caCert", "not a PEM certificate"));
+	assert_true(has_error(&e, 35, "spec.tls.verification.clientCert.secret", "secret \"123\" not found"));
+	assert_true(has_error(&e, 37, "spec.tls.verification.clientKey.secret", "secret \"456\" not found"));
+	assert_true(has_error(&e, 16, "networking.tls.caCert", "not a PEM certificate"));
+	assert_true(has_error(&e, 18, "networking.tls.clientCert.secret", "secret \"clientCert\" not found"));
+	assert_true(has_error(&e, 20, "networking.tls.clientKey.secret", "secret \"clientKey\" not found"));
 	cfg_errors_clear(&e);
 }
 
@@ -800,6 +849,39 @@ static void test_all_errors_at_once(void **state)
 	cfg_errors_clear(&e);
 }
 
+static size_t count_nodes(const struct ynode *n)
+{
+	size_t c = 1;
+
+	for (size_t i = 0; n && i < n->n; i++)
+		c += count_nodes(n->v[i]);
+	return c;
+}
+
+/* Nodes of every document of yaml, as ydom counts them against its limits. */
+static size_t nodes_of(const char *yaml, size_t len)
+{
+	struct cfg_errors e = { 0 };
+	struct ydoc *docs = NULL;
+	int n = ydom_parse(yaml, len, "t.yaml", &e, &docs);
+	size_t total = 0;
+
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++)
+		total += count_nodes(docs[i].root);
+	ydom_free_docs(docs, (size_t)n);
+	cfg_errors_clear(&e);
+	return total;
+}
+
+static void mes_many_endpoints(struct strbuf *b, size_t i)
+{
+	strbuf_printf(b, "---\ntype: MeshExternalService\nname: s%zu\nspec:\n  match: {port: 80}\n"
+		      "  endpoints:\n", i);
+	for (int j = 0; j < 16; j++)
+		strbuf_printf(b, "    - {address: 198.18.%d.%zu, port: 80}\n", j, 1 + i % 250);
+}
+
 static void test_yaml_limits(void **state)
 {
 	(void)state;
@@ -813,13 +895,20 @@ static void test_yaml_limits(void **state)
 		   "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
 		   "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n",
 		   0, "", "more than 100000 nodes");
-	/* the limit is per document: 20,000 services in one file load */
+	/* the limit is per document: a file of many documents with more than
+	 * YDOM_MAX_NODES nodes in all loads. Documents of 16 endpoints get over
+	 * it with about a thousand services (20,000 one-endpoint services took
+	 * a minute under ASan, whose realloc always moves the growing array of
+	 * services). */
 	struct strbuf many = { 0 };
-	for (int i = 0; i < 20000; i++)
-		strbuf_printf(&many, "---\ntype: MeshExternalService\nname: s%d\nspec:\n  match: {port: 80}\n"
-			      "  endpoints: [{address: 198.18.0.2, port: 80}]\n", i);
+	mes_many_endpoints(&many, 0);
+	size_t per_doc = nodes_of(many.s, many.len), n_docs = YDOM_MAX_NODES / per_doc + 1;
+	for (size_t i = 1; i < n_docs; i++)
+		mes_many_endpoints(&many, i);
 	struct ms_config *mc = expect_ok(many.s);
-	assert_int_equal(mc->n_svcs, 20000);
+	assert_int_equal(mc->n_svcs, n_docs);
+	assert_true(n_docs * per_doc > YDOM_MAX_NODES);
+	assert_int_equal(nodes_of(many.s, many.len), n_docs * per_doc);
 	cfg_unref(mc);
 	free(many.s);
 	/* and the file's whole is bounded too: 6 documents of ~92,000 expanded nodes */
@@ -1059,6 +1148,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples_valid),
+		cmocka_unit_test(test_examples_whole_dir_valid),
 		cmocka_unit_test(test_examples_whole_dir_with_bad_files),
 		cmocka_unit_test(test_mesh_flags_both_styles),
 		cmocka_unit_test(test_embedded_default),

@@ -7,9 +7,39 @@
 #include <string.h>
 
 #include "agent.h"
+#include "bpf-engine.h"
+#include "ctl.h"
 #include "log.h"
-#include "ms-build.h"
 #include "util.h"
+#include "version.h"
+
+/* Uninstalling under a running agent would detach its programs and its
+ * pods would go direct: refuse when its engine holds the bpffs directory,
+ * or when the agent on --control says it runs on that bpffs (the iptables
+ * engine holds no bpffs). true when refused (and said why). */
+static bool uninstall_refused(const struct agent_opts *o)
+{
+	json_object *req = ctl_request(CTL_STATUS), *resp = NULL, *v;
+	int r = bpf_engine_in_use(o->bpffs);
+	bool same = false;
+
+	if (r > 0) {
+		log_error("an agent is running on %s; stop it first, or pass --force to detach its programs anyway",
+			  o->bpffs);
+		return true;
+	}
+	if (r < 0)
+		log_warn_errno(r, "cannot tell whether an agent uses %s: %m", o->bpffs);
+	if (ctl_call(o->control, req, 2000, &resp) == 0 &&
+	    json_object_object_get_ex(resp, "bpffs", &v))
+		same = streq(json_object_get_string(v), o->bpffs);
+	json_object_put(req);
+	json_object_put(resp);
+	if (same)
+		log_error("the agent on %s runs on %s; stop it first, or pass --force", o->control, o->bpffs);
+	return same;
+}
+
 
 /* A numeric option: its bounds and the field it sets (2 or 4 bytes). */
 struct num_opt {
@@ -25,7 +55,7 @@ struct num_opt {
 enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD };
+       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -137,7 +167,11 @@ static void usage(void)
 	       "                         its own (enable --dns-server) (default: the node's resolv.conf)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
 	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
-	       "  --uninstall            detach the programs, remove every pin, exit\n");
+	       "  --uninstall            detach the programs, remove every pin, exit; refused\n"
+	       "                         while an agent runs on the same --bpffs\n"
+	       "  --force                with --uninstall: even then (its pods go direct)\n"
+	       "  --version              version, commit and library versions\n"
+	       "Exit status: 0 ok (a drained stop included), 1 failed or refused, 2 usage.\n");
 }
 
 static int set_num(const struct num_opt *n, const char *s)
@@ -197,13 +231,14 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent_opts o;
 	_cleanup_free_ char *cgroup = NULL;
-	bool uninstall = false;
+	bool uninstall = false, force = false;
 	struct num_opt nums[MAX_NUMS];
 	size_t n_nums;
 	int c;
@@ -265,8 +300,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_UNINSTALL: uninstall = true; break;
+		case O_FORCE: force = true; break;
 		case O_METRICS: o.metrics = optarg; break;
-		case O_VERSION: puts("meshspliced " MS_VERSION); return 0;
+		case O_VERSION: ms_version_print(stdout, "meshspliced"); return 0;
 		case 'h':
 		case O_HELP: usage(); return 0;
 		default: {
@@ -291,8 +327,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "meshspliced: --dns-port and --listen-port are both %u; they must differ\n", o.dns_port);
 		return 2;
 	}
+	if (force && !uninstall) {
+		fprintf(stderr, "meshspliced: --force goes with --uninstall\n");
+		return 2;
+	}
 	if (uninstall)
-		return agent_uninstall(&o) < 0 ? 1 : 0;
+		return (!force && uninstall_refused(&o)) || agent_uninstall(&o) < 0 ? 1 : 0;
 	if (o.metrics) {
 		/* every option is checked before anything is attached or bound */
 		struct sockaddr_storage ss;

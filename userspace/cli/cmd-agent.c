@@ -97,7 +97,8 @@ static bool lookup_reply(json_object *r)
 	return true;
 }
 
-/* Build the request for verb from argv; NULL after printing an error. */
+/* Build the request for verb from argv; NULL after printing an error (every
+ * error here is a usage error). */
 static json_object *build(struct cli *c, int argc, char **argv, const char *verb)
 {
 	static const struct option opts[] = {
@@ -112,6 +113,7 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 		{ "no-dns", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'd' },
 		{ "type", required_argument, NULL, 't' },
+		{ "control", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_object *req = json_object_new_object();
@@ -124,15 +126,19 @@ static json_object *build(struct cli *c, int argc, char **argv, const char *verb
 	json_object_object_add(req, CTL_F_CMD, json_object_new_string(verb));
 	optind = 0; /* 0: glibc re-initialises (and permutes options after operands) */
 	while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (lookup && o != 'o' && o != 'm' && o != 't') {
-			cli_error(c, "dns lookup takes --mesh, --type and -o");
+		bool global = o == 'o' || o == 'c'; /* also accepted before the command */
+		if (lookup && !global && o != 'm' && o != 't') {
+			cli_error(c, "dns lookup takes --mesh, --type, --control and -o");
 			goto fail;
 		}
-		if (!takes_pod && !lookup && o != 'o') {
-			cli_error(c, "%s takes no options", verb);
+		if (!takes_pod && !lookup && !global) {
+			cli_error(c, "%s takes no options but --control and -o", verb);
 			goto fail;
 		}
 		switch (o) {
+		case 'c':
+			c->control = optarg;
+			break;
 		case 'n':
 			json_object_object_add(req, CTL_F_NETNS, json_object_new_string(optarg));
 			break;
@@ -219,7 +225,7 @@ int cmd_agent(struct cli *c, int argc, char **argv, const char *verb)
 	int r;
 
 	if (!req)
-		return 1;
+		return CLI_EXIT_USAGE;
 	r = ctl_call(c->control, req, CTL_TIMEOUT_MS, &resp);
 	json_object_put(req);
 	if (r < 0) {

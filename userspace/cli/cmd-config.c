@@ -9,7 +9,7 @@
 #include "render.h"
 #include "util.h"
 
-/* Parse trailing "-o json" given after the command too, and --strict
+/* The paths, the global options given after the command too, and --strict
  * (warnings are errors). */
 static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret, size_t *ret_n,
 			 bool *ret_strict)
@@ -18,7 +18,8 @@ static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret
 	size_t n = 0;
 
 	for (int i = 1; i < argc; i++) {
-		if (streq(argv[i], "-o") && i + 1 < argc) {
+		bool has_value = i + 1 < argc;
+		if ((streq(argv[i], "-o") || streq(argv[i], "--output")) && has_value) {
 			c->json = streq(argv[++i], "json");
 			continue;
 		}
@@ -26,11 +27,19 @@ static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret
 			*ret_strict = true;
 			continue;
 		}
+		if (streq(argv[i], "--mes-cidr") && has_value) {
+			c->mes_cidr = argv[++i];
+			continue;
+		}
+		if (streq(argv[i], "--ms-cidr") && has_value) {
+			c->ms_cidr = argv[++i];
+			continue;
+		}
 		paths[n++] = argv[i];
 	}
 	if (n == 0) {
 		free(paths);
-		return cli_error(c, "%s needs at least one file or directory", argv[0]);
+		return cli_usage(c, "%s needs at least one file or directory", argv[0]);
 	}
 	*ret = paths;
 	*ret_n = n;
@@ -42,15 +51,16 @@ static int load(struct cli *c, int argc, char **argv, struct ms_config **ret,
 {
 	_cleanup_free_ const char **paths = NULL;
 	struct cfg_opts o;
-	size_t n;
+	size_t n = 0; /* gcc 12 cannot see that collect_paths sets it whenever it returns 0 */
 
-	if (collect_paths(c, argc, argv, &paths, &n, &errs->strict))
-		return 1;
+	int r = collect_paths(c, argc, argv, &paths, &n, &errs->strict);
+	if (r)
+		return r;
 	cfg_opts_init(&o);
 	if (c->mes_cidr && cidr_parse(c->mes_cidr, &o.mes_cidr) < 0)
-		return cli_error(c, "--mes-cidr \"%s\" is not a CIDR", c->mes_cidr);
+		return cli_usage(c, "--mes-cidr \"%s\" is not a CIDR", c->mes_cidr);
 	if (c->ms_cidr && cidr_parse(c->ms_cidr, &o.ms_cidr) < 0)
-		return cli_error(c, "--ms-cidr \"%s\" is not a CIDR", c->ms_cidr);
+		return cli_usage(c, "--ms-cidr \"%s\" is not a CIDR", c->ms_cidr);
 	if (cfg_load_paths(paths, n, &o, errs, ret) < 0) {
 		if (c->json) {
 			json_object *j = json_object_new_object();

@@ -19,7 +19,7 @@ static int num(struct cli *c, const char *opt, const char *s, unsigned long max,
 	unsigned long v = strtoul(s, &end, 0);
 
 	if (*end || !*s || v > max || s[0] == '-')
-		return cli_error(c, "%s \"%s\" is not a number in 0..%lu", opt, s, max);
+		return cli_usage(c, "%s \"%s\" is not a number in 0..%lu", opt, s, max);
 	*ret = v;
 	return 0;
 }
@@ -43,11 +43,11 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 	struct tp_opts o;
 	const char *verb, *netns = NULL, *backend = NULL;
 	bool v6 = false, vip_given = false;
-	unsigned long v;
+	unsigned long v = 0; /* gcc -O3 cannot see that num() sets it before each read */
 	int opt;
 
 	if (argc < 2)
-		return cli_error(c, "iptables needs render, install, uninstall or verify");
+		return cli_usage(c, "iptables needs render, install, uninstall or verify");
 	verb = argv[1];
 	tp_opts_init(&o);
 	optind = 2;
@@ -56,22 +56,24 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 		case 'n': netns = optarg; break;
 		case 'm':
 			if (num(c, "--mark", optarg, 0xffffffffUL, &v))
-				return 1;
+				return CLI_EXIT_USAGE;
 			o.mark = (uint32_t)v;
 			break;
 		case 'p':
-			if (num(c, "--port", optarg, 65535, &v) || v == 0)
-				return v == 0 ? cli_error(c, "--port 0 is not a port") : 1;
+			if (num(c, "--port", optarg, 65535, &v))
+				return CLI_EXIT_USAGE; /* v untouched: num() said why */
+			if (v == 0)
+				return cli_usage(c, "--port 0 is not a port");
 			o.listen_port = (uint16_t)v;
 			break;
 		case 'P':
 			if (o.n_excl_ports >= TP_MAX_ITEMS || num(c, "--exclude-port", optarg, 65535, &v) || v == 0)
-				return cli_error(c, "--exclude-port \"%s\": a port 1-65535, at most %d", optarg, TP_MAX_ITEMS);
+				return cli_usage(c, "--exclude-port \"%s\": a port 1-65535, at most %d", optarg, TP_MAX_ITEMS);
 			o.excl_ports[o.n_excl_ports++] = (uint16_t)v;
 			break;
 		case 'U':
 			if (o.n_excl_uids >= TP_MAX_ITEMS || num(c, "--exclude-uid", optarg, 0xfffffffeUL, &v))
-				return cli_error(c, "--exclude-uid \"%s\": a uid, at most %d", optarg, TP_MAX_ITEMS);
+				return cli_usage(c, "--exclude-uid \"%s\": a uid, at most %d", optarg, TP_MAX_ITEMS);
 			o.excl_uids[o.n_excl_uids++] = (uint32_t)v;
 			break;
 		case 'C':
@@ -83,23 +85,23 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 				vip_given = true;
 			}
 			if (*n >= TP_MAX_ITEMS || cidr_parse(optarg, &arr[*n]) < 0)
-				return cli_error(c, "%s \"%s\" is not address/prefix", opt == 'C' ? "--exclude-cidr" : "--vip-cidr", optarg);
+				return cli_usage(c, "%s \"%s\" is not address/prefix", opt == 'C' ? "--exclude-cidr" : "--vip-cidr", optarg);
 			(*n)++;
 			break;
 		}
 		case 'N': o.capture_all = false; break;
 		case 'D':
 			if (num(c, "--dns-port", optarg, 65535, &v) || v == 0)
-				return cli_error(c, "--dns-port \"%s\" is not a port", optarg);
+				return cli_usage(c, "--dns-port \"%s\" is not a port", optarg);
 			o.dns_port = (uint16_t)v;
 			break;
 		case '6': v6 = true; break;
 		case 'b': backend = optarg; break;
-		default: return 2;
+		default: return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
-		return cli_error(c, "unexpected argument \"%s\"", argv[optind]);
+		return cli_usage(c, "unexpected argument \"%s\"", argv[optind]);
 	if (!vip_given) {
 		cidr_parse("242.0.0.0/8", &o.vip_cidrs[0]);
 		cidr_parse("241.0.0.0/8", &o.vip_cidrs[1]);
@@ -112,9 +114,9 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 		return 0;
 	}
 	if (!streq(verb, "install") && !streq(verb, "uninstall") && !streq(verb, "verify"))
-		return cli_error(c, "unknown iptables command \"%s\" (render, install, uninstall, verify)", verb);
+		return cli_usage(c, "unknown iptables command \"%s\" (render, install, uninstall, verify)", verb);
 	if (!netns)
-		return cli_error(c, "iptables %s needs --netns PATH", verb);
+		return cli_usage(c, "iptables %s needs --netns PATH", verb);
 	_cleanup_close_ int fd = netns_open(netns);
 	if (fd < 0)
 		return cli_error(c, "netns %s: %s", netns, strerror(-fd));
@@ -125,7 +127,7 @@ int cmd_iptables(struct cli *c, int argc, char **argv)
 		else if (streq(backend, "legacy"))
 			b = TP_BACKEND_LEGACY;
 		else
-			return cli_error(c, "--backend takes nft or legacy");
+			return cli_usage(c, "--backend takes nft or legacy");
 	} else if (tp_detect_backend(fd, &b) < 0) {
 		return cli_error(c, "no iptables tools found (iptables-nft-save, iptables-legacy-save)");
 	}

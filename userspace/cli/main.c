@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ms-build.h"
 #include "ctl.h"
 #include "util.h"
+#include "version.h"
 
 
 int cli_error(struct cli *c, const char *fmt, ...)
@@ -31,27 +31,64 @@ int cli_error(struct cli *c, const char *fmt, ...)
 	return 1;
 }
 
-int cli_dispatch(struct cli *c, const struct cmd *table, int argc, char **argv, const char *what)
+int cli_usage(struct cli *c, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_error(c, "%s", msg);
+	return CLI_EXIT_USAGE;
+}
+
+static const struct cmd *cmd_find(struct cli *c, const struct cmd *table, const char *name,
+				  const char *what, int *ret_r)
 {
 	const struct cmd *found = NULL;
-	size_t len;
+	size_t len = strlen(name);
 
-	if (argc < 1)
-		return cli_error(c, "missing %s; see 'meshsplice help'", what);
-	len = strlen(argv[0]);
 	for (const struct cmd *t = table; t->name; t++) {
-		if (strcmp(t->name, argv[0]) == 0) {
-			found = t;
-			break;
-		}
-		if (len && strncmp(t->name, argv[0], len) == 0) {
-			if (found)
-				return cli_error(c, "%s \"%s\" is ambiguous", what, argv[0]);
+		if (strcmp(t->name, name) == 0)
+			return t;
+		if (len && strncmp(t->name, name, len) == 0) {
+			if (found) {
+				*ret_r = cli_usage(c, "%s \"%s\" is ambiguous", what, name);
+				return NULL;
+			}
 			found = t;
 		}
 	}
 	if (!found)
-		return cli_error(c, "unknown %s \"%s\"; see 'meshsplice help'", what, argv[0]);
+		*ret_r = cli_usage(c, "unknown %s \"%s\"; see 'meshsplice help'", what, name);
+	return found;
+}
+
+static void cmd_usage(const struct cmd *t)
+{
+	/* the one-line help is "GRAMMAR  what it does": the grammar alone here */
+	const char *gap = strstr(t->help, "  ");
+	int n = gap ? (int)(gap - t->help) : (int)strlen(t->help);
+
+	printf("Usage: meshsplice [GLOBAL OPTIONS] %.*s\n\n%s", n, t->help, t->usage);
+}
+
+int cli_dispatch(struct cli *c, const struct cmd *table, int argc, char **argv, const char *what)
+{
+	const struct cmd *found;
+	int r = CLI_EXIT_USAGE;
+
+	if (argc < 1)
+		return cli_usage(c, "missing %s; see 'meshsplice help'", what);
+	if (!(found = cmd_find(c, table, argv[0], what, &r)))
+		return r;
+	/* --help or -h anywhere before "--": the command's own help, nothing run */
+	for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+			cmd_usage(found);
+			return CLI_EXIT_OK;
+		}
 	return found->fn(c, argc, argv);
 }
 
@@ -74,38 +111,125 @@ AGENT_CMD(reload)
 static int cmd_dns(struct cli *c, int argc, char **argv)
 {
 	if (argc < 2 || !streq(argv[1], "lookup"))
-		return cli_error(c, "usage: dns lookup NAME [--mesh M] [--type A|AAAA]");
+		return cli_usage(c, "usage: dns lookup NAME [--mesh M] [--type A|AAAA]");
 	return cmd_agent(c, argc - 1, argv + 1, "dns-lookup");
 }
 
+static int cmd_version(struct cli *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		return cli_usage(c, "version takes no arguments");
+	ms_version_print(stdout, "meshsplice");
+	return CLI_EXIT_OK;
+}
+
+#define AGENT_OPTS \
+	"Global options, before or after the command: --control SOCK (default\n" \
+	"  " MS_DEFAULT_CONTROL "), -o table|json.\n\n"
+#define LOAD_OPTS \
+	"  PATH       a YAML file, or a directory: its *.yaml and *.yml files, sorted\n" \
+	"  --mes-cidr CIDR, --ms-cidr CIDR (global options, before or after the\n" \
+	"             command): the VIP ranges, as the agent's options of the same names\n"
+
 static const struct cmd commands[] = {
-	{ "validate", cmd_validate, "validate [--strict] PATH... check config files; every problem as file:line:col (--strict: warnings too)" },
-	{ "render", cmd_render, "render PATH...              meshes and services with VIPs, hostnames, endpoints" },
-	{ "status", cmd_status, "status                      the agent: engine, config, pods, connections" },
-	{ "pods", cmd_pods, "pods                        enabled pods" },
-	{ "enable", cmd_enable, "enable --netns PATH [--name NS/POD] [--mesh M] [--exclude-port P] [--exclude-cidr C] [--no-exclusions] [--dns-server IP]... [--no-dns|--dns] | enable NS/POD" },
-	{ "disable", cmd_disable, "disable NS/POD | --netns PATH" },
-	{ "conns", cmd_conns, "conns                       proxied connections" },
-	{ "stats", cmd_stats, "stats                       counters" },
-	{ "get", cmd_get, "get                         the agent's config, rendered" },
-	{ "dns", cmd_dns, "dns lookup NAME [--mesh M] [--type A|AAAA]  what a pod of mesh M is told for NAME" },
-	{ "reload", cmd_reload, "reload                      re-read the config directory now" },
-	{ "iptables", cmd_iptables, "iptables render|install|uninstall|verify [--netns PATH] [--port P] [--mark M] [--exclude-port P] [--exclude-cidr C] [--exclude-uid U] [--vip-cidr C] [--no-capture-all] [--dns-port P] [--ipv6]" },
-	{ "help", do_help, "help                        this text" },
-	{ NULL, NULL, NULL },
+	{ "validate", cmd_validate, "validate [--strict] PATH... check config files; every problem as file:line:col",
+	  "Load the files and directories as the agent would and report every problem,\n"
+	  "one per line as file:line:col: field: why; warnings (what Kuma accepts and\n"
+	  "meshsplice ignores) too. No agent needed.\n\n" LOAD_OPTS
+	  "  --strict   warnings are problems too\n"
+	  "  -o json    {\"valid\": ..., \"errors\": [...]} (also after the command)\n\n"
+	  "Exit status: 0 valid, 1 problems found, 2 usage.\n" },
+	{ "render", cmd_render, "render PATH...              meshes and services with VIPs, hostnames, endpoints",
+	  "Load like validate and print the resulting model: each mesh's flags; each\n"
+	  "service's VIP, ports, endpoints, TLS summary and generated hostnames. Key\n"
+	  "material is never printed.\n\n" LOAD_OPTS "  -o json    the model as JSON\n\n"
+	  "Exit status: 0 rendered, 1 problems found, 2 usage.\n" },
+	{ "status", cmd_status, "status                      the agent: engine, config, pods, connections",
+	  "The running agent's engine, config, pods and connection counts.\n\n" AGENT_OPTS
+	  "Exit status: 0, 1 when no agent answers or it reports an error, 2 usage.\n" },
+	{ "pods", cmd_pods, "pods                        enabled pods",
+	  "Each enabled pod: name, mesh, state, engine, since, netns.\n\n" AGENT_OPTS
+	  "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "enable", cmd_enable,
+	  "enable --netns PATH [--name NS/POD] [--mesh M] [--exclude-port P] [--exclude-cidr C] [--no-exclusions] [--dns-server IP]... [--no-dns|--dns] | enable NS/POD",
+	  "Steer a pod's outbound TCP (and DNS) through the agent. A pod is its network\n"
+	  "namespace; NS/POD alone enables again a pod the agent knows.\n\n"
+	  "  --netns PATH        /var/run/netns/NAME or /proc/PID/ns/net\n"
+	  "  --name NS/POD       the pod's name in listings (default: from the path)\n"
+	  "  --mesh M            the pod's mesh (default: default)\n"
+	  "  --exclude-port P    never steer connections to port P (repeatable)\n"
+	  "  --exclude-cidr C    never steer connections to C (repeatable); each list given\n"
+	  "                      replaces the pod's, one not given is kept\n"
+	  "  --no-exclusions     clear the pod's excluded ports and CIDRs\n"
+	  "  --dns-server IP     the pod's own resolver (repeatable): with passthrough off,\n"
+	  "                      its DNS may go there (and to the agent's --dns-upstream) only\n"
+	  "  --no-dns, --dns     the pod's DNS through the agent's responder or not\n\n" AGENT_OPTS
+	  "Exit status: 0 enabled, 1 the agent refused or is not running, 2 usage.\n" },
+	{ "disable", cmd_disable, "disable NS/POD | --netns PATH",
+	  "Stop steering a pod; the agent keeps it known (enable NS/POD brings it back).\n\n" AGENT_OPTS
+	  "Exit status: 0 disabled, 1 the agent refused or is not running, 2 usage.\n" },
+	{ "conns", cmd_conns, "conns                       proxied connections",
+	  "Each proxied connection: pod, original destination, service, upstream,\n"
+	  "bytes each way, age.\n\n" AGENT_OPTS "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "stats", cmd_stats, "stats                       counters",
+	  "The agent's counters: connections, refusals by reason, bytes, TLS, DNS,\n"
+	  "and the BPF programs' counters.\n\n" AGENT_OPTS
+	  "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "get", cmd_get, "get                         the agent's config, rendered",
+	  "The config the agent runs on, as render -o json prints it.\n\n" AGENT_OPTS
+	  "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "dns", cmd_dns, "dns lookup NAME [--mesh M] [--type A|AAAA]  what a pod of mesh M is told for NAME",
+	  "Ask the agent's DNS responder what it answers a pod of mesh M for NAME: a VIP\n"
+	  "for a generated hostname of the mesh, else that the query goes to the pod's\n"
+	  "own resolver.\n\n"
+	  "  --mesh M           default: default\n"
+	  "  --type A|AAAA      default: A\n\n" AGENT_OPTS
+	  "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "reload", cmd_reload, "reload                      re-read the config directory now",
+	  "Re-read the agent's --config-dir now (it also does on change and on SIGHUP);\n"
+	  "a broken config is reported and the last good one stays in force.\n\n" AGENT_OPTS
+	  "Exit status: 0 reloaded, 1 the config has problems or no agent answers, 2 usage.\n" },
+	{ "iptables", cmd_iptables,
+	  "iptables render|install|uninstall|verify [--netns PATH] [--port P] [--mark M] [--exclude-port P] [--exclude-cidr C] [--exclude-uid U] [--vip-cidr C] [--no-capture-all] [--dns-port P] [--ipv6]",
+	  "The iptables engine by hand. render prints the rule set (no root needed);\n"
+	  "install, uninstall and verify act in the pod's netns (root).\n\n"
+	  "  --netns PATH        the pod's network namespace (install, uninstall, verify)\n"
+	  "  --port P            the listener's port (default 15001)\n"
+	  "  --mark M            the agent's SO_MARK: its sockets are left alone\n"
+	  "  --exclude-port P, --exclude-cidr C, --exclude-uid U   left alone (repeatable)\n"
+	  "  --vip-cidr C        VIP ranges (default 242.0.0.0/8 and 241.0.0.0/8; repeatable)\n"
+	  "  --no-capture-all    capture only the VIP ranges, not every TCP connection\n"
+	  "  --dns-port P        send UDP and TCP port 53 to P\n"
+	  "  --ipv6              the IPv6 rule set (render)\n"
+	  "  --backend nft|legacy  default: the one the netns uses\n\n"
+	  "Exit status: 0 done (verify: no drift), 1 failed or drift found, 2 usage.\n" },
+	{ "version", cmd_version, "version                     this build: version, commit, library versions",
+	  "The version and git commit of this build, and the versions of libbpf,\n"
+	  "OpenSSL, libyaml and json-c it runs with. Same as --version.\n" },
+	{ "help", do_help, "help [COMMAND]              this text, or a command's",
+	  "The list of commands, or one command's help (as COMMAND --help).\n" },
+	{ NULL, NULL, NULL, NULL },
 };
 
 static int do_help(struct cli *c, int argc, char **argv)
 {
-	(void)c;
-	(void)argc;
-	(void)argv;
-	printf("Usage: meshsplice [--control SOCK] [-o table|json] COMMAND [ARGS]\n\nCommands:\n");
+	if (argc > 1) {
+		int r = CLI_EXIT_USAGE;
+		const struct cmd *t = cmd_find(c, commands, argv[1], "command", &r);
+		if (!t)
+			return r;
+		cmd_usage(t);
+		return CLI_EXIT_OK;
+	}
+	printf("Usage: meshsplice [--control SOCK] [-o table|json] [--mes-cidr C] [--ms-cidr C] COMMAND [ARGS]\n"
+	       "       meshsplice COMMAND --help | --version | --help\n\nCommands:\n");
 	for (const struct cmd *t = commands; t->name; t++)
 		printf("  %s\n", t->help);
-	printf("\nCommands may be abbreviated to a unique prefix. The agent's socket defaults to %s.\n",
+	printf("\nCommands may be abbreviated to a unique prefix. The agent's socket defaults to %s.\n"
+	       "Exit status: 0 ok, 1 problems found (invalid config, agent error or absent), 2 usage.\n",
 	       MS_DEFAULT_CONTROL);
-	return 0;
+	return CLI_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -132,7 +256,7 @@ int main(int argc, char **argv)
 			if (streq(optarg, "json"))
 				c.json = true;
 			else if (!streq(optarg, "table"))
-				return cli_error(&c, "-o takes table or json, not \"%s\"", optarg);
+				return cli_usage(&c, "-o takes table or json, not \"%s\"", optarg);
 			break;
 		case 'E':
 			c.mes_cidr = optarg;
@@ -141,15 +265,15 @@ int main(int argc, char **argv)
 			c.ms_cidr = optarg;
 			break;
 		case 'V':
-			puts("meshsplice " MS_VERSION);
-			return 0;
+			ms_version_print(stdout, "meshsplice");
+			return CLI_EXIT_OK;
 		case 'h':
 			return do_help(&c, 0, NULL);
 		default:
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc)
-		return do_help(&c, 0, NULL), 2;
+		return do_help(&c, 0, NULL), CLI_EXIT_USAGE;
 	return cli_dispatch(&c, commands, argc - optind, argv + optind, "command");
 }

@@ -348,7 +348,7 @@ static void udp_forward(struct dnsp *d, struct dnsp_sock *s, const struct sockad
 	struct ms_addr client, self, dst;
 	uint16_t cport, dport, id = (uint16_t)(msg[0] << 8 | msg[1]);
 	struct sockaddr_storage ss;
-	socklen_t sl;
+	socklen_t sl = 0; /* upstream_socket() sets it; gcc -O3 cannot see that */
 	char where[MS_ADDR_STRLEN + 8];
 	int fd, r;
 
@@ -588,7 +588,7 @@ static void tcp_query(struct dnsp *d, struct dns_tcp *t)
 		return;
 	}
 	struct sockaddr_storage ss;
-	socklen_t sl;
+	socklen_t sl = 0; /* upstream_socket() sets it; gcc -O3 cannot see that */
 	int fd = upstream_socket(d, t->via->pod, &t->orig, t->oport, SOCK_STREAM, &ss, &sl);
 	if (fd < 0) {
 		tcp_servfail(d, t);

@@ -26,7 +26,8 @@ void *xrealloc(void *p, size_t n, size_t sz)
 {
 	if (sz && n > (size_t)-1 / sz)
 		oom();
-	p = realloc(p, n * sz ? n * sz : 1);
+	size_t bytes = n * sz;
+	p = realloc(p, bytes ? bytes : 1);
 	if (!p)
 		oom();
 	return p;

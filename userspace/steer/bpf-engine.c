@@ -9,6 +9,7 @@
 #include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -36,6 +37,7 @@ struct bpf_engine {
 	size_t n_cur;
 	uint32_t *retired; /* sets no service names since the last sync: deleted at the next */
 	size_t n_retired;
+	int lock_fd; /* the bpffs directory, flock()ed shared while we run */
 };
 
 struct hook {
@@ -198,6 +200,14 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		return log_error_errno(errno, "open cgroup %s: %m", o->cgroup);
 	e = xcalloc(1, sizeof(*e));
 	e->ncpu = libbpf_num_possible_cpus();
+	/* Shared for the agent's life (two agents during a hand-over hold it
+	 * both); `meshspliced --uninstall` asks for it exclusive, so it can tell
+	 * a live agent's pins from those a stopped one left. */
+	e->lock_fd = open(o->bpffs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e->lock_fd < 0 || flock(e->lock_fd, LOCK_SH) < 0) {
+		r = log_error_errno(errno, "lock %s: %m", o->bpffs_dir);
+		goto fail;
+	}
 	e->skel = meshsplice_bpf__open_opts(&oo);
 	if (!e->skel) {
 		r = log_error_errno(errno, "open BPF object: %m");
@@ -234,7 +244,20 @@ void bpf_engine_close(struct bpf_engine *e)
 	meshsplice_bpf__destroy(e->skel);
 	free(e->cur);
 	free(e->retired);
+	if (e->lock_fd >= 0)
+		close(e->lock_fd);
 	free(e);
+}
+
+int bpf_engine_in_use(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0; /* released when fd closes */
+	return errno == EWOULDBLOCK ? 1 : -errno;
 }
 
 int bpf_engine_uninstall(const char *dir)

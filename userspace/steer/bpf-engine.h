@@ -26,6 +26,9 @@ struct bpf_engine_opts {
 int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret);
 /* Close fds; pinned links and maps stay. Accepts NULL. */
 void bpf_engine_close(struct bpf_engine *e);
+/* 1 when a running agent's engine holds dir (the lock bpf_engine_open
+ * takes), 0 when none does or dir does not exist, or -errno. */
+int bpf_engine_in_use(const char *dir);
 /* Remove every pin (links detach when unpinned) and the directory. */
 int bpf_engine_uninstall(const char *bpffs_dir);
 /* Can this kernel load cgroup sock_addr programs? (for --engine auto) */
