@@ -49,7 +49,8 @@ cleanup() {
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 	done
 	sleep 0.2
-	"$AGENT_BIN" --uninstall --bpffs "$BPFFS/meshsplice" >/dev/null 2>&1
+	# ours only: our pins, our state dir (its pods' iptables chains), our control socket
+	"$AGENT_BIN" --uninstall --bpffs "$BPFFS/meshsplice" --state-dir "$T/state" --control "$CTL" >/dev/null 2>&1
 	mountpoint -q "$BPFFS" && umount "$BPFFS"
 	[ -d "$CG" ] && rmdir "$CG" 2>/dev/null
 	for ns in "$NS_A" "$NS_B" "$NS_O" "${EXTRA_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
