@@ -406,7 +406,7 @@ static void test_endpoints(void **state)
 static void test_tls_versions(void **state)
 {
 	(void)state;
-	expect_err(MES("a", 80) "  tls:\n    version:\n      min: TLS13\n      max: TLS12\n", 13, "spec.tls.version",
+	expect_err(MES("a", 80) "  tls:\n    version:\n      min: TLS13\n      max: TLS12\n", 13, "spec.tls.version.min",
 		   "min TLS13 is above max TLS12");
 	expect_err(MES("a", 80) "  tls:\n    version:\n      min: TLS14\n", 13, "spec.tls.version.min",
 		   "unknown value \"TLS14\"");
@@ -506,7 +506,7 @@ static void test_cert_key_pairs(void **state)
 	expect_err(bad, 16, "spec.tls.verification.clientKey", "does not match");
 
 	char *alone = xasprintf(MES("a", 80) "  tls:\n    verification:\n      clientCert:\n        inline: %s\n", c1);
-	expect_err(alone, 0, "spec.tls.verification", "go together");
+	expect_err(alone, 14, "spec.tls.verification.clientKey", "go together"); /* at clientCert, which is given */
 
 	/* Kubernetes Secret with data.value */
 	char *k8s = xasprintf(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        secret: ca\n"
@@ -811,6 +811,28 @@ static void test_resource_names_and_labels(void **state)
 	expect_err("type: Mesh\nname: m\nlabels:\n  version: 1.0\n", 4, "labels.version", "got the number 1.0");
 	c = expect_ok("type: Mesh\nname: m\nlabels:\n  version: \"1.0\"\n  build: 1.0.3\n  hex: 0xg\n");
 	cfg_unref(c);
+}
+
+/* HostnameGenerator as Kuma validates it: exactly one selector, a template
+ * that is not empty and renders (with Kuma's stub values) to a DNS-1123
+ * subdomain, an extension with a type. */
+static void test_hostgen_rules(void **state)
+{
+	(void)state;
+#define HG(sel, tmpl) "type: HostnameGenerator\nname: g\nspec:\n  selector:\n" sel "  template: '" tmpl "'\n"
+	struct ms_config *c = expect_ok(HG("    meshService: {}\n", "{{ .Name }}.{{ label \"team\" }}.mesh"));
+	cfg_unref(c);
+	expect_err(HG("    meshService: {}\n    meshExternalService: {}\n", "{{ .Name }}.mesh"), 5, "spec.selector",
+		   "exact one selector");
+	expect_err("type: HostnameGenerator\nname: g\nspec:\n  selector: {}\n  template: x.mesh\n", 4, "spec.selector",
+		   "exact one selector");
+	expect_err(HG("    meshService: {}\n", ""), 6, "spec.template", "must not be empty");
+	expect_err(HG("    meshService: {}\n", "{{ .Name }}.MESH"), 6, "spec.template", "not a valid DNS name");
+	expect_err(HG("    meshService: {}\n", "{{ .Name }}..mesh"), 6, "spec.template", "not a valid DNS name");
+	expect_err(HG("    meshService: {}\n", "{{ .Name }}_svc.mesh"), 6, "spec.template", "not a valid DNS name");
+	expect_err(HG("    meshService: {}\n", "{{ .Name }}.mesh") "  extension:\n    config: {}\n", 8,
+		   "spec.extension.type", "must not be empty");
+#undef HG
 }
 
 static void test_legacy_external_service(void **state)
@@ -1175,6 +1197,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_limits),
 		cmocka_unit_test(test_not_a_resource),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_hostgen_rules),
 		cmocka_unit_test(test_resource_names_and_labels),
 		cmocka_unit_test(test_mesh_service_selectors),
 		cmocka_unit_test(test_ignored_kinds),

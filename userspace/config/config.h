@@ -63,7 +63,8 @@ void cfg_vip_table_clear(struct ms_vip_table *t);
 /* Hostname templates: render tmpl for svc; NULL + error message on failure. */
 char *cfg_template_render(const char *tmpl, const struct ms_service *svc, const char *zone,
 			  char **ret_err);
-/* Check a template's syntax without a service; 0 or -EINVAL with a message. */
+/* Check a template without a service, as Kuma does: its syntax, and that it
+ * renders with stub values to a DNS-1123 subdomain; 0 or -EINVAL with a message. */
 int cfg_template_check(const char *tmpl, char **ret_err);
 
 const char *cfg_label(const struct ms_labels *l, const char *key);

@@ -7,7 +7,7 @@
 
 void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m)
 {
-	const struct ynode *spec = m->body, *sel;
+	const struct ynode *spec = m->body, *sel, *ext;
 	struct ms_config *c = L->c;
 	struct ms_hostgen *h;
 	char *err = NULL;
@@ -32,6 +32,16 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m)
 		d_err(d, ynode_get(spec, "template"), "spec.template", "%s", err);
 		free(err);
 	}
+	if (h->tmpl && !*h->tmpl)
+		d_err(d, ynode_get(spec, "template"), "spec.template", "must not be empty");
+	ext = ynode_get(spec, "extension");
+	if (ext && !ynode_is_null(ext) && d_is_map(d, ext, "spec.extension")) {
+		char *ty = NULL;
+		if (d_str(d, ext, "type", "spec.extension", false, &ty) == 0 && (!ty || !*ty))
+			d_err(d, ynode_get(ext, "type") ? ynode_get(ext, "type") : ext, "spec.extension.type",
+			      "must not be empty");
+		free(ty);
+	}
 	sel = ynode_get(spec, "selector");
 	if (!sel) {
 		d_err(d, spec, "spec.selector", "required field is missing");
@@ -40,6 +50,15 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m)
 	if (!d_is_map(d, sel, "spec.selector"))
 		return;
 	d_known(d, sel, "spec.selector", KEYS("meshExternalService", "meshService", "meshMultiZoneService"));
+	int set = 0;
+	for (const char *const *k = KEYS("meshExternalService", "meshService", "meshMultiZoneService"); *k; k++)
+		set += ynode_get(sel, *k) && !ynode_is_null(ynode_get(sel, *k));
+	if (set != 1) {
+		d_err(d, sel, "spec.selector",
+		      "exact one selector (meshService, meshExternalService or meshMultiZoneService) must be defined, %d given",
+		      set);
+		return;
+	}
 	for (int which = 0; which < 2; which++) {
 		const char *key = which ? "meshService" : "meshExternalService";
 		const struct ynode *s = ynode_get(sel, key);
@@ -47,7 +66,7 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m)
 		char **kv = NULL;
 		size_t n = 0;
 
-		if (!s)
+		if (!s || ynode_is_null(s))
 			continue;
 		d_join(p, "spec.selector", key);
 		if (!d_is_map(d, s, p))
@@ -64,6 +83,4 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m)
 		else
 			h->for_mes = true;
 	}
-	if (!h->for_mes && !h->for_ms && !ynode_get(sel, "meshMultiZoneService"))
-		d_err(d, sel, "spec.selector", "selects nothing (expected meshExternalService or meshService)");
 }

@@ -84,7 +84,8 @@ void decode_mes_tls(struct loader *L, struct dctx *d, const struct ynode *tls,
 		if (d_pick(d, ver, "max", p, cfg_tlsver_names, ARRAY_SIZE(cfg_tlsver_names), &v) == 0)
 			t->max = (enum ms_tls_version)v;
 		if (t->min != MS_TLS_AUTO && t->max != MS_TLS_AUTO && t->min > t->max)
-			d_err(d, ver, p, "min %s is above max %s", cfg_tlsver_names[t->min], cfg_tlsver_names[t->max]);
+			d_err(d, ynode_get(ver, "min"), d_join(q, p, "min"), "min %s is above max %s",
+			      cfg_tlsver_names[t->min], cfg_tlsver_names[t->max]);
 	}
 	verif = ynode_get(tls, "verification");
 	if (!verif || ynode_is_null(verif) || !d_is_map(d, verif, d_join(p, path, "verification")))

@@ -98,10 +98,14 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 			       "does not match the public key of clientCert");
 	}
 	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
-	if (has_cert != has_key)
-		cfg_errors_add(L->errs, s->file, s->line, s->col, base,
-			       "clientCert and clientKey go together (%s given alone)",
+	/* named where Kuma names it: the one that is missing, at the one given */
+	if (has_cert != has_key) {
+		const struct ms_blob *given = has_cert ? &s->tls.cert : &s->tls.key;
+		cfg_errors_add(L->errs, s->file, given->line, given->col,
+			       d_join(field, base, has_cert ? "clientKey" : "clientCert"),
+			       "must be defined when %s is defined (clientCert and clientKey go together)",
 			       has_cert ? "clientCert" : "clientKey");
+	}
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	ERR_clear_error();

@@ -9,7 +9,8 @@
 #include "util.h"
 
 /* Kuma's template subset: {{ .DisplayName }} {{ .Namespace }} {{ .Zone }}
- * {{ .Mesh }} {{ label "key" }}. svc == NULL only checks the syntax. */
+ * {{ .Mesh }} {{ label "key" }}. svc == NULL renders Kuma's stub values
+ * (name, displayname, ... and "label"). */
 static char *template_run(const char *tmpl, const struct ms_service *svc, const char *zone,
 			  char **ret_err)
 {
@@ -44,15 +45,15 @@ static char *template_run(const char *tmpl, const struct ms_service *svc, const 
 		size_t n = (size_t)(b - a);
 		snprintf(what, sizeof(what), "%.*s", (int)MS_MIN(n, 80), a);
 		if (streq(what, ".DisplayName")) {
-			val = svc ? svc->display_name : "x";
+			val = svc ? svc->display_name : "displayname";
 		} else if (streq(what, ".Name")) {
-			val = svc ? svc->name : "x";
+			val = svc ? svc->name : "name";
 		} else if (streq(what, ".Namespace")) {
-			val = svc ? svc->ns : "x";
+			val = svc ? svc->ns : "namespace";
 		} else if (streq(what, ".Zone")) {
-			val = svc ? zone : "x";
+			val = svc ? zone : "zone";
 		} else if (streq(what, ".Mesh")) {
-			val = svc ? svc->mesh : "x";
+			val = svc ? svc->mesh : "mesh";
 		} else if (strncmp(what, "label", 5) == 0 && isspace((unsigned char)what[5])) {
 			char *q = what + 5;
 			while (isspace((unsigned char)*q))
@@ -64,7 +65,7 @@ static char *template_run(const char *tmpl, const struct ms_service *svc, const 
 				return NULL;
 			}
 			q[ql - 1] = '\0';
-			val = svc ? cfg_label(&svc->labels, q + 1) : "x";
+			val = svc ? cfg_label(&svc->labels, q + 1) : "label";
 			if (svc && !val) {
 				*ret_err = xasprintf("service has no label \"%s\"", q + 1);
 				return NULL;
@@ -104,11 +105,16 @@ char *cfg_template_render(const char *tmpl, const struct ms_service *svc, const 
 
 int cfg_template_check(const char *tmpl, char **ret_err)
 {
-	char *r = template_run(tmpl, NULL, NULL, ret_err);
+	_cleanup_free_ char *r = template_run(tmpl, NULL, NULL, ret_err);
+	const char *why;
 
 	if (!r)
 		return -EINVAL;
-	free(r);
+	/* Kuma renders it with its stub values and wants a DNS-1123 subdomain */
+	if ((why = cfg_name_check(r))) {
+		*ret_err = xasprintf("template renders to \"%s\" which is not a valid DNS name: %s", log_escape(r), why);
+		return -EINVAL;
+	}
 	return 0;
 }
 
