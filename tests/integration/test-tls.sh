@@ -100,7 +100,8 @@ modes=(Secured SkipSAN SkipCA SkipAll)
 servers=(good wrongca wrongname expired selfsigned)
 for m in 0 1 2 3; do
 	for s in 0 1 2 3 4; do
-		svc "m-${modes[$m]}-${servers[$s]}" "242.0.1.$((10 * (m + 1) + s + 1))" 443 up.test $((9001 + s)) "$(verif "${modes[$m]}")"
+		# resource names are RFC 1123 (Kuma's rule): lowercase
+		svc "m-${modes[$m],,}-${servers[$s]}" "242.0.1.$((10 * (m + 1) + s + 1))" 443 up.test $((9001 + s)) "$(verif "${modes[$m]}")"
 	done
 done
 svc san-exact-hit 242.0.2.1 443 up.test 9001 "$(verif Secured '      subjectAltNames:

@@ -51,10 +51,15 @@ int reload_load(struct agent *a, struct ms_config **ret)
 		r = cfg_load_buffer(cfg_embedded_default, strlen(cfg_embedded_default), "<embedded default>",
 				    &co, &errs, ret);
 	}
-	if (r < 0) {
-		char buf[1024];
-		for (size_t i = 0; i < errs.n; i++)
+	char buf[1024];
+	/* warnings (what Kuma accepts and meshsplice ignores) are said, not refused */
+	for (size_t i = 0; i < errs.n; i++) {
+		if (r == 0 || errs.v[i].warning)
+			log_warn("config: %s", cfg_err_fmt(&errs.v[i], buf, sizeof(buf)));
+		else
 			log_error("config: %s", cfg_err_fmt(&errs.v[i], buf, sizeof(buf)));
+	}
+	if (r < 0) {
 		free(a->last_reload_error);
 		a->last_reload_error = errs.n ? xstrdup(cfg_err_fmt(&errs.v[0], buf, sizeof(buf))) : xstrdup("unreadable");
 	}
