@@ -197,7 +197,8 @@ PY
 case_pod_share() {
 	stop_agent TERM
 	start_agent --max-conns 200 --max-conns-per-pod 10 || return 1
-	in_pod "$NS_A" python3 - <<'PY' >"$T/share.out" 2>&1 &
+	# pod B (mesh default) takes its share of the VIP's connections
+	in_pod "$NS_B" python3 - <<'PY' >"$T/share.out" 2>&1 &
 import socket, time
 held, refused = [], 0
 for i in range(15):
@@ -219,8 +220,8 @@ PY
 	for _ in $(seq 80); do grep -q held "$T/share.out" && break; sleep 0.1; done
 	cat "$T/share.out"
 	grep -q "held 10, refused 5" "$T/share.out" || return 1
-	# pod B is not starved by pod A holding its share
-	in_pod "$NS_B" $PEER echo 242.0.0.10 80 100 || return 1
+	# pod A (mesh open: passthrough, proxied) is not starved by pod B holding its share
+	in_pod "$NS_A" $PEER echo 198.18.3.2 8080 100 || return 1
 	[ "$(stat refused.pod_connection_limit)" -eq 5 ] || return 1
 	wait $share
 	stop_agent TERM
