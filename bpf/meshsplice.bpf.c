@@ -7,16 +7,24 @@
  * the resolver the app asked. A plaintext VIP whose endpoints are IP
  * addresses takes the kernel path: connect4/6 rewrite it to one of its
  * endpoints and the agent never sees the connection; passthrough the mesh
- * allows is left alone.
+ * allows is left alone. setsockopt refuses the options that would
+ * send a pod's packets somewhere its connect did not say (routing headers,
+ * source routes), and cgroup_skb/egress drops such packets however they were
+ * set; bind4/6 keep the agent's ports on the pod's loopback free for the
+ * agent, also while it restarts.
  *
  * One object for all hooks: the programs share every map, and one skeleton
  * keeps the load, pin and attach logic in one place. */
 #include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
 #include "meshsplice.h"
 #include "lib/addr.h"
+#include "lib/reroute.h"
 
 /* UAPI values; <sys/socket.h> is libc's and does not build for BPF. */
 #define SOCK_STREAM 1
@@ -28,19 +36,24 @@
 #define AF_INET6 10
 #endif
 
+#define SOL_IP 0
+#define SOL_IPV6 41
+
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 0 /* connect() fails with EPERM (or bpf_set_retval's error) */
 #define MS_ECONNREFUSED 111
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-/* Set by the agent before load: sockets carrying this mark are its own. */
+/* Set by the agent before load: its cgroup v2 id and its mark (see
+ * meshsplice.h: the agent's own sockets need both). */
 const volatile __u32 ms_agent_mark = MS_DEFAULT_MARK;
 /* The VIP ranges (MeshExternalService, MeshService), as 16 bytes and a
  * prefix over them: a VIP without a service goes to the agent, which says
  * why it refuses it, instead of out as passthrough. */
 const volatile __u8 ms_vip_net[2][16];
 const volatile __u8 ms_vip_plen[2];
+const volatile __u64 ms_agent_cgroup = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -118,6 +131,27 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+/* The calling task is the agent: its cgroup, which a pod's process cannot
+ * join (cgroup.procs of another cgroup is not the pod's to write). 0 (never
+ * set) matches nobody: the agent refuses to load without its id. */
+static __always_inline int agent_task(void)
+{
+	return ms_agent_cgroup && bpf_get_current_cgroup_id() == ms_agent_cgroup;
+}
+
+/* The agent's own connecting socket: made and marked by the agent. The mark
+ * alone is not enough (CAP_NET_RAW sets SO_MARK): a marked socket of any
+ * other task is counted and steered as the pod's. */
+static __always_inline int agent_socket(struct bpf_sock_addr *ctx)
+{
+	if (ctx->sk->mark != ms_agent_mark)
+		return 0;
+	if (agent_task())
+		return 1;
+	count(MS_CNT_FORGED_MARK);
+	return 0;
+}
+
 static __always_inline int port_excluded(const struct ms_pod *pod, __u16 port)
 {
 	/* Bounded loop over a fixed array: the verifier can see the bound. */
@@ -174,7 +208,7 @@ static __always_inline int dns_captured(const struct ms_pod *pod, __u16 port)
 static __always_inline int left_alone(struct bpf_sock_addr *ctx, const struct ms_pod *pod, __u64 cookie,
 				      const __u8 *dst, __u16 port, int local)
 {
-	if (ctx->sk->mark == ms_agent_mark) {
+	if (agent_socket(ctx)) {
 		count(MS_CNT_SKIP_MARK);
 		return 1;
 	}
@@ -211,14 +245,15 @@ static __always_inline int in_vip_range(const __u8 *dst)
 }
 
 /* Save where the socket was going: in its own storage (getpeername,
- * recvmsg, and sockops for TCP read it back). NULL when there is no room. */
+ * recvmsg, and sockops for TCP read it back). NULL when there is no room;
+ * the caller must then refuse: a socket the policy could not steer never
+ * goes where it was going instead (an app can fill its own socket's option
+ * memory, sk_omem_alloc up to optmem_max, which this storage is charged to). */
 static __always_inline struct ms_orig *save_orig(struct bpf_sock_addr *ctx, const __u8 *dst, __u16 port)
 {
 	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 
 	if (!orig) {
-		/* Without a saved destination the agent could not forward: leave the
-		 * socket alone rather than break it, and say so in a counter. */
 		count(MS_CNT_NO_STORAGE);
 		return 0;
 	}
@@ -293,10 +328,12 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		return VERDICT_ALLOW;
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
-		if (!agent_absent(ctx, pod, pod->dns_port, 0) && save_orig(ctx, dst, port)) {
-			to->port = pod->dns_port;
-			count(MS_CNT_DNS_REDIRECTED);
-		}
+		if (agent_absent(ctx, pod, pod->dns_port, 0))
+			return VERDICT_ALLOW;
+		if (!save_orig(ctx, dst, port))
+			return VERDICT_DENY;
+		to->port = pod->dns_port;
+		count(MS_CNT_DNS_REDIRECTED);
 		return VERDICT_ALLOW;
 	}
 	sk.mesh_id = pod->mesh_id;
@@ -325,18 +362,23 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_PASSTHROUGH);
 		return VERDICT_ALLOW;
 	}
-	if (agent_absent(ctx, pod, pod->listen_port, 0) || !save_orig(ctx, dst, port))
+	if (agent_absent(ctx, pod, pod->listen_port, 0))
 		return VERDICT_ALLOW;
+	if (!save_orig(ctx, dst, port))
+		return VERDICT_DENY;
 	to->port = pod->listen_port;
 	count(MS_CNT_REDIRECTED);
 	return VERDICT_ALLOW;
 }
 
 /* UDP DNS of an enabled pod: remember the resolver (socket storage for the
- * reply's source, ms_dns for the agent) and return the responder's port, or
- * 0 to leave the datagram alone. key_port: the socket's local port when
- * known (sendmsg), 0 at connect. */
-static __always_inline __u16 dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst, int local, __u16 key_port)
+ * reply's source, ms_dns for the agent) and set *to to the responder's port,
+ * or 0 to leave the datagram alone. VERDICT_DENY when the resolver could not
+ * be recorded (the query would reach nobody, or the agent would not know
+ * where it was going). key_port: the socket's local port when known
+ * (sendmsg), 0 at connect. */
+static __always_inline int dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst, int local, __u16 key_port,
+				   __u16 *to)
 {
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	struct ms_dns_key k = {};
@@ -344,25 +386,33 @@ static __always_inline __u16 dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst,
 	struct ms_orig *orig;
 	__u64 cookie;
 
+	*to = 0;
 	if (port != MS_DNS_PORT)
-		return 0;
+		return VERDICT_ALLOW;
 	cookie = bpf_get_netns_cookie(ctx);
 	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
 	if (!pod || !dns_captured(pod, port))
-		return 0;
+		return VERDICT_ALLOW;
 	if (left_alone(ctx, pod, cookie, dst, port, local) || agent_absent(ctx, pod, pod->dns_port, 1))
-		return 0;
+		return VERDICT_ALLOW;
 	orig = save_orig(ctx, dst, port);
 	if (!orig)
-		return 0;
+		return VERDICT_DENY;
 	k.netns_cookie = cookie;
-	bpf_map_update_elem(&ms_dns, &k, orig, BPF_ANY);
+	if (bpf_map_update_elem(&ms_dns, &k, orig, BPF_ANY) < 0) {
+		count(MS_CNT_DNS_MAP_FAIL);
+		return VERDICT_DENY;
+	}
 	if (key_port) {
 		k.port = key_port;
-		bpf_map_update_elem(&ms_dns, &k, orig, BPF_ANY);
+		if (bpf_map_update_elem(&ms_dns, &k, orig, BPF_ANY) < 0) {
+			count(MS_CNT_DNS_MAP_FAIL);
+			return VERDICT_DENY;
+		}
 	}
 	count(MS_CNT_DNS_REDIRECTED);
-	return pod->dns_port;
+	*to = pod->dns_port;
+	return VERDICT_ALLOW;
 }
 
 static __always_inline void to_lo4(struct bpf_sock_addr *ctx, __u16 port)
@@ -413,10 +463,11 @@ int ms_connect4(struct bpf_sock_addr *ctx)
 
 	ms_addr_from4(dst, ip);
 	if (ctx->type == SOCK_DGRAM) {
-		__u16 to = dns_udp(ctx, dst, ms_local4(ip), 0);
-		if (to)
-			to_lo4(ctx, to);
-		return VERDICT_ALLOW;
+		__u16 dns;
+		v = dns_udp(ctx, dst, ms_local4(ip), 0, &dns);
+		if (dns)
+			to_lo4(ctx, dns);
+		return v;
 	}
 	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), ms_local4(ip), &to);
 	if (to.kernel) {
@@ -445,10 +496,11 @@ int ms_connect6(struct bpf_sock_addr *ctx)
 	mapped = ms_is_mapped(w);
 	local = mapped ? ms_local4(w[3]) : ms_local6(w);
 	if (ctx->type == SOCK_DGRAM) {
-		__u16 to = dns_udp(ctx, dst, local, 0);
-		if (to)
-			to_lo6(ctx, to, mapped);
-		return VERDICT_ALLOW;
+		__u16 dns;
+		v = dns_udp(ctx, dst, local, 0, &dns);
+		if (dns)
+			to_lo6(ctx, dns, mapped);
+		return v;
 	}
 	v = decide(ctx, dst, bpf_ntohs((__u16)ctx->user_port), local, &to);
 	if (to.kernel) {
@@ -470,14 +522,15 @@ int ms_sendmsg4(struct bpf_sock_addr *ctx)
 	__u32 ip = ctx->user_ip4;
 	__u8 dst[16];
 	__u16 to;
+	int v;
 
 	if (ctx->type != SOCK_DGRAM)
 		return VERDICT_ALLOW;
 	ms_addr_from4(dst, ip);
-	to = dns_udp(ctx, dst, ms_local4(ip), (__u16)ctx->sk->src_port);
+	v = dns_udp(ctx, dst, ms_local4(ip), (__u16)ctx->sk->src_port, &to);
 	if (to)
 		to_lo4(ctx, to);
-	return VERDICT_ALLOW;
+	return v;
 }
 
 SEC("cgroup/sendmsg6")
@@ -485,7 +538,7 @@ int ms_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	__u32 w[4];
 	__u8 dst[16];
-	int mapped;
+	int mapped, v;
 	__u16 to;
 
 	if (ctx->type != SOCK_DGRAM)
@@ -493,10 +546,10 @@ int ms_sendmsg6(struct bpf_sock_addr *ctx)
 	read6(ctx, w);
 	ms_addr_from6(dst, w);
 	mapped = ms_is_mapped(w);
-	to = dns_udp(ctx, dst, mapped ? ms_local4(w[3]) : ms_local6(w), (__u16)ctx->sk->src_port);
+	v = dns_udp(ctx, dst, mapped ? ms_local4(w[3]) : ms_local6(w), (__u16)ctx->sk->src_port, &to);
 	if (to)
 		to_lo6(ctx, to, mapped);
-	return VERDICT_ALLOW;
+	return v;
 }
 
 /* A reply from the responder: the app sees it come from the resolver it asked. */
@@ -621,4 +674,138 @@ int ms_getpeername6(struct bpf_sock_addr *ctx)
 	write_orig6(ctx, orig);
 	count(MS_CNT_PEERNAME);
 	return 1;
+}
+
+/* The agent's ports on an enabled pod's loopback are the agent's, also while
+ * no agent runs: a pod that bound one first (127.0.0.1, 0.0.0.0, ::1, ::)
+ * would keep the next agent from listening. Any other address and port, and
+ * the agent's own binds, go through. */
+static __always_inline int bind_verdict(struct bpf_sock_addr *ctx, int local)
+{
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	const struct ms_pod *pod;
+	__u64 cookie;
+
+	if (!port || !local)
+		return VERDICT_ALLOW;
+	cookie = bpf_get_netns_cookie(ctx);
+	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
+	if (!pod || (port != pod->listen_port && (!pod->dns_port || port != pod->dns_port)))
+		return VERDICT_ALLOW;
+	if (agent_task())
+		return VERDICT_ALLOW;
+	count(MS_CNT_DENY_BIND);
+	return VERDICT_DENY;
+}
+
+SEC("cgroup/bind4")
+int ms_bind4(struct bpf_sock_addr *ctx)
+{
+	return bind_verdict(ctx, ms_local4(ctx->user_ip4));
+}
+
+SEC("cgroup/bind6")
+int ms_bind6(struct bpf_sock_addr *ctx)
+{
+	__u32 w[4];
+
+	read6(ctx, w);
+	/* :: takes the IPv4 port too on a dual-stack socket: local either way */
+	return bind_verdict(ctx, ms_is_mapped(w) ? ms_local4(w[3]) : ms_local6(w));
+}
+
+/* IP_OPTIONS (and IP_RETOPTS) hold a loose or strict source route: the
+ * kernel sends the connection to the route's first hop, not to the address
+ * that connect4 checked. The program sees exactly optlen bytes. */
+static __always_inline int ip_opts_route(struct bpf_sockopt *ctx)
+{
+	int len = ctx->optlen;
+
+	if (len <= 0 || len > MS_IP_OPTS_MAX)
+		return 0; /* clears the options / refused by the kernel (more than 40 bytes) */
+	return ms_ipopts_srr(ctx->optval, ctx->optval_end, len);
+}
+
+/* Options that change where an enabled pod's packets go, whatever connect
+ * was told: IPv6 routing headers (a type 4 segment list needs no capability;
+ * the first segment becomes the packet's destination, so a connect to ::1 or
+ * to the listener leaves for any host), the RFC 2292 forms and PKTOPTIONS
+ * (ancillary data that may hold one), destination options (the ones before
+ * a routing header, and the Home Address option that rewrites the source),
+ * IPv4 source routes, and transparent sockets (any source address). 1 to
+ * refuse. SO_BINDTODEVICE stays allowed: the device changes the route lookup,
+ * not the destination, and the loopback destinations the hooks rewrite to
+ * never leave through another device (the kernel drops 127/8 and ::1 off
+ * lo), so it can only break the app's own connection. */
+static __always_inline int sockopt_reroutes(struct bpf_sockopt *ctx)
+{
+	if (ctx->level == SOL_IPV6) {
+		switch (ctx->optname) {
+		case IPV6_RTHDR:
+		case IPV6_2292RTHDR:
+		case IPV6_2292PKTOPTIONS:
+		case IPV6_RTHDRDSTOPTS:
+		case IPV6_DSTOPTS:
+		case IPV6_2292DSTOPTS:
+		case IPV6_TRANSPARENT:
+			return 1;
+		}
+		return 0;
+	}
+	if (ctx->level == SOL_IP) {
+		switch (ctx->optname) {
+		case IP_TRANSPARENT:
+			return 1;
+		case IP_OPTIONS:
+		case IP_RETOPTS:
+			return ip_opts_route(ctx);
+		}
+	}
+	return 0;
+}
+
+SEC("cgroup/setsockopt")
+int ms_setsockopt(struct bpf_sockopt *ctx)
+{
+	int inspected = ctx->level == SOL_IP && (ctx->optname == IP_OPTIONS || ctx->optname == IP_RETOPTS);
+	__u64 cookie;
+
+	if (sockopt_reroutes(ctx)) {
+		cookie = bpf_get_netns_cookie(ctx);
+		if (bpf_map_lookup_elem(&ms_pods, &cookie) && !agent_task()) {
+			count(MS_CNT_DENY_SOCKOPT);
+			return 0; /* EPERM */
+		}
+	}
+	/* The kernel takes the option from our copy when optlen is left as it
+	 * is: an option we read and allowed (IP_OPTIONS, at most 40 bytes) is
+	 * set as read, never re-read from the app's memory. Any other option is
+	 * taken from the caller's buffer again (optlen 0), which is also how an
+	 * option longer than the page this program sees passes (older kernels
+	 * fail it with EFAULT otherwise). */
+	if (!inspected)
+		ctx->optlen = 0;
+	return 1;
+}
+
+/* The same options set where setsockopt cannot see it: the compat syscall
+ * entry (int $0x80 and 32-bit processes) skips the cgroup setsockopt hook,
+ * and ancillary data (IP_RETOPTS, IPV6_RTHDR on sendmsg) never passes it.
+ * So the packets themselves are checked on the way out: a source-routed or
+ * routing-headed packet of an enabled pod's socket is dropped (the sender
+ * gets EPERM) and counted. Nearly every packet costs one byte read. */
+SEC("cgroup_skb/egress")
+int ms_egress(struct __sk_buff *skb)
+{
+	__u64 cookie;
+
+	if (!ms_skb_rerouted(skb))
+		return 1;
+	cookie = bpf_get_netns_cookie(skb);
+	/* No agent exemption here: the agent sends no such packet, and a packet
+	 * may leave in another task's context (retransmits, softirq). */
+	if (!bpf_map_lookup_elem(&ms_pods, &cookie))
+		return 1;
+	count(MS_CNT_DENY_PKT_REROUTE);
+	return 0;
 }

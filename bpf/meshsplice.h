@@ -7,6 +7,9 @@
 
 #define MS_DEFAULT_LISTEN_PORT 15001
 #define MS_DEFAULT_MARK 0x4d53 /* "MS" */
+/* The agent's own sockets are the ones made by a task of the agent's cgroup
+ * (its cgroup v2 id, which a pod cannot choose) and, for connects, carrying
+ * its mark (which CAP_NET_RAW or CAP_NET_ADMIN can set on any socket). */
 #define MS_MAX_EXCL_PORTS 8
 
 #define MS_MAX_PODS 4096
@@ -16,6 +19,7 @@
 #define MS_MAX_DNS 16384
 #define MS_DNS_PORT 53
 #define MS_DEFAULT_DNS_PORT 15053
+#define MS_IP_OPTS_MAX 40 /* the IPv4 header has room for 40 bytes of options */
 
 /* ms_pods: netns cookie → pod */
 enum ms_pod_flags {
@@ -138,6 +142,11 @@ enum ms_counter {
 	MS_CNT_KERNEL_NO_EP,    /* a kernel-path VIP with no endpoint: ECONNREFUSED */
 	MS_CNT_KERNEL_FALLBACK, /* an endpoint set changed under the connect: sent to the proxy instead */
 	MS_CNT_PASSTHROUGH,     /* passthrough the mesh allows: left alone */
+	MS_CNT_DENY_SOCKOPT, /* setsockopt of an option that changes where packets go */
+	MS_CNT_DENY_BIND,    /* bind to the agent's listener or DNS port on the pod's loopback */
+	MS_CNT_FORGED_MARK,  /* the agent's mark on a socket that is not the agent's: treated as the pod's */
+	MS_CNT_DNS_MAP_FAIL, /* the resolver of a UDP query could not be recorded: refused */
+	MS_CNT_DENY_PKT_REROUTE, /* an enabled pod's packet with a source route or routing header: dropped */
 	MS_CNT__MAX,
 };
 

@@ -28,7 +28,16 @@ static void chain_rules(struct strbuf *b, const struct tp_opts *o, int family)
 	char cidr[80];
 	const char *lo = family == AF_INET ? "127.0.0.0/8" : "::1/128";
 
-	strbuf_printf(b, "-A %s -m mark --mark 0x%x -j RETURN\n", TP_CHAIN, o->mark);
+	/* The agent's sockets: its cgroup and its mark. The mark alone is not
+	 * the agent's (CAP_NET_RAW or CAP_NET_ADMIN set SO_MARK on any socket);
+	 * the cgroup a pod cannot join. The path comes from the kernel
+	 * (/proc/self/cgroup), checked for plain characters by the agent;
+	 * quoted as iptables-save prints it. */
+	if (o->agent_cgroup)
+		strbuf_printf(b, "-A %s -m cgroup --path \"%s\" -m mark --mark 0x%x -j RETURN\n", TP_CHAIN,
+			      o->agent_cgroup, o->mark);
+	else
+		strbuf_printf(b, "-A %s -m mark --mark 0x%x -j RETURN\n", TP_CHAIN, o->mark);
 	for (size_t i = 0; i < o->n_excl_uids; i++)
 		strbuf_printf(b, "-A %s -m owner --uid-owner %u -j RETURN\n", TP_CHAIN, o->excl_uids[i]);
 	for (size_t i = 0; i < o->n_excl_ports; i++)

@@ -47,6 +47,7 @@ static int si_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why
 		return 0; /* the rules do not depend on the config */
 	tp_opts_init(&to);
 	to.mark = t->o.mark;
+	to.agent_cgroup = t->o.agent_cgroup;
 	to.listen_port = p->v.listen_port;
 	to.n_excl_ports = MS_MIN((size_t)p->v.n_excl_ports, (size_t)TP_MAX_ITEMS);
 	memcpy(to.excl_ports, p->v.excl_ports, to.n_excl_ports * sizeof(uint16_t));

@@ -17,6 +17,7 @@
 
 struct tp_opts {
 	uint32_t mark;         /* the agent's own sockets: RETURN */
+	const char *agent_cgroup; /* ... and made in this cgroup v2 (xt_cgroup --path); NULL: mark alone */
 	uint16_t listen_port;  /* REDIRECT target */
 	bool capture_all;      /* REDIRECT every other TCP connection too (passthrough capture) */
 	uint16_t dns_port;     /* 0: no DNS capture; else UDP and TCP 53 → this port */

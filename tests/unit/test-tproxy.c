@@ -38,6 +38,7 @@ static void golden(const char *name, const struct tp_opts *o, int family)
 static void defaults(struct tp_opts *o)
 {
 	tp_opts_init(o);
+	o->agent_cgroup = "/system.slice/meshsplice.service";
 	cidr_parse("242.0.0.0/8", &o->vip_cidrs[0]);
 	cidr_parse("241.0.0.0/8", &o->vip_cidrs[1]);
 	o->n_vip_cidrs = 2;

@@ -218,6 +218,7 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 {
 	const struct agent_opts *o = a->o;
 	struct steer_opts so = { .engine = o->engine, .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark,
+				 .agent_cgroup = o->self_cgroup, .agent_cgroup_id = o->self_cgroup_id,
 				 .listen_port = o->listen_port, .vip_cidrs = { o->cfg.mes_cidr, o->cfg.ms_cidr },
 				 .n_vip_cidrs = 2, .node_proxy = o->datapath_proxy };
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size, .no_nodelay = o->no_nodelay,
@@ -374,4 +375,33 @@ int agent_find_cgroup2(char **ret)
 	}
 	fclose(f);
 	return -ENOENT;
+}
+
+int agent_self_cgroup(char **ret_path, uint64_t *ret_id)
+{
+	_cleanup_free_ char *root = NULL, *full = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[4096], *path = NULL;
+	struct stat st;
+	int r;
+
+	if (!f)
+		return -errno;
+	while (!path && fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::/", 4) == 0) /* the unified hierarchy's line */
+			path = line + 3;
+	fclose(f);
+	if (!path)
+		return -ENOENT;
+	path[strcspn(path, "\n")] = '\0';
+	if ((r = agent_find_cgroup2(&root)) < 0)
+		return r;
+	full = xasprintf("%s%s", root, path);
+	if (stat(full, &st) < 0)
+		return -errno;
+	bool plain = strlen(path) < 512 && !path[strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+							   "0123456789_.:@/+=,-")];
+	*ret_path = plain ? xstrdup(path) : NULL;
+	*ret_id = (uint64_t)st.st_ino; /* on cgroup2 the directory's inode number is the cgroup id */
+	return 0;
 }

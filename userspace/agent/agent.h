@@ -42,6 +42,8 @@ struct agent_opts {
 	unsigned dns_timeout_ms;
 	unsigned drain_timeout_ms; /* SIGTERM or hand-over: how long established connections may finish */
 	struct cfg_opts cfg;
+	const char *self_cgroup;  /* the agent's own cgroup v2, as /proc/self/cgroup names it */
+	uint64_t self_cgroup_id;  /* and its id: with the mark, what makes a socket the agent's */
 };
 
 enum refuse_reason {
@@ -66,4 +68,8 @@ int agent_parse_metrics(const char *spec, struct sockaddr_storage *ss, socklen_t
 int agent_uninstall(const struct agent_opts *o);
 /* The root of the unified cgroup v2 hierarchy, from /proc/self/mountinfo. */
 int agent_find_cgroup2(char **ret);
+/* The agent's own cgroup v2: its path (from /proc/self/cgroup; NULL unless
+ * it holds only [A-Za-z0-9_.:@/+=,-], as it goes into an iptables rule) and
+ * its id (the directory's inode under the unified hierarchy). Caller frees. */
+int agent_self_cgroup(char **ret_path, uint64_t *ret_id);
 const char *agent_refuse_name(enum refuse_reason r);

@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent_opts o;
-	_cleanup_free_ char *cgroup = NULL;
+	_cleanup_free_ char *cgroup = NULL, *self_cgroup = NULL;
 	bool uninstall = false, force = false;
 	struct num_opt nums[MAX_NUMS];
 	size_t n_nums;
@@ -351,6 +351,21 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		o.cgroup = cgroup;
+	}
+	{
+		/* Without it the bpf engine refuses to start, the iptables one
+		 * exempts by the mark alone. */
+		int r = agent_self_cgroup(&self_cgroup, &o.self_cgroup_id);
+		if (r < 0)
+			log_warn_errno(r, "the agent's own cgroup v2 (/proc/self/cgroup): %m");
+		else if (!self_cgroup)
+			log_warn("the agent's cgroup path has characters an iptables rule cannot take: "
+				 "under the iptables engine its sockets are told by their mark alone");
+		else if (streq(self_cgroup, "/"))
+			log_warn("the agent runs in the root cgroup: every task there counts as the agent, "
+				 "and under the iptables engine every cgroup does (xt_cgroup matches descendants); "
+				 "run it in a cgroup of its own");
+		o.self_cgroup = self_cgroup;
 	}
 	return agent_run(&o) < 0 ? 1 : 0;
 }

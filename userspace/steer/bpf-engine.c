@@ -55,13 +55,18 @@ static const struct hook hooks[] = {
 	{ "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
 	{ "recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
 	{ "recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
+	{ "setsockopt", BPF_CGROUP_SETSOCKOPT },
+	{ "bind4", BPF_CGROUP_INET4_BIND },
+	{ "bind6", BPF_CGROUP_INET6_BIND },
+	{ "egress", BPF_CGROUP_INET_EGRESS },
 };
 
 static struct bpf_program *hook_prog(struct meshsplice_bpf *s, size_t i)
 {
 	struct bpf_program *p[] = { s->progs.ms_connect4, s->progs.ms_connect6, s->progs.ms_sockops,
 				    s->progs.ms_getpeername4, s->progs.ms_getpeername6, s->progs.ms_sendmsg4,
-				    s->progs.ms_sendmsg6, s->progs.ms_recvmsg4, s->progs.ms_recvmsg6 };
+				    s->progs.ms_sendmsg6, s->progs.ms_recvmsg4, s->progs.ms_recvmsg6,
+				    s->progs.ms_setsockopt, s->progs.ms_bind4, s->progs.ms_bind6, s->progs.ms_egress };
 	_Static_assert(ARRAY_SIZE(p) == ARRAY_SIZE(hooks), "one program per hook");
 	return p[i];
 }
@@ -87,6 +92,11 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_KERNEL_NO_EP] = "kernel_path_no_endpoint",
 	[MS_CNT_KERNEL_FALLBACK] = "kernel_path_fallback",
 	[MS_CNT_PASSTHROUGH] = "passthrough_direct",
+	[MS_CNT_DENY_SOCKOPT] = "deny_sockopt_reroute",
+	[MS_CNT_DENY_BIND] = "deny_bind_agent_port",
+	[MS_CNT_FORGED_MARK] = "forged_agent_mark",
+	[MS_CNT_DNS_MAP_FAIL] = "deny_dns_map_full",
+	[MS_CNT_DENY_PKT_REROUTE] = "deny_packet_rerouted",
 };
 
 const char *bpf_counter_name(int idx)
@@ -131,11 +141,29 @@ static uint64_t cgroup_id(int cg_fd)
 	return fstat(cg_fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* The egress check needs bpf_get_netns_cookie() in cgroup_skb programs,
+ * which not every kernel has: without it the program is not loaded, and the
+ * setsockopt hook alone stands (the compat syscall path stays open; logged). */
+static void egress_probe(struct meshsplice_bpf *s)
+{
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie, NULL) == 1)
+		return;
+	bpf_program__set_autoload(s->progs.ms_egress, false);
+	log_warn("this kernel has no netns cookie in cgroup_skb programs: packets of enabled pods are not "
+		 "checked for source routes and routing headers on the way out, only their setsockopt calls");
+}
+
 static int attach_one(struct bpf_engine *e, const char *dir, int cg_fd, size_t i)
 {
 	struct bpf_program *prog = hook_prog(e->skel, i);
 	_cleanup_free_ char *pin = xasprintf("%s/link_%s", dir, hooks[i].name);
-	int fd = bpf_obj_get(pin);
+	int fd;
+
+	if (!bpf_program__autoload(prog)) {
+		unlink(pin); /* an older agent's link for a program this kernel cannot load */
+		return 0;
+	}
+	fd = bpf_obj_get(pin);
 
 	if (fd >= 0) {
 		struct bpf_link_info info = { 0 };
@@ -223,6 +251,12 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 	char *stale = xasprintf("%s/ms_svcs", o->bpffs_dir);
 	unlink(stale);
 	free(stale);
+	if (!o->agent_cgroup_id) {
+		r = log_error_errno(ENOENT, "the agent's own cgroup v2 id is unknown: its sockets could not be told from a pod's");
+		goto fail;
+	}
+	e->skel->rodata->ms_agent_cgroup = o->agent_cgroup_id;
+	egress_probe(e->skel);
 	if (meshsplice_bpf__load(e->skel) < 0) {
 		r = log_error_errno(errno, "load BPF programs (pinned maps in %s): %m", o->bpffs_dir);
 		goto fail;

@@ -19,6 +19,7 @@ struct bpf_engine_opts {
 	struct ms_cidr vip_cidrs[2];
 	size_t n_vip_cidrs;
 	bool node_proxy; /* --datapath proxy: no kernel path */
+	uint64_t agent_cgroup_id; /* the agent's own cgroup v2 (its sockets: this cgroup and the mark) */
 };
 
 /* Load the programs (reusing pinned maps), then attach them, or swap the
