@@ -302,7 +302,7 @@ pick_accel() {
 		say "KVM probe booted in $(elapsed "$t0") s: using KVM"
 		echo kvm >"$memo"
 	else
-		say "KVM probe did not boot within 20 s: using TCG"
+		say "KVM probe did not reach userspace within 20 s ($(tail -1 <<<"$out" | cut -c1-120)): using TCG"
 		echo tcg >"$memo"
 	fi
 	cat "$memo"
@@ -314,7 +314,7 @@ elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 
 [ "$(uname -m)" = x86_64 ] || skip "only x86_64 hosts"
 ensure_packages
-mkdir -p "$CACHE"
+mkdir -p "$CACHE" 2>/dev/null || skip "cannot create the cache $CACHE"
 CACHE=$(cd "$CACHE" && pwd -P)
 case $CACHE in *[[:space:]]*) die "the cache path may not contain blanks: $CACHE" ;; esac
 
