@@ -332,15 +332,21 @@ build_initramfs "$ABI"
 accel=$(pick_accel "$ABI")
 flock -u 9
 
-XFER=$(mktemp -d "${TMPDIR:-/tmp}/ms-vm.XXXXXX")
-QEMU_PID=
+# $HT: the host's side of a run (qemu's pid and stderr, the boot log);
+# $HT/xfer: what the guest sees of it (its setup, COMMAND, COMMAND's status)
+HT=$(mktemp -d "${TMPDIR:-/tmp}/ms-vm.XXXXXX")
+XFER=$HT/xfer
+mkdir "$XFER"
+TIMEOUT_PID=
 cleanup() {
 	local pid
-	if [ -f "$XFER/qemu.pid" ]; then
-		pid=$(cat "$XFER/qemu.pid")
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$XFER"
+	set +e
+	# timeout passes the signal on to qemu; the pid file (which qemu removes
+	# when it exits) covers a qemu that outlived it
+	pid=$(cat "$HT/qemu.pid" 2>/dev/null)
+	[ -n "$TIMEOUT_PID" ] && kill -TERM "$TIMEOUT_PID" 2>/dev/null
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	rm -rf "$HT"
 }
 trap cleanup EXIT
 trap 'exit 143' TERM
@@ -351,6 +357,19 @@ trap 'exit 130' INT
 	echo "MS_MODDIR=$CACHE/k-$ABI/root/lib/modules/$ABI"
 } >"$XFER/boot.env"
 echo "${PRELOAD_MODULES[*]}" >"$XFER/preload"
+# pyenv's shims run bash and pyenv at each call (about a second each under
+# TCG, ten on a cold cache): the guest gets the directory they would pick first
+guest_path() {
+	local root dir
+	if command -v pyenv >/dev/null && root=$(pyenv root 2>/dev/null) &&
+		[[ ":$PATH:" == *":$root/shims:"* ]] && dir=$(pyenv prefix 2>/dev/null) &&
+		[ -x "$dir/bin/python3" ]; then
+		echo "${PATH//"$root/shims"/$dir/bin:$root/shims}"
+	else
+		echo "$PATH"
+	fi
+}
+PATH=$(guest_path)
 {
 	for v in "${PASS_ENV[@]}" $(compgen -e | grep '^MS_' || true); do
 		[ -n "${!v+set}" ] && printf 'export %s=%q\n' "$v" "${!v}"
@@ -362,7 +381,7 @@ echo "${PRELOAD_MODULES[*]}" >"$XFER/preload"
 } >"$XFER/cmd"
 
 qemu_args "$ABI" "$accel" ""
-QEMU+=(-pidfile "$XFER/qemu.pid"
+QEMU+=(-pidfile "$HT/qemu.pid"
 	-fsdev "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap"
 	-device virtio-9p-pci,fsdev=root,mount_tag=hostroot
 	-fsdev "local,id=xfer,path=$XFER,security_model=none"
@@ -378,11 +397,11 @@ console() {
 			# (the firmware's and the kernel's escapes may precede it)
 			if [[ $line == *MS-VM-UP ]]; then
 				up=1
-				echo "$(elapsed "$T0")" >"$XFER/boot-time"
-				[ $VERBOSE -eq 1 ] && say "up in $(cat "$XFER/boot-time") s"
+				elapsed "$T0" >"$HT/boot-time"
+				[ $VERBOSE -eq 1 ] && say "up in $(cat "$HT/boot-time") s"
 				continue
 			fi
-			echo "$line" >>"$XFER/boot.log"
+			echo "$line" >>"$HT/boot.log"
 			[ $VERBOSE -eq 1 ] && echo "$line" >&2
 		elif [ "$line" = MS-VM-DONE ]; then
 			up=2
@@ -392,21 +411,21 @@ console() {
 	done
 }
 
-run_qemu() {
-	set +e
-	timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>"$XFER/qemu.err" | console
-	echo "${PIPESTATUS[0]}" >"$XFER/qemu.rc"
-}
-
-# in the background, so that a signal to us is handled at once (the EXIT
-# trap kills qemu) rather than after qemu ends
+# qemu and the console in the background, so that a signal to us is handled
+# at once (the EXIT trap stops qemu) rather than when qemu ends
 T0=$EPOCHREALTIME
-run_qemu &
-wait $! || true
-rc=$(cat "$XFER/qemu.rc" 2>/dev/null || echo $EXIT_VM)
+mkfifo "$HT/console"
+console <"$HT/console" &
+CONSOLE_PID=$!
+timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$HT/console" 2>"$HT/qemu.err" &
+TIMEOUT_PID=$!
+rc=0
+wait $TIMEOUT_PID || rc=$?
+TIMEOUT_PID=
+wait $CONSOLE_PID || true
 if [ -f "$XFER/status" ]; then
 	rc=$(cat "$XFER/status")
-	[ $VERBOSE -eq 1 ] && say "kernel $ABI ($accel): up in $(cat "$XFER/boot-time") s," \
+	[ $VERBOSE -eq 1 ] && say "kernel $ABI ($accel): up in $(cat "$HT/boot-time" 2>/dev/null) s," \
 		"COMMAND exited $rc after $(elapsed "$T0") s in all"
 	exit "$rc"
 fi
@@ -415,6 +434,6 @@ if [ "$rc" -eq 124 ]; then
 	exit $EXIT_TIMEOUT
 fi
 say "the VM stopped before COMMAND finished (qemu exit $rc, kernel $ABI, $accel)"
-cat "$XFER/qemu.err" >&2
-tail -30 "$XFER/boot.log" >&2 2>/dev/null || true
+cat "$HT/qemu.err" >&2
+tail -30 "$HT/boot.log" >&2 2>/dev/null || true
 exit $EXIT_VM
