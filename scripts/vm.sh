@@ -37,8 +37,8 @@ VERBOSE=0
 PKGS=(qemu-system-x86 busybox-static cpio kmod xz-utils)
 # loaded at boot, before the root exists (dependencies come from modules.dep)
 BOOT_MODULES=(virtio_pci 9pnet_virtio 9p overlay)
-# loaded before COMMAND so that features listed by the kernel (tcp_available_ulp,
-# the nf_tables families) are there as on a node; everything else loads on demand
+# loaded before COMMAND, as on a node that uses them (tcp_available_ulp lists
+# loaded ULPs only); everything else (netfilter, qdiscs, ciphers) loads on demand
 PRELOAD_MODULES=(veth tls)
 # variables COMMAND gets from the caller's environment (besides MS_*)
 PASS_ENV=(PATH HOME USER LANG LC_ALL TERM CI ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS MESON_TEST_ITERATION)
@@ -285,7 +285,8 @@ qemu_args() {
 }
 
 # Does a KVM guest boot here? A probe boot with a short timeout, remembered
-# per host kernel and qemu (KVM guests hang on some of these machines).
+# per host kernel and qemu: under nested virtualisation a KVM guest can be
+# far slower than TCG (on our 6.18 hosts it is still in setup_arch after 60 s).
 pick_accel() {
 	local abi=$1 memo out t0
 	[ "$ACCEL" != auto ] && { echo "$ACCEL"; return; }
@@ -403,7 +404,9 @@ console() {
 			fi
 			echo "$line" >>"$HT/boot.log"
 			[ $VERBOSE -eq 1 ] && echo "$line" >&2
-		elif [ "$line" = MS-VM-DONE ]; then
+		elif [[ $line == *MS-VM-DONE ]]; then
+			# (after output that did not end its last line)
+			[ -n "${line%MS-VM-DONE}" ] && echo "${line%MS-VM-DONE}"
 			up=2
 		elif [ $up -eq 1 ]; then
 			echo "$line"
