@@ -197,6 +197,17 @@ static __always_inline int agent_absent(struct bpf_sock_addr *ctx, const struct 
 	return 1;
 }
 
+/* DNS of a fail-open pod while no agent answers: direct only where the
+ * mesh lets anything out. With passthrough off port 53 is no way out
+ * either (fail-open never opens what the policy closes). */
+static __always_inline int fail_open_dns(const struct ms_pod *pod)
+{
+	if (pod->flags & MS_POD_PASSTHROUGH)
+		return VERDICT_ALLOW;
+	count(MS_CNT_DENY_PASSTHROUGH);
+	return VERDICT_DENY;
+}
+
 static __always_inline int dns_captured(const struct ms_pod *pod, __u16 port)
 {
 	return port == MS_DNS_PORT && (pod->flags & MS_POD_DNS) && pod->dns_port;
@@ -329,7 +340,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
 		if (agent_absent(ctx, pod, pod->dns_port, 0))
-			return VERDICT_ALLOW;
+			return fail_open_dns(pod);
 		if (!save_orig(ctx, dst, port))
 			return VERDICT_DENY;
 		to->port = pod->dns_port;
@@ -393,8 +404,10 @@ static __always_inline int dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst, i
 	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
 	if (!pod || !dns_captured(pod, port))
 		return VERDICT_ALLOW;
-	if (left_alone(ctx, pod, cookie, dst, port, local) || agent_absent(ctx, pod, pod->dns_port, 1))
+	if (left_alone(ctx, pod, cookie, dst, port, local))
 		return VERDICT_ALLOW;
+	if (agent_absent(ctx, pod, pod->dns_port, 1))
+		return fail_open_dns(pod);
 	orig = save_orig(ctx, dst, port);
 	if (!orig)
 		return VERDICT_DENY;

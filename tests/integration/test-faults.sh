@@ -94,6 +94,38 @@ case_fail_open() {
 		in_pod "$NS_A" $PEER echo 198.18.3.2 8080 100 >/dev/null && [ "$(stat forwarder.started)" -ge 1 ]
 	fi
 }
+# Fail-open never opens what the policy closes: with passthrough off and the
+# agent down, TCP to any address's port 53 is refused (EPERM), where with
+# passthrough on it goes direct (nothing listens there: ECONNREFUSED).
+dns53() { # ns: prints how a TCP connect to 198.18.3.2:53 ended
+	in_pod "$1" python3 -c 'import socket
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("198.18.3.2", 53)); print("connected")
+except PermissionError:
+    print("EPERM")
+except ConnectionRefusedError:
+    print("ECONNREFUSED")
+except OSError as e:
+    print(e)'
+}
+case_fail_open_dns() {
+	[ "$ENGINE" = bpf ] || { echo "iptables engine: fail-closed whatever the mesh says"; return 0; }
+	stop_agent KILL
+	local on off
+	on=$(dns53 "$NS_A")
+	start_agent || return 1
+	sed -i 's/^name: open$/name: open\nnetworking:\n  outbound:\n    passthrough: false/' "$T/conf/meshes.yaml"
+	ms reload >/dev/null || return 1
+	stop_agent KILL
+	off=$(dns53 "$NS_A")
+	start_agent || return 1
+	sed -i '/^name: open$/{n;N;N;d}' "$T/conf/meshes.yaml"
+	ms reload >/dev/null || return 1
+	echo "agent down, fail-open mesh, TCP to X:53: passthrough on: $on (direct); off: $off"
+	[ "$on" = ECONNREFUSED ] && [ "$off" = EPERM ]
+}
 case_handover() {
 	# a long-lived connection through the old agent, and a stream of new
 	# ones across the hand-over: none of them may fail
@@ -232,6 +264,7 @@ check "SIGKILL under load: pods stay enabled, new connections within 1 s of the 
 check "no stale original-destination entries once the clients are gone" case_no_stale_entries
 check "fail-closed mesh, agent down: refused at once" case_fail_closed
 check "fail-open mesh, agent down: direct (eBPF); iptables stays fail-closed" case_fail_open
+check "fail-open mesh with passthrough off, agent down: TCP to X:53 refused, not direct" case_fail_open_dns
 check "graceful hand-over: a new agent takes the listeners, nothing fails, the old one drains and exits" case_handover
 check "SIGTERM drains: established connections finish, new ones are refused at once" case_sigterm_drains
 check "a fail mode other than open or closed: file:line:col" case_bad_fail_mode
