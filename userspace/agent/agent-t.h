@@ -162,6 +162,9 @@ void pod_conn_ended(void *ctx, void *owner);
 bool pod_full(const struct agent *a, const struct pod *p);
 struct pod *pod_find_name(struct agent *a, const char *name);
 struct steer_pod pod_steer(struct agent *a, const struct pod *p);
+/* Only who the pod is (name, netns, cookie): what an engine needs to find a
+ * connection's destination, without the mesh lookup pod_steer makes. */
+struct steer_pod pod_ident(const struct pod *p);
 int pod_activate(struct agent *a, struct pod *p, const char **why);
 void pod_deactivate(struct agent *a, struct pod *p);
 void pod_close_sockets(struct agent *a, struct pod *p);

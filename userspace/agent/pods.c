@@ -125,6 +125,11 @@ static int listener_open(struct agent *a, struct pod *p, struct listener *l, int
 
 /* ---------- what the engine is told ---------- */
 
+struct steer_pod pod_ident(const struct pod *p)
+{
+	return (struct steer_pod){ .name = p->name, .nsfd = p->nsfd, .cookie = p->cookie };
+}
+
 struct steer_pod pod_steer(struct agent *a, const struct pod *p)
 {
 	const struct ms_mesh *m = cfg_find_mesh(a->cfg, p->mesh);

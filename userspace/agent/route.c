@@ -133,6 +133,15 @@ static int level_cmp(const void *a, const void *b, void *arg)
 	return d ? d : (x < y ? -1 : x > y);
 }
 
+static void reverse(size_t *v, size_t from, size_t to)
+{
+	while (from + 1 < to) {
+		size_t t = v[from];
+		v[from++] = v[--to];
+		v[to] = t;
+	}
+}
+
 /* The endpoints in the order they are tried: the best priority level first,
  * rotated by the round-robin cursor; then the lower levels, each in its
  * order (Kuma: a level serves only while no better one can). Returns the
@@ -141,19 +150,21 @@ static size_t failover_order(const struct ms_port *sp, size_t cursor, size_t *or
 {
 	size_t n = sp->n_eps, best = 0;
 
-	for (size_t i = 0; i < n; i++)
+	bool sorted = true;
+
+	for (size_t i = 0; i < n; i++) {
 		order[i] = i;
-	if (n > 1)
+		sorted &= i == 0 || sp->eps[i - 1].priority <= sp->eps[i].priority;
+	}
+	if (!sorted) /* most services have one level, already in order */
 		qsort_r(order, n, sizeof(*order), level_cmp, sp->eps);
 	while (best < n && sp->eps[order[best]].priority == sp->eps[order[0]].priority)
 		best++;
-	if (best > 1) {
-		size_t *rot = xcalloc(best, sizeof(*rot));
-		for (size_t k = 0; k < best; k++)
-			rot[k] = order[(cursor + k) % best];
-		memcpy(order, rot, best * sizeof(*rot));
-		free(rot);
-	}
+	/* rotate the best level left by cursor, in place (three reversals) */
+	size_t k = best ? cursor % best : 0;
+	reverse(order, 0, k);
+	reverse(order, k, best);
+	reverse(order, 0, best);
 	return best;
 }
 
@@ -388,7 +399,7 @@ void route_accept(struct ev *ev, uint32_t events)
 	struct listener *l = container_of(ev, struct listener, ev);
 	struct agent *a = l->a;
 	struct pod *p = l->pod;
-	struct steer_pod sp = pod_steer(a, p);
+	struct steer_pod sp = pod_ident(p);
 
 	(void)events;
 	/* the listener is level-triggered: what is left waits for the next round */
@@ -478,7 +489,7 @@ int agent_dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_add
 {
 	struct agent *a = ctx;
 	struct pod *p = pod;
-	struct steer_pod sp = pod_steer(a, p);
+	struct steer_pod sp = pod_ident(p);
 
 	if (tcp)
 		return a->steer->ops->orig_dst(a->steer, &sp, fd, client, cport, ret, ret_port);
