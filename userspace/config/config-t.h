@@ -95,6 +95,41 @@ struct ms_service {
 	unsigned line, col;
 };
 
+/* Which non-mesh destinations a mesh lets through (Kuma's MeshPassthrough;
+ * Gloo's ExternalService addresses and wildcard hosts add to it). */
+enum ms_pass_mode {
+	MS_PASS_UNSET,   /* no MeshPassthrough: the Mesh's passthrough flag decides */
+	MS_PASS_NONE,    /* nothing outside the mesh */
+	MS_PASS_MATCHED, /* only what a match allows */
+	MS_PASS_ALL,     /* everything */
+};
+
+enum ms_match_type { MS_MATCH_IP, MS_MATCH_CIDR, MS_MATCH_DOMAIN };
+
+enum ms_match_proto {
+	MS_MATCH_TCP,
+	MS_MATCH_TLS,
+	MS_MATCH_HTTP,
+	MS_MATCH_HTTP2,
+	MS_MATCH_GRPC,
+	MS_MATCH_MYSQL,
+};
+
+/* One destination a mesh allows (MeshPassthrough appendMatch[], or a Gloo
+ * ExternalService's address or wildcard host). IP and CIDR are decided at
+ * connect(); Domain by the forwarder peeking at the TLS SNI or HTTP Host. */
+struct ms_pass_match {
+	enum ms_match_type type;
+	struct ms_cidr cidr;       /* IP (full-length prefix) and CIDR */
+	char *domain;              /* Domain: "api.example.com" or "*.example.com", lower case */
+	uint16_t port;             /* 0: every port */
+	enum ms_match_proto proto;
+	bool registry;             /* Gloo: allowed even where the mode is NONE (REGISTRY_ONLY) */
+	char *origin;              /* "MeshPassthrough/NAME appendMatch[3]": what logs and counters name */
+	char *file;
+	unsigned line, col;
+};
+
 struct ms_mesh {
 	char *name;
 	uint32_t id; /* stable: hash of the name, shared with the BPF maps */
@@ -103,6 +138,9 @@ struct ms_mesh {
 	bool implicit; /* the "default" mesh, created when no file defines it */
 	bool fail_open; /* label meshsplice.io/fail-mode: open — with the agent down, connections go direct */
 	bool datapath_proxy; /* label meshsplice.io/datapath: proxy — every connection through the forwarder */
+	enum ms_pass_mode pass_mode; /* MeshPassthrough's passthroughMode, MS_PASS_UNSET without one */
+	struct ms_pass_match *matches; /* in Kuma's order: IP, CIDR (longest first), exact Domain, wildcard */
+	size_t n_matches;
 };
 
 struct ms_hostgen {

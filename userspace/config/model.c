@@ -131,8 +131,17 @@ void cfg_config_free(struct ms_config *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n_meshes; i++)
-		free(c->meshes[i].name);
+	for (size_t i = 0; i < c->n_meshes; i++) {
+		struct ms_mesh *m = &c->meshes[i];
+
+		for (size_t j = 0; j < m->n_matches; j++) {
+			free(m->matches[j].domain);
+			free(m->matches[j].origin);
+			free(m->matches[j].file);
+		}
+		free(m->matches);
+		free(m->name);
+	}
 	free(c->meshes);
 	for (size_t i = 0; i < c->n_svcs; i++)
 		service_free(&c->svcs[i]);
