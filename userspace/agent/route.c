@@ -113,15 +113,16 @@ static void target_tls(struct fwd_target *t, const struct route_tls *st, const s
 		return;
 	t->tls = tls_ctx_ref(st->ctx);
 	if (tls->server_name) {
-		snprintf(t->host, sizeof(t->host), "%s", tls->server_name);
+		t->host = xstrdup(tls->server_name);
 		if (!tls->sni_disabled)
-			snprintf(t->sni, sizeof(t->sni), "%s", tls->server_name);
+			t->sni = xstrdup(tls->server_name);
 	} else if (e->type == MS_EP_DNS) {
-		snprintf(t->host, sizeof(t->host), "%s", e->host);
+		t->host = xstrdup(e->host);
 		if (!tls->sni_disabled)
-			snprintf(t->sni, sizeof(t->sni), "%s", e->host);
+			t->sni = xstrdup(e->host);
 	} else if (ip) {
-		addr_fmt(ip, t->ip, sizeof(t->ip));
+		char buf[MS_ADDR_STRLEN];
+		t->ip = xstrdup(addr_fmt(ip, buf, sizeof(buf)));
 	}
 }
 

@@ -17,9 +17,9 @@
 
 void fwd_target_fix(struct fwd_target *t)
 {
-	t->tt.sni = t->sni[0] ? t->sni : NULL;
-	t->tt.host = t->host[0] ? t->host : NULL;
-	t->tt.ip = t->ip[0] ? t->ip : NULL;
+	t->tt.sni = t->sni;
+	t->tt.host = t->host;
+	t->tt.ip = t->ip;
 	t->tt.endpoint = t->label;
 }
 
@@ -43,8 +43,12 @@ void fwd_targets_unref(struct fwd_targets *ts)
 {
 	if (!ts || --ts->refs > 0)
 		return;
-	for (size_t i = 0; i < ts->n; i++)
+	for (size_t i = 0; i < ts->n; i++) {
 		tls_ctx_unref(ts->t[i].tls);
+		free(ts->t[i].sni);
+		free(ts->t[i].host);
+		free(ts->t[i].ip);
+	}
 	free(ts);
 }
 

@@ -18,10 +18,11 @@ struct fwd_target {
 	bool in_pod; /* the socket is made in the connection's netns, else in the agent's */
 	bool mark;   /* set the agent's SO_MARK (IP sockets) */
 	char label[96];
-	/* TLS origination: tls == NULL for plain TCP. The strings back tt. */
+	/* TLS origination: tls == NULL for plain TCP. The strings (malloc'd,
+	 * NULL when unset; a plain target has none) back tt. */
 	struct tls_ctx *tls;
 	struct tls_target tt;
-	char sni[256], host[256], ip[64];
+	char *sni, *host, *ip;
 };
 
 /* Fill t->tt from the strings (call after copying a target). */
