@@ -339,7 +339,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		return VERDICT_ALLOW;
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
-		if (agent_absent(ctx, pod, pod->dns_port, 0))
+		if ((pod->flags & MS_POD_NO_DNS) || agent_absent(ctx, pod, pod->dns_port, 0))
 			return fail_open_dns(pod);
 		if (!save_orig(ctx, dst, port))
 			return VERDICT_DENY;
@@ -372,6 +372,10 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		/* passthrough the mesh allows needs nothing from the agent */
 		count(MS_CNT_PASSTHROUGH);
 		return VERDICT_ALLOW;
+	}
+	if (pod->flags & MS_POD_NO_LISTENER) {
+		count(MS_CNT_DENY_NO_LISTENER);
+		return VERDICT_DENY;
 	}
 	if (agent_absent(ctx, pod, pod->listen_port, 0))
 		return VERDICT_ALLOW;
@@ -406,7 +410,7 @@ static __always_inline int dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst, i
 		return VERDICT_ALLOW;
 	if (left_alone(ctx, pod, cookie, dst, port, local))
 		return VERDICT_ALLOW;
-	if (agent_absent(ctx, pod, pod->dns_port, 1))
+	if ((pod->flags & MS_POD_NO_DNS) || agent_absent(ctx, pod, pod->dns_port, 1))
 		return fail_open_dns(pod);
 	orig = save_orig(ctx, dst, port);
 	if (!orig)

@@ -59,6 +59,9 @@ struct pod {
 	size_t n_dns_servers;
 	struct dnsp_pod dns;
 	unsigned active; /* its connections in the forwarder */
+	/* Enforced without its listener or DNS responder (-errno of the last try,
+	 * 0 when open): what needs them is refused, and the timer retries. */
+	int listen_err, dns_err;
 	struct pod *next;
 };
 
@@ -126,6 +129,7 @@ struct agent {
 	struct route_lb lb;    /* round-robin cursors, per service port of cfg */
 	struct ms_vip_table vips;
 	uint64_t reload_at;
+	uint64_t ticks; /* of the timer, since start */
 	char *last_reload_error;
 	struct fwd fwd;
 	struct resolver *res;
@@ -165,7 +169,11 @@ struct steer_pod pod_steer(struct agent *a, const struct pod *p);
 /* Only who the pod is (name, netns, cookie): what an engine needs to find a
  * connection's destination, without the mesh lookup pod_steer makes. */
 struct steer_pod pod_ident(const struct pod *p);
-int pod_activate(struct agent *a, struct pod *p, const char **why);
+/* keep: a pod that was enforced stays so when its listener cannot open
+ * (pods_retry opens it later); otherwise that fails the activation. */
+int pod_activate(struct agent *a, struct pod *p, bool keep, const char **why);
+/* From the timer: open the listeners and responders enforced pods lack. */
+void pods_retry(struct agent *a);
 void pod_deactivate(struct agent *a, struct pod *p);
 void pod_close_sockets(struct agent *a, struct pod *p);
 /* Enable (or refresh) a pod as a control request or a CNI record asks;

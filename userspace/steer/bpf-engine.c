@@ -94,6 +94,7 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_PASSTHROUGH] = "passthrough_direct",
 	[MS_CNT_DENY_SOCKOPT] = "deny_sockopt_reroute",
 	[MS_CNT_DENY_BIND] = "deny_bind_agent_port",
+	[MS_CNT_DENY_NO_LISTENER] = "deny_no_listener",
 	[MS_CNT_FORGED_MARK] = "forged_agent_mark",
 	[MS_CNT_DNS_MAP_FAIL] = "deny_dns_map_full",
 	[MS_CNT_DENY_PKT_REROUTE] = "deny_packet_rerouted",
