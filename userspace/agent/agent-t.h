@@ -129,6 +129,10 @@ struct agent {
 	struct route_lb lb;    /* round-robin cursors, per service port of cfg */
 	struct ms_vip_table vips;
 	uint64_t reload_at;
+	struct reload_job *job; /* the load under way, or NULL */
+	bool reload_again;      /* asked for while job ran */
+	int *reload_waiters;    /* control clients waiting for the next load */
+	size_t n_reload_waiters;
 	uint64_t ticks; /* of the timer, since start */
 	char *last_reload_error;
 	struct fwd fwd;
@@ -204,7 +208,11 @@ int agent_dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_add
 /* reload.c */
 int reload_load(struct agent *a, struct ms_config **ret);
 void reload_apply(struct agent *a, struct ms_config *c);
+/* Reload on the loader thread; reply_fd (a control client, or -1) gets
+ * {"ok":...} once the result is in force or refused. */
 void reload(struct agent *a, const char *why);
+void reload_request(struct agent *a, const char *why, int reply_fd);
+bool reload_busy(const struct agent *a);
 void reload_fini(struct agent *a);
 void vips_load(struct agent *a);
 
