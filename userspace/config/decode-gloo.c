@@ -693,8 +693,11 @@ static void add_matches(struct loader *L)
 			if (streq(L->c->meshes[k].name, gm->mesh))
 				mesh = &L->c->meshes[k];
 		if (!mesh) {
-			cfg_errors_add(L->errs, gm->m.file, gm->m.line, gm->m.col, "metadata.labels.kuma.io/mesh",
-				       "mesh \"%s\" does not exist", log_escape(gm->mesh));
+			/* once per host or address, not per port */
+			const struct ms_pass_match *prev = i ? &G->matches[i - 1].m : NULL;
+			if (!prev || !prev->file || prev->line != gm->m.line || prev->col != gm->m.col)
+				cfg_errors_add(L->errs, gm->m.file, gm->m.line, gm->m.col, "mesh",
+					       "mesh \"%s\" does not exist", log_escape(gm->mesh));
 			continue;
 		}
 		/* insertion keeps the list sorted: it is short */
