@@ -74,6 +74,7 @@ struct gport {
 	uint16_t number, target_num;
 	char *target_name;
 	int proto;
+	size_t index; /* in spec.ports */
 	const struct ynode *node;
 };
 
@@ -84,6 +85,7 @@ struct gtls {
 	char *cred; /* credentialName */
 	unsigned cred_line, cred_col;
 	char cred_field[DPATH_MAX];
+	char path[DPATH_MAX]; /* spec.ports[i].clientsideTls */
 	const struct ynode *node;
 };
 
@@ -303,6 +305,7 @@ static void decode_ports(struct dctx *d, const struct ynode *spec, struct gport 
 			continue;
 		memset(g, 0, sizeof(*g));
 		g->node = n;
+		g->index = i;
 		g->proto = -1;
 		d_known(d, n, p, KEYS("name", "number", "protocol", "targetPort", "clientsideTls", "egressGatewayRoutes"));
 		if (d_port(d, n, "number", p, true, &g->number) < 0 || d_str(d, n, "name", p, false, &g->name) < 0) {
@@ -352,6 +355,7 @@ static void decode_ports(struct dctx *d, const struct ynode *spec, struct gport 
 				gtls_free(&t);
 			} else if (t.on) {
 				*tls = t;
+				snprintf(tls->path, sizeof(tls->path), "%s", q);
 				*ret_tls_port = *ret_n;
 			} else {
 				gtls_free(&t);
@@ -361,7 +365,7 @@ static void decode_ports(struct dctx *d, const struct ynode *spec, struct gport 
 	}
 	*ret = v;
 	if (tls->on && *ret_n > 1)
-		d_err(d, tls->node, "spec.ports.clientsideTls",
+		d_err(d, tls->node, tls->path,
 		      "TLS origination applies to the whole service here, and this one has %zu ports: write one ExternalService per TLS port",
 		      *ret_n);
 }
@@ -452,7 +456,7 @@ static void decode_gloo_es(struct loader *L, struct dctx *d, struct meta *m)
 
 	if (addrs && d_is_seq(d, addrs, "spec.addresses")) {
 		if (tls.on)
-			d_err(d, tls.node, "spec.ports.clientsideTls",
+			d_err(d, tls.node, tls.path,
 			      "TLS origination needs hosts: with addresses the connection goes where the pod sent it");
 		if (sel.n)
 			d_warn(d, seln, "spec.selector", "ExternalEndpoints are not used with addresses: ignored");
@@ -527,22 +531,23 @@ static void decode_gloo_es(struct loader *L, struct dctx *d, struct meta *m)
 				continue;
 			}
 			if (tls.on)
-				d_warn(d, tls.node, "spec.ports.clientsideTls",
+				d_warn(d, tls.node, tls.path,
 				       "not used for the wildcard host \"%s\": its connections go where the pod sent them",
 				       log_escape(h));
 			for (size_t k = 0; k < n_gp; k++) {
-				char what[DPATH_MAX + 16];
+				char what[DPATH_MAX + 16], pp[DPATH_MAX], f[DPATH_MAX];
 				struct ms_pass_match x = { .type = MS_MATCH_DOMAIN, .port = gp[k].number };
 				if (gp[k].proto < 0)
 					continue;
+				d_index(pp, "spec.ports", gp[k].index);
 				if (!protos[gp[k].proto].peekable) {
-					d_err(d, ynode_get(gp[k].node, "protocol"), "spec.ports.protocol",
-					      "a wildcard host (\"%s\") needs a port whose name can be read: TLS or HTTPS (SNI), HTTP or HTTP2 (Host); %s would let any destination through",
+					d_err(d, ynode_get(gp[k].node, "protocol"), d_join(f, pp, "protocol"),
+					      "a wildcard host (\"%s\") needs a port whose name can be read: TLS or HTTPS (SNI), HTTP or HTTP2 (Host), not %s: it would let any destination through",
 					      log_escape(h), protos[gp[k].proto].name);
 					continue;
 				}
 				if (gp[k].target_num != gp[k].number || gp[k].target_name)
-					d_warn(d, ynode_get(gp[k].node, "targetPort"), "spec.ports.targetPort",
+					d_warn(d, ynode_get(gp[k].node, "targetPort"), d_join(f, pp, "targetPort"),
 					       "not used for the wildcard host \"%s\": the connection keeps its port",
 					       log_escape(h));
 				x.domain = xstrdup(h);
@@ -748,11 +753,14 @@ static void link_endpoints(struct loader *L)
 				struct ms_port *sp = &s->ports[p];
 				uint16_t port;
 				if (!ee_port(ee, sp, &port)) {
+					char want[96];
+					if (sp->target_name)
+						snprintf(want, sizeof(want), "named %s", log_escape(sp->target_name));
+					else
+						snprintf(want, sizeof(want), "%u", sp->target_port);
 					cfg_errors_add(L->errs, ee->file, ee->line, ee->col, "spec.ports",
-						       "ExternalEndpoint \"%s\" has no port %s%s%u, which ExternalService \"%s\" port %u targets",
-						       log_escape(ee->name), sp->target_name ? "named " : "",
-						       sp->target_name ? log_escape(sp->target_name) : "",
-						       sp->target_name ? 0u : sp->target_port, s->name, sp->port);
+						       "ExternalEndpoint \"%s\" has no port %s, which ExternalService \"%s\" port %u targets",
+						       log_escape(ee->name), want, s->name, sp->port);
 					continue;
 				}
 				sp->eps = xrealloc(sp->eps, sp->n_eps + 1, sizeof(*sp->eps));
