@@ -1350,7 +1350,7 @@ static void test_gloo_matches(void **state)
 	assert_true(x->registry);
 	assert_non_null(strstr(x->origin, "ns/wild"));
 	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 443, "*.ext.test")->proto, MS_MATCH_TLS);
-	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 8080, "*.ext.test")->proto, MS_MATCH_HTTP);
+	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 8080, "*.ext.test")->proto, MS_MATCH_HTTP2);
 	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 8443, "*.ext.test")->proto, MS_MATCH_TLS);
 	assert_null(find_match(m, MS_MATCH_DOMAIN, 5432, NULL));
 	/* addresses: the IP as a full-length prefix, CIDRs v4 and v6 */

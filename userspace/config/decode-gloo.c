@@ -60,10 +60,10 @@ static const struct {
 	const char *name;
 	enum ms_proto proto;
 	enum ms_match_proto match;
-	bool peekable; /* a wildcard host can be told by SNI (TLS) or Host (HTTP) */
+	bool peekable; /* a wildcard host can be told by SNI (TLS), Host (HTTP/1) or :authority (HTTP/2) */
 } protos[] = {
 	{ "HTTP", MS_PROTO_HTTP, MS_MATCH_HTTP, true },	  { "HTTPS", MS_PROTO_TCP, MS_MATCH_TLS, true },
-	{ "GRPC", MS_PROTO_GRPC, MS_MATCH_GRPC, false },  { "HTTP2", MS_PROTO_HTTP2, MS_MATCH_HTTP, true },
+	{ "GRPC", MS_PROTO_GRPC, MS_MATCH_GRPC, true },	  { "HTTP2", MS_PROTO_HTTP2, MS_MATCH_HTTP2, true },
 	{ "MONGO", MS_PROTO_TCP, MS_MATCH_TCP, false },	  { "TCP", MS_PROTO_TCP, MS_MATCH_TCP, false },
 	{ "TLS", MS_PROTO_TCP, MS_MATCH_TLS, true },
 };
@@ -542,7 +542,7 @@ static void decode_gloo_es(struct loader *L, struct dctx *d, struct meta *m)
 				d_index(pp, "spec.ports", gp[k].index);
 				if (!protos[gp[k].proto].peekable) {
 					d_err(d, ynode_get(gp[k].node, "protocol"), d_join(f, pp, "protocol"),
-					      "a wildcard host (\"%s\") needs a port whose name can be read: TLS or HTTPS (SNI), HTTP or HTTP2 (Host), not %s: it would let any destination through",
+					      "a wildcard host (\"%s\") needs a port whose name can be read: TLS or HTTPS (SNI), HTTP (Host), HTTP2 or GRPC (:authority), not %s: it would let any destination through",
 					      log_escape(h), protos[gp[k].proto].name);
 					continue;
 				}
