@@ -174,6 +174,20 @@ case_http() {
 	[ "$page" = "meshsplice gloo test page" ] && grep -q '"GET / HTTP/1.1" 200' "$T/www.err"
 }
 check "exact host: http://www.ext.test/ through the VIP reaches the ExternalEndpoint (198.18.3.2:8080, targetPort by name)" case_http
+# plaintext with an IP endpoint: the kernel path (eBPF), the forwarder for
+# the TLS one; the iptables engine proxies both
+case_path() {
+	local before mid after
+	before=$(stat forwarder.started)
+	curl_vip www.ext.test "$(vip_of www)" >/dev/null || return 1
+	mid=$(stat forwarder.started)
+	curl_vip up.test "$(vip_of origin)" >/dev/null || return 1
+	after=$(stat forwarder.started)
+	echo "forwarder started $before → $mid (plain, IP endpoint) → $after (TLS)"
+	[ "$after" -eq $((mid + 1)) ] || return 1
+	if [ "${MS_ENGINE:-bpf}" = bpf ]; then [ "$mid" -eq "$before" ]; else [ "$mid" -eq $((before + 1)) ]; fi
+}
+check "path: plaintext with an IP ExternalEndpoint takes the kernel path (eBPF), TLS origination the forwarder" case_path
 case_direct_refused() {
 	local before
 	before=$(grep -c GET "$T/www.err")
