@@ -51,8 +51,8 @@ const volatile __u32 ms_agent_mark = MS_DEFAULT_MARK;
 /* The VIP ranges (MeshExternalService, MeshService), as 16 bytes and a
  * prefix over them: a VIP without a service goes to the agent, which says
  * why it refuses it, instead of out as passthrough. */
-const volatile __u8 ms_vip_net[2][16];
-const volatile __u8 ms_vip_plen[2];
+const volatile __u8 ms_vip_net[3][16];
+const volatile __u8 ms_vip_plen[3];
 const volatile __u64 ms_agent_cgroup = 0;
 
 struct {
@@ -240,7 +240,7 @@ static __always_inline int left_alone(struct bpf_sock_addr *ctx, const struct ms
 
 static __always_inline int in_vip_range(const __u8 *dst)
 {
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < 3; r++) {
 		__u8 plen = ms_vip_plen[r];
 		int match = plen > 0;
 		for (int i = 0; i < 16 && match; i++) {

@@ -356,8 +356,8 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 {
 	struct route_env env = {
 		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
-		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr }, .n_vip_cidrs = 2,
-		.targets_gen = resolver_gen(a->res), .now_ms = now_ms(),
+		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr, a->o->cfg.gloo_cidr },
+		.n_vip_cidrs = 3, .targets_gen = resolver_gen(a->res), .now_ms = now_ms(),
 		.full = fwd_full(&a->fwd), .pod_full = pod_full(a, p), .resolve = resolve, .ctx = a,
 	};
 	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,

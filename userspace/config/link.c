@@ -52,7 +52,11 @@ static void openssl_reason(char *buf, size_t len)
 /* PEM checks for one service; errors point at the service document. */
 static void check_tls_material(struct loader *L, struct ms_service *s)
 {
-	const char *base = s->kind == MS_KIND_EXTERNAL_SERVICE ? "networking.tls" : "spec.tls.verification";
+	bool gloo = s->kind == MS_KIND_GLOO_EXTERNAL_SERVICE;
+	const char *base = s->kind == MS_KIND_EXTERNAL_SERVICE ? "networking.tls" :
+			   gloo ? "spec.ports.clientsideTls" : "spec.tls.verification";
+	const char *f_ca = gloo ? "caCertificates" : "caCert", *f_cert = gloo ? "clientCertificate" : "clientCert",
+		   *f_key = gloo ? "privateKey" : "clientKey";
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 	char why[256], field[DPATH_MAX];
@@ -68,7 +72,7 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		openssl_reason(why, sizeof(why));
 		BIO_free(bio);
 		if (count == 0)
-			cfg_errors_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, "caCert"),
+			cfg_errors_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, f_ca),
 				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.ca.origin, why);
 	}
 	if (s->tls.cert.data) {
@@ -76,7 +80,7 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		if (!cert) {
 			openssl_reason(why, sizeof(why));
-			cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, "clientCert"),
+			cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, f_cert),
 				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.cert.origin, why);
 		}
 		BIO_free(bio);
@@ -87,14 +91,14 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
 		if (!key) {
 			openssl_reason(why, sizeof(why));
-			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
+			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
 				       "%s is not a PEM private key (OpenSSL: %s)", s->tls.key.origin, why);
 		}
 		BIO_free(bio);
 	}
 	if (cert && key && X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
+		cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
 			       "does not match the public key of clientCert");
 	}
 	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
@@ -102,7 +106,7 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 	if (has_cert != has_key) {
 		const struct ms_blob *given = has_cert ? &s->tls.cert : &s->tls.key;
 		cfg_errors_add(L->errs, s->file, given->line, given->col,
-			       d_join(field, base, has_cert ? "clientKey" : "clientCert"),
+			       d_join(field, base, has_cert ? f_key : f_cert),
 			       "must be defined when %s is defined (clientCert and clientKey go together)",
 			       has_cert ? "clientCert" : "clientKey");
 	}
@@ -198,6 +202,7 @@ static void link_check_meshes(struct loader *L)
 int loader_finish(struct loader *L, struct ms_config **ret)
 {
 	link_check_meshes(L);
+	gloo_link(L);
 	index_check_dup_svcs(L);
 	link_secrets(L);
 	for (size_t i = 0; i < L->c->n_svcs; i++)

@@ -243,7 +243,7 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		goto fail;
 	}
 	e->skel->rodata->ms_agent_mark = o->mark;
-	for (size_t i = 0; i < 2 && i < o->n_vip_cidrs; i++) {
+	for (size_t i = 0; i < 3 && i < o->n_vip_cidrs; i++) {
 		memcpy((void *)e->skel->rodata->ms_vip_net[i], o->vip_cidrs[i].addr.b, 16);
 		e->skel->rodata->ms_vip_plen[i] = o->vip_cidrs[i].plen;
 	}
