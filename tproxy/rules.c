@@ -22,6 +22,39 @@ static bool fam_match(const struct ms_cidr *c, int family)
 	return (family == AF_INET) == addr_is_v4(&c->addr);
 }
 
+/* -m statistic keeps a probability as a 31-bit fraction and iptables-save
+ * prints it back with 11 decimals: render what it will print, so that the
+ * rules verify as written. */
+static double statistic_probability(size_t left)
+{
+	uint32_t v = (uint32_t)((0x80000000ull + left / 2) / left); /* rounded, as iptables does */
+
+	return (double)v / (double)0x80000000u;
+}
+
+/* One endpoint of n in turn: rule i takes 1/(n-i) of what is left, so each
+ * endpoint gets 1/n; the last takes the rest. */
+static void dnat_rules(struct strbuf *b, const struct tp_dnat *d, int family)
+{
+	char vip[MS_ADDR_STRLEN], ep[MS_ADDR_STRLEN + 8];
+	bool v4 = family == AF_INET;
+
+	if (addr_is_v4(&d->vip) != v4 || d->n_eps == 0)
+		return;
+	addr_fmt(&d->vip, vip, sizeof(vip));
+	for (size_t i = 0; i < d->n_eps; i++) {
+		const struct tp_dnat_ep *e = &d->eps[i];
+		if (addr_is_v4(&e->ip) != v4)
+			continue;
+		addr_port_fmt(&e->ip, e->port, ep, sizeof(ep));
+		strbuf_printf(b, "-A %s -d %s/%u -p tcp -m tcp --dport %u", TP_CHAIN, vip, v4 ? 32 : 128, d->port);
+		if (i + 1 < d->n_eps)
+			strbuf_printf(b, " -m statistic --mode random --probability %.11f",
+				      statistic_probability(d->n_eps - i));
+		strbuf_printf(b, " -j DNAT --to-destination %s\n", ep);
+	}
+}
+
 /* The chain's rules, in the order iptables-save prints them. */
 static void chain_rules(struct strbuf *b, const struct tp_opts *o, int family)
 {
@@ -49,6 +82,8 @@ static void chain_rules(struct strbuf *b, const struct tp_opts *o, int family)
 		strbuf_printf(b, "-A %s -p udp -m udp --dport 53 -j REDIRECT --to-ports %u\n", TP_CHAIN, o->dns_port);
 		strbuf_printf(b, "-A %s -p tcp -m tcp --dport 53 -j REDIRECT --to-ports %u\n", TP_CHAIN, o->dns_port);
 	}
+	for (size_t i = 0; i < o->n_dnat; i++)
+		dnat_rules(b, &o->dnat[i], family);
 	for (size_t i = 0; i < o->n_vip_cidrs; i++)
 		if (fam_match(&o->vip_cidrs[i], family))
 			strbuf_printf(b, "-A %s -d %s -p tcp -j REDIRECT --to-ports %u\n", TP_CHAIN,

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* The iptables engine behind steer_ops: a chain of ours in each pod's netns
- * REDIRECTs to the listener; the original destination comes from conntrack
- * (SO_ORIGINAL_DST for TCP, a conntrack lookup for UDP DNS). The policy is
- * decided in userspace for every redirected connection, so the rules depend
- * on the pod alone, never on the config. */
+ * DNATs kernel-path VIPs to their endpoints and REDIRECTs the rest to the
+ * listener; the original destination comes from conntrack (SO_ORIGINAL_DST
+ * for TCP, a conntrack lookup for UDP DNS). What is redirected is decided in
+ * userspace; the DNAT rules follow the config, so a reload rewrites each
+ * pod's chain (one iptables-restore: the chain is replaced whole, never seen
+ * half-written). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include "config.h"
 #include "log.h"
 #include "steer.h"
 #include "tproxy.h"
@@ -23,6 +26,7 @@ struct steer_ipt {
 	struct steer s;
 	enum tp_backend backend;
 	struct steer_opts o;
+	struct ms_config *cfg; /* the last svcs_sync's: what the DNAT rules follow */
 	char desc[128];
 };
 
@@ -33,7 +37,60 @@ static struct steer_ipt *ipt(struct steer *s)
 
 static void si_close(struct steer *s)
 {
+	cfg_unref(ipt(s)->cfg);
 	free(ipt(s));
+}
+
+/* The kernel-path service ports of the pod's mesh (steer_port_path, as the
+ * eBPF engine chooses them), each with the IP endpoints of its best
+ * priority level. A service the mesh forbids stays redirected: the agent
+ * refuses it with its reason. */
+static size_t dnat_build(const struct steer_ipt *t, const struct steer_pod *p, struct tp_dnat **ret,
+			 struct tp_dnat_ep **ret_eps)
+{
+	const struct ms_config *c = t->cfg;
+	size_t n = 0, n_eps = 0, cap = 0, cap_eps = 0;
+	struct tp_dnat *v = NULL;
+	struct tp_dnat_ep *eps = NULL;
+
+	*ret = NULL;
+	*ret_eps = NULL;
+	if (!c || (p->v.flags & MS_POD_PROXY))
+		return 0;
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		const struct ms_mesh *m = cfg_find_mesh(c, s->mesh);
+		if (!m || m->id != p->v.mesh_id)
+			continue;
+		if (s->kind != MS_KIND_MESH_SERVICE && (p->v.flags & MS_POD_FORBID_EXT))
+			continue;
+		for (size_t k = 0; k < s->n_ports; k++) {
+			const struct ms_port *sp = &s->ports[k];
+			if (steer_port_path(c, s, k, t->o.node_proxy, NULL) != MS_PATH_KERNEL || sp->n_eps == 0)
+				continue;
+			uint8_t best = UINT8_MAX;
+			for (size_t e = 0; e < sp->n_eps; e++)
+				best = MS_MIN(best, sp->eps[e].priority);
+			if (n == cap)
+				v = xrealloc(v, cap = cap ? cap * 2 : 16, sizeof(*v));
+			v[n] = (struct tp_dnat){ .vip = s->vip, .port = sp->port, .eps = (const void *)(uintptr_t)n_eps };
+			for (size_t e = 0; e < sp->n_eps; e++) {
+				if (sp->eps[e].priority != best)
+					continue;
+				if (n_eps == cap_eps)
+					eps = xrealloc(eps, cap_eps = cap_eps ? cap_eps * 2 : 64, sizeof(*eps));
+				eps[n_eps++] = (struct tp_dnat_ep){ .ip = sp->eps[e].ip, .port = sp->eps[e].port };
+				v[n].n_eps++;
+			}
+			n++;
+		}
+	}
+	/* offsets to pointers, now that eps no longer moves */
+	for (size_t i = 0; i < n; i++)
+		v[i].eps = eps + (uintptr_t)v[i].eps;
+	*ret = v;
+	*ret_eps = eps;
+	return n;
 }
 
 static int si_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why why, const char **ret_why)
@@ -43,8 +100,7 @@ static int si_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why
 	char *err = NULL;
 	int r;
 
-	if (why == STEER_RELOAD)
-		return 0; /* the rules do not depend on the config */
+	(void)why; /* the DNAT rules follow the config: rewritten on every call */
 	tp_opts_init(&to);
 	to.mark = t->o.mark;
 	to.agent_cgroup = t->o.agent_cgroup;
@@ -62,11 +118,20 @@ static int si_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why
 	 * direct where the mesh lets anything out, as with the eBPF engine. */
 	if ((p->v.flags & MS_POD_NO_DNS) && (p->v.flags & MS_POD_PASSTHROUGH))
 		to.dns_port = 0;
+	/* passthrough the mesh allows needs nothing from the agent: only the
+	 * VIP ranges are redirected (unless every connection is to be proxied) */
+	to.capture_all = !(p->v.flags & MS_POD_PASSTHROUGH) || (p->v.flags & MS_POD_PROXY);
+	struct tp_dnat_ep *eps;
+	struct tp_dnat *dnat;
+	to.n_dnat = dnat_build(t, p, &dnat, &eps);
+	to.dnat = dnat;
 	if ((r = tp_install(p->nsfd, t->backend, &to, &err)) < 0) {
 		log_error("pod %s: iptables: %s", p->name, err ? err : "install failed");
 		*ret_why = "cannot install the iptables rules";
 	}
 	free(err);
+	free(dnat);
+	free(eps);
 	return r;
 }
 
@@ -102,8 +167,11 @@ static void si_pod_del_cookie(struct steer *s, uint64_t cookie)
 
 static int si_svcs_sync(struct steer *s, const struct ms_config *c)
 {
-	(void)s;
-	(void)c;
+	struct steer_ipt *t = ipt(s);
+
+	/* the pods' chains follow at their pod_put (STEER_RELOAD) */
+	cfg_unref(t->cfg);
+	t->cfg = cfg_ref((struct ms_config *)c);
 	return 0;
 }
 

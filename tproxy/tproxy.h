@@ -15,6 +15,21 @@
 #define TP_MAX_ITEMS 64
 #define TP_ROUTE_PROTO 77 /* rtm_protocol of the VIP routes we add (not a registered number) */
 
+/* The kernel path under iptables: connections to vip:port are DNATed in the
+ * pod's chain to one of eps, picked at random (statistic), never reaching
+ * the agent. */
+struct tp_dnat_ep {
+	struct ms_addr ip;
+	uint16_t port;
+};
+
+struct tp_dnat {
+	struct ms_addr vip;
+	uint16_t port;
+	const struct tp_dnat_ep *eps;
+	size_t n_eps;
+};
+
 struct tp_opts {
 	uint32_t mark;         /* the agent's own sockets: RETURN */
 	const char *agent_cgroup; /* ... and made in this cgroup v2 (xt_cgroup --path); NULL: mark alone */
@@ -29,6 +44,8 @@ struct tp_opts {
 	size_t n_excl_uids;
 	struct ms_cidr vip_cidrs[TP_MAX_ITEMS];
 	size_t n_vip_cidrs;
+	const struct tp_dnat *dnat; /* not owned */
+	size_t n_dnat;
 };
 
 enum tp_backend { TP_BACKEND_NFT, TP_BACKEND_LEGACY };

@@ -173,10 +173,60 @@ static void test_half_applied_rolls_back(void **state)
 	free(restore6);
 }
 
+/* The kernel path under iptables: DNAT rules that spread a VIP's endpoints
+ * evenly (rule i takes 1/(n-i) of what is left), with the probabilities
+ * written as iptables-save prints them back, so that verify sees no drift;
+ * each family gets only its own. */
+static void test_dnat_rules(void **state)
+{
+	struct tp_opts o;
+	struct tp_dnat_ep eps[4];
+	struct tp_dnat d[2];
+
+	(void)state;
+	defaults(&o);
+	const char *ips[] = { "198.18.3.2", "198.18.3.3", "198.18.3.4", "2001:2::9" };
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(addr_parse(ips[i], &eps[i].ip), 0);
+		eps[i].port = (uint16_t)(8080 + i);
+	}
+	assert_int_equal(addr_parse("242.0.0.60", &d[0].vip), 0);
+	d[0].port = 80;
+	d[0].eps = eps;
+	d[0].n_eps = 3;
+	assert_int_equal(addr_parse("2001:2::60", &d[1].vip), 0);
+	d[1].port = 443;
+	d[1].eps = &eps[3];
+	d[1].n_eps = 1;
+	o.dnat = d;
+	o.n_dnat = 2;
+	char *v4 = tp_rules_render(&o, AF_INET), *v6 = tp_rules_render(&o, AF_INET6);
+	const char *want4 =
+		"-A MESHSPLICE_OUTPUT -d 242.0.0.60/32 -p tcp -m tcp --dport 80 -m statistic --mode random --probability 0.33333333349 -j DNAT --to-destination 198.18.3.2:8080\n"
+		"-A MESHSPLICE_OUTPUT -d 242.0.0.60/32 -p tcp -m tcp --dport 80 -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 198.18.3.3:8081\n"
+		"-A MESHSPLICE_OUTPUT -d 242.0.0.60/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 198.18.3.4:8082\n";
+	const char *want6 =
+		"-A MESHSPLICE_OUTPUT -d 2001:2::60/128 -p tcp -m tcp --dport 443 -j DNAT --to-destination [2001:2::9]:8083\n";
+	assert_non_null(strstr(v4, want4));
+	assert_null(strstr(v4, "2001:2::"));
+	assert_non_null(strstr(v6, want6));
+	assert_null(strstr(v6, "242.0.0.60"));
+	/* before the VIP ranges' REDIRECT, which would take them otherwise */
+	assert_true(strstr(v4, want4) < strstr(v4, "-d 242.0.0.0/8 -p tcp -j REDIRECT"));
+	/* control: without them the chain has no DNAT */
+	o.n_dnat = 0;
+	char *none = tp_rules_render(&o, AF_INET);
+	assert_null(strstr(none, "DNAT"));
+	free(v4);
+	free(v6);
+	free(none);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_dnat_rules),
 		cmocka_unit_test(test_restore_error_names_the_line),
 		cmocka_unit_test(test_half_applied_rolls_back),
 	};
