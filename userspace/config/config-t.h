@@ -93,6 +93,8 @@ struct ms_service {
 	size_t n_hostnames;
 	char *file;
 	unsigned line, col;
+	unsigned mesh_line, mesh_col; /* where its mesh is named (0: nowhere, default) */
+	bool mesh_label;              /* by Kubernetes' kuma.io/mesh label */
 };
 
 /* Which non-mesh destinations a mesh lets through (Kuma's MeshPassthrough;

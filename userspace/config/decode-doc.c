@@ -29,6 +29,14 @@ struct ms_service *loader_svc_new(struct loader *L, enum ms_kind k, struct meta 
 	s->file = xstrdup(d->file);
 	s->line = m->doc->line;
 	s->col = m->doc->col;
+	const struct ynode *mn = ynode_get(m->doc, "mesh");
+	if (!mn && m->k8s)
+		mn = ynode_get(ynode_get(ynode_get(m->doc, "metadata"), "labels"), "kuma.io/mesh");
+	if (mn) {
+		s->mesh_label = !ynode_get(m->doc, "mesh");
+		s->mesh_line = mn->line;
+		s->mesh_col = mn->col;
+	}
 	/* Labels Kuma's zone control plane puts on every resource it stores. */
 	cfg_labels_set(&s->labels, "kuma.io/mesh", s->mesh);
 	if (!cfg_label(&s->labels, "kuma.io/origin"))

@@ -23,8 +23,8 @@ void decode_secret(struct loader *L, struct dctx *d, struct meta *m)
 				d_err(d, data, path, "required field is missing");
 		} else {
 			v = NULL;
-			if (!data)
-				d_err(d, m->doc, "data", "required field is missing");
+			if (!data) /* Kuma names the value it misses */
+				d_err(d, m->doc, "data.value", "required field is missing");
 		}
 	} else if (!data) {
 		d_err(d, m->doc, "data", "required field is missing");

@@ -174,19 +174,26 @@ static void link_check_meshes(struct loader *L)
 			.implicit = true,
 		};
 	}
-	for (size_t i = 0; i < c->n_svcs; i++)
-		if (!cfg_find_mesh(c, c->svcs[i].mesh))
-			cfg_errors_add(L->errs, c->svcs[i].file, c->svcs[i].line, c->svcs[i].col, "mesh",
-				       "mesh \"%s\" does not exist", log_escape(c->svcs[i].mesh));
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		/* where the mesh is named: mesh, or Kubernetes' kuma.io/mesh label */
+		if (!cfg_find_mesh(c, s->mesh))
+			cfg_errors_add(L->errs, s->file, s->mesh_line ? s->mesh_line : s->line,
+				       s->mesh_line ? s->mesh_col : s->col,
+				       s->mesh_label ? "metadata.labels.kuma.io/mesh" : "mesh",
+				       "mesh \"%s\" does not exist", log_escape(s->mesh));
+	}
 	for (size_t i = 0; i < c->n_hostgens; i++)
 		if (c->hostgens[i].mesh && !cfg_find_mesh(c, c->hostgens[i].mesh))
 			cfg_errors_add(L->errs, c->hostgens[i].file, c->hostgens[i].line,
 				       c->hostgens[i].col, "mesh", "mesh \"%s\" does not exist",
 				       log_escape(c->hostgens[i].mesh));
+	/* Kuma takes a Secret of a mesh that does not exist (yet): nothing uses it */
 	for (size_t i = 0; i < L->n_secrets; i++)
 		if (!cfg_find_mesh(c, L->secrets[i].mesh))
-			cfg_errors_add(L->errs, L->secrets[i].file, L->secrets[i].line, L->secrets[i].col,
-				       "mesh", "mesh \"%s\" does not exist", log_escape(L->secrets[i].mesh));
+			cfg_warn_add(L->errs, L->secrets[i].file, L->secrets[i].line, L->secrets[i].col,
+				     "mesh", "mesh \"%s\" does not exist: the Secret is unused",
+				     log_escape(L->secrets[i].mesh));
 	for (size_t i = 0; i < c->n_meshes; i++)
 		for (size_t j = 0; j < i; j++)
 			if (c->meshes[i].id == c->meshes[j].id)
