@@ -552,7 +552,7 @@ static void test_missing_mesh(void **state)
 	(void)state;
 	expect_err("type: MeshExternalService\nname: a\nmesh: nowhere\nspec:\n  match:\n    port: 80\n"
 		   "  endpoints:\n    - address: 198.18.0.2\n      port: 80\n",
-		   1, "mesh", "mesh \"nowhere\" does not exist");
+		   3, "mesh", "mesh \"nowhere\" does not exist");
 }
 
 static void test_vip_clash(void **state)
@@ -687,6 +687,31 @@ static void test_hostnames(void **state)
 		   0, "hostnames", "generated for both");
 }
 
+/* Kuma scopes a HostnameGenerator globally: without a mesh it names the
+ * services of every mesh; one that names a mesh, that mesh's alone. */
+static void test_hostgen_every_mesh(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: Mesh\nname: other\n"
+		"---\ntype: HostnameGenerator\nname: all\nspec:\n  selector:\n    meshExternalService: {}\n"
+		"  template: \"{{ .DisplayName }}.{{ .Mesh }}.all.test\"\n"
+		"---\ntype: HostnameGenerator\nname: one\nmesh: other\nspec:\n  selector:\n    meshExternalService: {}\n"
+		"  template: \"{{ .DisplayName }}.one.test\"\n"
+		"---\ntype: MeshExternalService\nname: a\nmesh: other\nspec:\n  match:\n    port: 80\n"
+		"  endpoints:\n    - address: 198.18.0.2\n      port: 80\n"
+		"---\ntype: MeshExternalService\nname: b\nspec:\n  match:\n    port: 80\n"
+		"  endpoints:\n    - address: 198.18.0.3\n      port: 80\n");
+	const struct ms_service *a = svc(c, "a"), *b = svc(c, "b");
+	assert_int_equal(a->n_hostnames, 2);
+	assert_string_equal(a->hostnames[0], "a.other.all.test");
+	assert_string_equal(a->hostnames[1], "a.one.test");
+	/* control: the mesh-bound generator leaves mesh default's service alone */
+	assert_int_equal(b->n_hostnames, 1);
+	assert_string_equal(b->hostnames[0], "b.default.all.test");
+	cfg_unref(c);
+}
+
 static void test_template_render(void **state)
 {
 	(void)state;
@@ -716,11 +741,11 @@ static void test_mesh_service_dataplanes(void **state)
 		"      targetPort: admin-port\n      appProtocol: http\n"
 		"---\ntype: Dataplane\nname: r1\nmesh: default\nnetworking:\n  address: 198.18.1.1\n  inbound:\n"
 		"    - port: 6379\n      tags:\n        app: redis\n        kuma.io/service: redis\n"
-		"    - port: 7000\n      name: admin-port\n      tags:\n        app: redis\n"
+		"    - port: 7000\n      name: admin-port\n      tags:\n        app: redis\n        kuma.io/service: redis-admin\n"
 		"---\ntype: Dataplane\nname: r2\nnetworking:\n  address: 198.18.1.2\n  inbound:\n"
-		"    - port: 6379\n      tags:\n        app: redis\n"
+		"    - port: 6379\n      tags:\n        app: redis\n        kuma.io/service: redis\n"
 		"---\ntype: Dataplane\nname: other\nnetworking:\n  address: 198.18.1.3\n  inbound:\n"
-		"    - port: 6379\n      tags:\n        app: web\n");
+		"    - port: 6379\n      tags:\n        app: web\n        kuma.io/service: web\n");
 	const struct ms_service *s = svc(c, "redis");
 	assert_int_equal(s->n_ports, 2);
 	assert_int_equal(s->ports[0].n_eps, 2);
@@ -733,8 +758,15 @@ static void test_mesh_service_dataplanes(void **state)
 	expect_err("type: MeshService\nname: r\nspec:\n  selector:\n    dataplaneTags:\n      app: r\n  ports:\n"
 		   "    - port: 80\n      targetPort: 99999\n",
 		   9, "spec.ports[0].targetPort", "out of range");
-	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: nohost\n", 4, "networking.address",
-		   "not an IP address");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: no.host!\n", 4, "networking.address",
+		   "has to be valid IP address or domain name");
+	/* Kuma takes a DNS name; its inbounds serve nothing here, and it says so */
+	struct cfg_errors e = { 0 };
+	c = load("type: Dataplane\nname: d\nnetworking:\n  address: dp.example.test\n  inbound:\n    - port: 80\n", &e);
+	assert_non_null(c);
+	assert_true(has_error(&e, 4, "networking.address", "is a DNS name"));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
 }
 
 /* The three selectors Kuma has (its own Kubernetes controller writes
@@ -856,7 +888,7 @@ static void test_legacy_external_service(void **state)
 	expect_err("type: ExternalService\nname: es\ntags:\n  kuma.io/service: x\nnetworking:\n  address: nohost\n", 6,
 		   "networking.address", "not host:port");
 	expect_err("type: ExternalService\nname: es\ntags:\n  a: b\nnetworking:\n  address: h.test:1\n", 4, "tags",
-		   "kuma.io/service is required");
+		   "mandatory tag \"kuma.io/service\" is missing");
 }
 
 static void test_all_errors_at_once(void **state)
@@ -1190,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(test_vip_ranges),
 		cmocka_unit_test(test_vip_stability),
 		cmocka_unit_test(test_hostnames),
+		cmocka_unit_test(test_hostgen_every_mesh),
 		cmocka_unit_test(test_template_render),
 		cmocka_unit_test(test_mesh_service_dataplanes),
 		cmocka_unit_test(test_legacy_external_service),
