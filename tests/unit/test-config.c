@@ -712,6 +712,190 @@ static void test_hostgen_every_mesh(void **state)
 	cfg_unref(c);
 }
 
+/* Kuma's Mesh rules for the fields the data plane ignores (mesh_validator.go). */
+static void test_kuma_mesh_rules(void **state)
+{
+	(void)state;
+	/* control: every section well formed */
+	struct ms_config *c = expect_ok(
+		"type: Mesh\nname: m\nmtls:\n  enabledBackend: ca-1\n  backends:\n    - name: ca-1\n      type: builtin\n"
+		"logging:\n  defaultBackend: f\n  backends:\n    - name: f\n      type: file\n      conf:\n        path: /tmp/x\n"
+		"    - name: t\n      type: tcp\n      conf:\n        address: logs.test:5000\n"
+		"tracing:\n  defaultBackend: z\n  backends:\n    - name: z\n      type: zipkin\n      sampling: 50.5\n"
+		"      conf:\n        url: http://zipkin.test:9411/api/v2/spans\n        apiVersion: httpJson\n"
+		"    - name: dd\n      type: datadog\n      conf:\n        address: 127.0.0.1\n        port: 8126\n"
+		"metrics:\n  enabledBackend: p\n  backends:\n    - name: p\n      type: prometheus\n      conf:\n"
+		"        skipMTLS: true\n        tls:\n          mode: disabled\n        aggregate:\n          - name: a\n          - name: b\n"
+		"constraints:\n  dataplaneProxy:\n    requirements:\n      - tags:\n          kuma.io/zone: '*'\n"
+		"routing:\n  zoneEgress: true\n");
+	cfg_unref(c);
+#define M(body) "type: Mesh\nname: m\n" body
+	expect_err(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n    - name: b\n      type: builtin\n"), 5,
+		   "mtls.backends", "cannot have more than 1 backends");
+	expect_err(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n    - name: a\n      type: builtin\n"), 7,
+		   "mtls.backends[1].name", "already used");
+	expect_err(M("mtls:\n  enabledBackend: b\n  backends:\n    - name: a\n      type: builtin\n"), 4,
+		   "mtls.enabledBackend", "one of the backends");
+	expect_err(M("logging:\n  backends:\n    - name:\n      type: file\n      conf:\n        path: /x\n"), 5,
+		   "logging.backends[0].name", "cannot be empty");
+	expect_err(M("logging:\n  backends:\n    - name: t\n      type: tcp\n      conf:\n        address: a:1:2\n"), 8,
+		   "logging.backends[0].conf.address", "HOST:PORT");
+	expect_err(M("logging:\n  backends:\n    - name: t\n      type: tcp\n"), 5,
+		   "logging.backends[0].conf.address", "cannot be empty");
+	expect_err(M("logging:\n  backends:\n    - name: f\n      type: file\n      conf:\n        path:\n"), 8,
+		   "logging.backends[0].conf.path", "cannot be empty");
+	expect_err(M("logging:\n  defaultBackend: x\n  backends:\n    - name: f\n      type: file\n      conf:\n        path: /x\n"), 4,
+		   "logging.defaultBackend", "one of the logging backend");
+	expect_err(M("logging:\n  backends:\n    - name: f\n      type: syslog\n"), 6, "logging.backends[0].type",
+		   "unknown backend type");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      conf:\n        url: not-a-url\n"), 8,
+		   "tracing.backends[0].conf.url", "invalid URL");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      conf:\n        url: http://z.test/spans\n"), 8,
+		   "tracing.backends[0].conf.url", "port has to be explicitly specified");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      conf:\n        url: http://z.test:1/\n"
+		     "        apiVersion: v3\n"), 9, "tracing.backends[0].conf.apiVersion", "invalid value");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      sampling: 101\n      conf:\n        url: http://z.test:1/\n"),
+		   7, "tracing.backends[0].sampling", "[0.0 - 100.0]");
+	expect_err(M("tracing:\n  backends:\n    - name: d\n      type: datadog\n      conf:\n        address: x\n"), 8,
+		   "tracing.backends[0].conf.port", "[1, 65535]");
+	expect_err(M("metrics:\n  enabledBackend: q\n  backends:\n    - name: p\n      type: prometheus\n"), 4,
+		   "metrics.enabledBackend", "one of the backends");
+	expect_err(M("metrics:\n  backends:\n    - name: p\n      type: statsd\n"), 6, "metrics.backends[0].type",
+		   "unknown backend type");
+	expect_err(M("metrics:\n  backends:\n    - name: p\n      type: prometheus\n      conf:\n        skipMTLS: true\n"
+		     "        tls:\n          mode: activeMTLSBackend\n"), 8, "metrics.backends[0].conf", "cannot be defined together");
+	expect_err(M("metrics:\n  backends:\n    - name: p\n      type: prometheus\n      conf:\n        aggregate:\n"
+		     "          - name: a\n          - name: a\n"), 10, "metrics.backends[0].conf.aggregate[1].name", "duplicate entry");
+	expect_err(M("constraints:\n  dataplaneProxy:\n    requirements:\n      - {}\n"), 6,
+		   "constraints.dataplaneProxy.requirements[0].tags", "at least one tag");
+	expect_err(M("constraints:\n  dataplaneProxy:\n    restrictions:\n      - tags:\n          'a b': x\n"), 7,
+		   "constraints.dataplaneProxy.restrictions[0].tags.a b", "tag name must consist");
+	expect_err(M("routing:\n  zoneEgress: true\n"), 4, "mtls", "has to be set when zoneEgress enabled");
+	/* Kubernetes: the same under spec */
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: m\nspec:\n  metrics:\n    enabledBackend: x\n",
+		   7, "spec.metrics.enabledBackend", "one of the backends");
+#undef M
+}
+
+/* Kuma's Dataplane rules (dataplane_validator.go). */
+static void test_kuma_dataplane_rules(void **state)
+{
+	(void)state;
+#define DP(net) "type: Dataplane\nname: d\nnetworking:\n  address: 198.18.1.1\n" net
+#define IN "  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n"
+	/* control: what Kuma takes */
+	struct ms_config *c = expect_ok(
+		DP("  inbound:\n    - port: 8080\n      servicePort: 80\n      serviceAddress: 198.18.1.2\n"
+		   "      tags:\n        kuma.io/service: web\n        kuma.io/protocol: http\n"
+		   "      serviceProbe:\n        interval: 1s\n        timeout: 0.5s\n        healthyThreshold: 2\n"
+		   "  outbound:\n    - port: 3333\n      tags:\n        kuma.io/service: db\n"
+		   "    - port: 3334\n      backendRef:\n        kind: MeshService\n        name: db\n        port: 5432\n"
+		   "  listeners:\n    - type: ZoneIngress\n      address: 198.18.1.1\n      port: 10001\n      name: zi\n"
+		   "  admin:\n    port: 9901\n")
+		"probes:\n  port: 9000\n  endpoints:\n    - inboundPort: 8080\n      inboundPath: /healthz\n      path: /8080/healthz\n"
+		"---\ntype: Dataplane\nname: g\nnetworking:\n  address: 198.18.1.9\n"
+		"  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: gw\n");
+	cfg_unref(c);
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: 0.0.0.0\n" IN, 4, "networking.address",
+		   "must not be 0.0.0.0 or ::");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: '::'\n" IN, 4, "networking.address",
+		   "must not be 0.0.0.0 or ::");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: 2001:2::1:8080]\n" IN, 4, "networking.address",
+		   "valid IP address or domain name");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        version: v1\n"), 8,
+		   "networking.inbound[0].tags.kuma.io/service", "tag has to exist");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n        version: 'v 1'\n"), 9,
+		   "networking.inbound[0].tags.version", "tag value must consist");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n        kuma.io/protocol: smtp\n"), 9,
+		   "networking.inbound[0].tags.kuma.io/protocol", "has an invalid value \"smtp\"");
+	expect_err(DP("  inbound:\n    - port: 8080\n      serviceAddress: 198.18.1.1\n      tags:\n        kuma.io/service: web\n"), 7,
+		   "networking.inbound[0].serviceAddress", "has to differ");
+	expect_err(DP("  inbound:\n    - port: 8080\n      serviceAddress: web.test\n      tags:\n        kuma.io/service: web\n"), 7,
+		   "networking.inbound[0].serviceAddress", "valid IP address");
+	expect_err(DP("  inbound:\n    - port: 0\n      tags:\n        kuma.io/service: web\n"), 6,
+		   "networking.inbound[0].port", "[1, 65535]");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n      serviceProbe:\n        interval: 0s\n"), 10,
+		   "networking.inbound[0].serviceProbe.interval", "positive");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n      serviceProbe:\n        unhealthyThreshold: 0\n"), 10,
+		   "networking.inbound[0].serviceProbe.unhealthyThreshold", "positive");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      address: db\n      tags:\n        kuma.io/service: db\n"), 11,
+		   "networking.outbound[0].address", "valid IP address");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      tags:\n        version: v1\n"), 12,
+		   "networking.outbound[0].tags", "mandatory tag \"kuma.io/service\"");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      backendRef:\n        kind: Secret\n        name: x\n        port: 1\n"), 12,
+		   "networking.outbound[0].backendRef.kind", "invalid value");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      backendRef:\n        kind: MeshService\n        name: x\n"), 12,
+		   "networking.outbound[0].backendRef.port", "[1, 65535]");
+	expect_err(DP("  inbound:\n    - port: 8080\n      servicePort: 9901\n      serviceAddress: 127.0.0.1\n"
+		      "      tags:\n        kuma.io/service: web\n  admin:\n    port: 9901\n"), 12, "networking.admin.port",
+		   "must differ from inbound");
+	expect_err(DP(IN "  outbound:\n    - port: 9901\n      tags:\n        kuma.io/service: db\n  admin:\n    port: 9901\n"), 14,
+		   "networking.admin.port", "must differ from outbound");
+	expect_err(DP("  gateway:\n    tags:\n      version: v1\n"), 7, "networking.gateway.tags", "mandatory tag");
+	expect_err(DP("  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: gw\n      kuma.io/protocol: http\n"), 9,
+		   "networking.gateway.tags.kuma.io/protocol", "other values than tcp");
+	expect_err(DP("  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: gw\n"
+		      "  outbound:\n    - port: 3333\n      tags:\n        kuma.io/service: db\n"), 10,
+		   "networking.outbound", "cannot be defined for builtin gateways");
+	expect_err(DP("  gateway:\n    tags:\n      kuma.io/service: gw\n" IN), 9, "networking.inbound",
+		   "cannot be defined for delegated gateways");
+	expect_err(DP(IN "  listeners:\n    - type: ZoneIngress\n      address: 198.18.1.1\n      port: 8080\n"), 10,
+		   "networking.listeners[0]", "collides with an inbound");
+	expect_err(DP(IN "  listeners:\n    - address: 198.18.1.1\n      port: 10001\n"), 10,
+		   "networking.listeners[0].type", "ZoneIngress or ZoneEgress");
+	expect_err(DP("  inbound:\n    - port: 8080\n      name: http\n      tags:\n        kuma.io/service: web\n"
+		      "  listeners:\n    - type: ZoneEgress\n      address: 198.18.1.1\n      port: 10002\n      name: http\n"), 14,
+		   "networking.listeners[0].name", "must be unique");
+	expect_err(DP(IN "  listeners:\n    - type: ZoneIngress\n      address: 198.18.1.1\n      port: 10001\n"
+		      "    - type: ZoneEgress\n      address: 198.18.1.1\n      port: 10001\n"), 13,
+		   "networking.listeners[1]", "used by listeners of different types");
+	expect_err(DP(IN) "probes:\n  port: 9000\n  endpoints:\n    - inboundPort: 8080\n      inboundPath: healthz\n      path: /x\n", 13,
+		   "probes.endpoints[0].inboundPath", "valid URL Path");
+	expect_err(DP(IN) "probes:\n  port: 0\n", 10, "probes.port", "[1, 65535]");
+	expect_err(DP(IN) "metrics:\n  type: statsd\n", 10, "metrics.type", "unknown backend type");
+	expect_err(DP(IN "  transparentProxying:\n    reachableBackends:\n      refs:\n        - kind: MeshService\n          namespace: x\n"), 12,
+		   "networking.transparentProxing.reachableBackends.refs[0].name", "name is required, when namespace is defined");
+#undef IN
+#undef DP
+}
+
+/* ExternalService tags as Kuma checks them; a Kubernetes List read item by
+ * item; a Secret of a mesh not defined is taken (Kuma takes it). */
+static void test_kuma_es_tags_list_secret(void **state)
+{
+	(void)state;
+#define ES(tags) "type: ExternalService\nname: es\nmesh: default\ntags:\n  kuma.io/service: es\n" tags \
+	"networking:\n  address: up.example.test:443\n"
+	struct ms_config *c = expect_ok(ES("  kuma.io/protocol: TLS\n  version: v1.2_x\n"));
+	cfg_unref(c);
+	expect_err(ES("  'inv@lid': x\n"), 6, "tags.inv@lid", "tag name must consist");
+	expect_err(ES("  team: 'a b'\n"), 6, "tags.team", "tag value must consist");
+	expect_err(ES("  kuma.io/protocol: smtp\n"), 6, "tags.kuma.io/protocol", "has an invalid value");
+#undef ES
+	static const char list[] =
+		"apiVersion: v1\nkind: List\nitems:\n"
+		"  - apiVersion: kuma.io/v1alpha1\n    kind: Mesh\n    metadata:\n      name: one\n"
+		"  - apiVersion: kuma.io/v1alpha1\n    kind: Mesh\n    metadata:\n      name: two\n"
+		"    spec:\n      networking:\n        outbound:\n          passthrough: false\n";
+	c = expect_ok(list);
+	assert_non_null(cfg_find_mesh(c, "one"));
+	assert_false(cfg_find_mesh(c, "two")->passthrough);
+	cfg_unref(c);
+	expect_err("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: kuma.io/v1alpha1\n    kind: Mesh\n"
+		   "    metadata:\n      name: m\n    spec:\n      mtls:\n        enabledBackend: x\n", 10,
+		   "spec.mtls.enabledBackend", "one of the backends");
+	expect_err("apiVersion: v1\nkind: List\nitems: {}\n", 3, "items", "expected a list");
+	/* a List inside a List is no resource */
+	expect_err("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: List\n    items: []\n", 5, "kind",
+		   "unknown resource \"List\"");
+	struct cfg_errors e = { 0 };
+	c = load("type: Secret\nname: s\nmesh: later\ndata: dGVzdA==\n", &e);
+	assert_non_null(c);
+	assert_true(has_error(&e, 1, "mesh", "the Secret is unused"));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+}
+
 static void test_template_render(void **state)
 {
 	(void)state;
@@ -1223,6 +1407,9 @@ int main(void)
 		cmocka_unit_test(test_vip_stability),
 		cmocka_unit_test(test_hostnames),
 		cmocka_unit_test(test_hostgen_every_mesh),
+		cmocka_unit_test(test_kuma_mesh_rules),
+		cmocka_unit_test(test_kuma_dataplane_rules),
+		cmocka_unit_test(test_kuma_es_tags_list_secret),
 		cmocka_unit_test(test_template_render),
 		cmocka_unit_test(test_mesh_service_dataplanes),
 		cmocka_unit_test(test_legacy_external_service),
