@@ -59,6 +59,11 @@ struct ms_tls {
 	struct ms_san *sans;
 	size_t n_sans;
 	struct ms_blob ca, cert, key;
+	/* Why this TLS cannot work (a PEM that does not parse, a secret that is
+	 * not there): Kuma takes such a config, so it loads with a warning, and
+	 * the forwarder refuses the service's connections with this reason
+	 * rather than fall back to anything (the system CAs, no client cert). */
+	char *unusable;
 };
 
 struct ms_labels {

@@ -37,7 +37,14 @@ void decode_source(struct loader *L, struct dctx *d, const struct ynode *parent,
 		_cleanup_free_ char *s = NULL;
 		if (d_scalar_str(d, v, d_join(q, p, "inline"), &s) < 0)
 			return;
+		if (!*s) { /* Kuma's words, at the source */
+			d_err(d, n, p, "data source cannot be empty");
+			return;
+		}
 		if (cfg_base64_decode(s, strlen(s), &b->data, &b->len) < 0 || b->len == 0) {
+			free(b->data); /* nothing half-decoded is left to check as PEM */
+			b->data = NULL;
+			b->len = 0;
 			d_err(d, v, q, "not valid base64");
 			return;
 		}

@@ -2,6 +2,7 @@
 /* Linking: what needs every file read first (secrets, TLS material, MeshService
  * endpoints, meshes), then the passes in order. */
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -20,6 +21,19 @@ static const struct secret *secret_find(struct loader *L, const char *name, cons
 	return NULL;
 }
 
+static void tls_unusable(struct ms_tls *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tls_unusable(struct ms_tls *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->unusable)
+		return; /* the first reason is enough */
+	va_start(ap, fmt);
+	if (vasprintf(&t->unusable, fmt, ap) < 0)
+		t->unusable = xstrdup("TLS material unusable");
+	va_end(ap);
+}
+
 static void link_secrets(struct loader *L)
 {
 	for (size_t i = 0; i < L->n_refs; i++) {
@@ -29,9 +43,12 @@ static void link_secrets(struct loader *L)
 		const struct secret *sec = secret_find(L, r->secret, s->mesh);
 
 		if (!sec) {
-			cfg_errors_add(L->errs, r->file, r->line, r->col, r->field,
-				       "secret \"%s\" not found in mesh \"%s\"", log_escape(r->secret),
-				       log_escape(s->mesh));
+			/* Kuma checks a reference when it is used, not when it is written */
+			cfg_warn_add(L->errs, r->file, r->line, r->col, r->field,
+				     "secret \"%s\" not found in mesh \"%s\": the service's TLS connections are refused",
+				     log_escape(r->secret), log_escape(s->mesh));
+			tls_unusable(&s->tls, "%s: secret \"%s\" not found in mesh \"%s\"", r->field,
+				     log_escape(r->secret), log_escape(s->mesh));
 			continue;
 		}
 		b->data = xcalloc(sec->len + 1, 1);
@@ -67,17 +84,22 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		}
 		openssl_reason(why, sizeof(why));
 		BIO_free(bio);
-		if (count == 0)
-			cfg_errors_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, "caCert"),
-				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.ca.origin, why);
+		if (count == 0) {
+			cfg_warn_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, "caCert"),
+				     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
+				     s->tls.ca.origin, why);
+			tls_unusable(&s->tls, "caCert: %s is not a PEM certificate", s->tls.ca.origin);
+		}
 	}
 	if (s->tls.cert.data) {
 		BIO *bio = BIO_new_mem_buf(s->tls.cert.data, (int)s->tls.cert.len);
 		cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		if (!cert) {
 			openssl_reason(why, sizeof(why));
-			cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, "clientCert"),
-				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.cert.origin, why);
+			cfg_warn_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, "clientCert"),
+				     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
+				     s->tls.cert.origin, why);
+			tls_unusable(&s->tls, "clientCert: %s is not a PEM certificate", s->tls.cert.origin);
 		}
 		BIO_free(bio);
 	}
@@ -87,15 +109,18 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
 		if (!key) {
 			openssl_reason(why, sizeof(why));
-			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
-				       "%s is not a PEM private key (OpenSSL: %s)", s->tls.key.origin, why);
+			cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
+				     "%s is not a PEM private key (OpenSSL: %s): the service's TLS connections are refused",
+				     s->tls.key.origin, why);
+			tls_unusable(&s->tls, "clientKey: %s is not a PEM private key", s->tls.key.origin);
 		}
 		BIO_free(bio);
 	}
 	if (cert && key && X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
-			       "does not match the public key of clientCert");
+		cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
+			     "does not match the public key of clientCert: the service's TLS connections are refused");
+		tls_unusable(&s->tls, "clientKey does not match the public key of clientCert");
 	}
 	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
 	/* named where Kuma names it: the one that is missing, at the one given */
