@@ -517,7 +517,39 @@ static void test_cert_key_pairs(void **state)
 	cfg_unref(c);
 
 	char *alone = xasprintf(MES("a", 80) "  tls:\n    verification:\n      clientCert:\n        inline: %s\n", c1);
-	expect_err(alone, 14, "spec.tls.verification.clientKey", "go together"); /* at clientCert, which is given */
+	expect_err(alone, 13, "spec.tls.verification.clientKey", "go together"); /* on verification, where it is missing */
+
+	/* Kuma 3.0's typed source: InsecureInline (PEM text) and Secret by secretRef */
+	/* the CA as PEM text in a YAML block */
+	unsigned char *raw = NULL;
+	size_t raw_len;
+	struct strbuf pem = { 0 };
+	assert_int_equal(cfg_base64_decode(c2, strlen(c2), &raw, &raw_len), 0);
+	for (char *line = strtok((char *)raw, "\n"); line; line = strtok(NULL, "\n"))
+		strbuf_printf(&pem, "            %s\n", line);
+	free(raw);
+	char *typed = xasprintf(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        type: InsecureInline\n"
+				"        insecureInline:\n          value: |\n%s"
+				"      clientCert:\n        type: Secret\n        secretRef:\n          kind: Secret\n          name: c\n"
+				"      clientKey:\n        type: Secret\n        secretRef:\n          kind: Secret\n          name: k\n"
+				"---\ntype: Secret\nname: c\nmesh: default\ndata: %s\n---\ntype: Secret\nname: k\nmesh: default\ndata: %s\n",
+				pem.s, c1, k1);
+	free(pem.s);
+	c = expect_ok(typed);
+	assert_string_equal(svc(c, "a")->tls.ca.origin, "insecureInline");
+	assert_string_equal(svc(c, "a")->tls.cert.origin, "secret:c");
+	assert_true(svc(c, "a")->tls.key.len > 100);
+	assert_null(svc(c, "a")->tls.unusable);
+	cfg_unref(c);
+	free(typed);
+#define V(src) MES("a", 80) "  tls:\n    verification:\n      caCert:\n" src
+	expect_err(V("        type: File\n        file:\n          path: /etc/x\n"), 14, "spec.tls.verification.caCert.type",
+		   "must be one of: Secret, InsecureInline");
+	expect_err(V("        type: Secret\n"), 14, "spec.tls.verification.caCert.secretRef", "must be defined");
+	expect_err(V("        type: Secret\n        secretRef:\n          kind: Secret\n"), 16,
+		   "spec.tls.verification.caCert.secretRef.name", "must be defined");
+	expect_err(V("        type: InsecureInline\n"), 14, "spec.tls.verification.caCert.insecureInline", "must be defined");
+#undef V
 
 	/* Kubernetes Secret with data.value */
 	char *k8s = xasprintf(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        secret: ca\n"

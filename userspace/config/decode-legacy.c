@@ -104,8 +104,8 @@ void decode_es(struct loader *L, struct dctx *d, struct meta *m)
 			d_err(d, sn, d_join(r, q, "serverName"), "\"%s\" is not a valid DNS name",
 			      log_escape(t->server_name));
 		}
-		decode_source(L, d, tls, "caCert", q, idx, 0);
-		decode_source(L, d, tls, "clientCert", q, idx, 1);
-		decode_source(L, d, tls, "clientKey", q, idx, 2);
+		decode_source(L, d, tls, "caCert", q, idx, 0, false);
+		decode_source(L, d, tls, "clientCert", q, idx, 1, false);
+		decode_source(L, d, tls, "clientKey", q, idx, 2, false);
 	}
 }

@@ -124,7 +124,7 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 	}
 	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
 	/* named where Kuma names it: the one that is missing, at the one given */
-	if (has_cert != has_key) {
+	if (has_cert != has_key && s->kind == MS_KIND_EXTERNAL_SERVICE) { /* MES: decode_mes_tls */
 		const struct ms_blob *given = has_cert ? &s->tls.cert : &s->tls.key;
 		cfg_errors_add(L->errs, s->file, given->line, given->col,
 			       d_join(field, base, has_cert ? "clientKey" : "clientCert"),

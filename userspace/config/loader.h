@@ -99,7 +99,7 @@ void load_one(struct loader *L, const char *buf, size_t len, const char *name);
 int decode_endpoint(struct dctx *d, const struct ynode *n, const char *path,
 		    struct ms_endpoint *ret);
 void decode_source(struct loader *L, struct dctx *d, const struct ynode *parent, const char *key,
-		   const char *path, size_t svc_idx, int which);
+		   const char *path, size_t svc_idx, int which, bool secure);
 void decode_mes_tls(struct loader *L, struct dctx *d, const struct ynode *tls, const char *path,
 		    size_t idx);
 void decode_mes(struct loader *L, struct dctx *d, struct meta *m);
