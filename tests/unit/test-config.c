@@ -819,6 +819,11 @@ static void test_kuma_mesh_rules(void **state)
 	expect_err(M("constraints:\n  dataplaneProxy:\n    restrictions:\n      - tags:\n          'a b': x\n"), 7,
 		   "constraints.dataplaneProxy.restrictions[0].tags.a b", "tag name must consist");
 	expect_err(M("routing:\n  zoneEgress: true\n"), 4, "mtls", "has to be set when zoneEgress enabled");
+	expect_err(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n      dpCert:\n        rotation:\n"
+		     "          expiration: 1.5h\n"), 9, "mtls.dpcert.rotation.expiration", "valid format");
+	c = expect_ok(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n      dpCert:\n        rotation:\n"
+			"          expiration: 10d\n"));
+	cfg_unref(c);
 	/* Kubernetes: the same under spec */
 	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: m\nspec:\n  metrics:\n    enabledBackend: x\n",
 		   7, "spec.metrics.enabledBackend", "one of the backends");
@@ -919,6 +924,9 @@ static void test_kuma_es_tags_list_secret(void **state)
 	expect_err(ES("  'inv@lid': x\n"), 6, "tags.inv@lid", "tag name must consist");
 	expect_err(ES("  team: 'a b'\n"), 6, "tags.team", "tag value must consist");
 	expect_err(ES("  kuma.io/protocol: smtp\n"), 6, "tags.kuma.io/protocol", "has an invalid value");
+	expect_err("type: ExternalService\nname: es\nmesh: default\ntags:\n  kuma.io/service: up.example.test\n"
+		   "networking:\n  address: up.example.test:443\n", 5, "tags.kuma.io/service",
+		   "cannot be the same as networking.address");
 #undef ES
 	static const char list[] =
 		"apiVersion: v1\nkind: List\nitems:\n"

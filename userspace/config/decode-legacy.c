@@ -85,6 +85,14 @@ void decode_es(struct loader *L, struct dctx *d, struct meta *m)
 			}
 		}
 	}
+	/* Kuma: the service may not be named as its own address's host */
+	const struct ynode *svn = ynode_get(ynode_get(body, "tags"), "kuma.io/service");
+	const char *an = r_peek(net, "address");
+	char host[256];
+	const char *hport;
+	if (svn && svn->type == YNODE_SCALAR && an && r_split_host_port(an, host, sizeof(host), &hport) == 0 &&
+	    streq(host, svn->str))
+		d_err(d, svn, d_join(q, path, "tags.kuma.io/service"), "cannot be the same as networking.address");
 	tls = ynode_get(net, "tls");
 	d_join(q, p, "tls");
 	if (tls && !ynode_is_null(tls) && d_is_map(d, tls, q)) {

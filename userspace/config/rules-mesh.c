@@ -193,9 +193,38 @@ static void metrics_backend(struct dctx *d, const struct ynode *be, const char *
 	r_prometheus_conf(d, ynode_get(be, "conf"), d_join(p, path, "conf"));
 }
 
+/* Kuma's ParseDuration: "0", or digits and one of y w d h m s ms. */
+static bool kuma_duration(const char *s)
+{
+	size_t n = 0;
+
+	if (streq(s, "0"))
+		return true;
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (!n)
+		return false;
+	s += n;
+	return streq(s, "y") || streq(s, "w") || streq(s, "d") || streq(s, "h") || streq(s, "m") ||
+	       streq(s, "s") || streq(s, "ms");
+}
+
+/* The CA kinds are Kuma's business; a data-plane certificate's rotation is
+ * a duration (Kuma names the path mtls.dpcert.rotation.expiration). */
 static void mtls_backend(struct dctx *d, const struct ynode *be, const char *path)
 {
-	(void)d, (void)be, (void)path; /* names only: the CA kinds are Kuma's business */
+	const struct ynode *dc = ynode_get(be, "dpCert"), *rot, *exp;
+	const char *v = "";
+
+	(void)path;
+	if (!dc || ynode_is_null(dc))
+		return;
+	rot = dc->type == YNODE_MAP ? ynode_get(dc, "rotation") : NULL;
+	exp = rot && rot->type == YNODE_MAP ? ynode_get(rot, "expiration") : NULL;
+	if (exp && exp->type == YNODE_SCALAR && !ynode_is_null(exp))
+		v = exp->str;
+	if (!kuma_duration(v))
+		d_err(d, exp ? exp : rot ? rot : dc, "mtls.dpcert.rotation.expiration", "has to be a valid format");
 }
 
 /* constraints.dataplaneProxy.{requirements,restrictions}[i].tags */
