@@ -952,6 +952,14 @@ static void test_kuma_es_tags_list_secret(void **state)
 	assert_null(c);
 	assert_false(has_error(&e, 0, NULL, "PEM"));
 	cfg_errors_clear(&e);
+	/* Kubernetes Secrets as Kuma's webhook checks them */
+	expect_err("apiVersion: v1\nkind: Secret\nmetadata:\n  name: g\n  labels:\n    kuma.io/mesh: default\n"
+		   "type: system.kuma.io/global-secret\ndata:\n  value: dGVzdA==\n", 6, "metadata.labels.kuma.io/mesh",
+		   "mesh cannot be set on global secret");
+	expect_err("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: system.kuma.io/secret\ndata:\n  value: \"\"\n", 7,
+		   "data.value", "cannot be empty");
+	c = expect_ok("apiVersion: v1\nkind: Secret\nmetadata:\n  name: g\ntype: system.kuma.io/global-secret\ndata:\n  value: dGVzdA==\n");
+	cfg_unref(c);
 	c = load("type: Secret\nname: s\nmesh: later\ndata: dGVzdA==\n", &e);
 	assert_non_null(c);
 	assert_true(has_error(&e, 1, "mesh", "the Secret is unused"));
