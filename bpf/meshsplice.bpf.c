@@ -51,8 +51,8 @@ const volatile __u32 ms_agent_mark = MS_DEFAULT_MARK;
 /* The VIP ranges (MeshExternalService, MeshService), as 16 bytes and a
  * prefix over them: a VIP without a service goes to the agent, which says
  * why it refuses it, instead of out as passthrough. */
-const volatile __u8 ms_vip_net[2][16];
-const volatile __u8 ms_vip_plen[2];
+const volatile __u8 ms_vip_net[3][16];
+const volatile __u8 ms_vip_plen[3];
 const volatile __u64 ms_agent_cgroup = 0;
 
 struct {
@@ -240,7 +240,7 @@ static __always_inline int left_alone(struct bpf_sock_addr *ctx, const struct ms
 
 static __always_inline int in_vip_range(const __u8 *dst)
 {
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < 3; r++) {
 		__u8 plen = ms_vip_plen[r];
 		int match = plen > 0;
 		for (int i = 0; i < 16 && match; i++) {
@@ -339,7 +339,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		return VERDICT_ALLOW;
 	if (dns_captured(pod, port)) {
 		/* DNS over TCP: to the responder, whatever the resolver. */
-		if (agent_absent(ctx, pod, pod->dns_port, 0))
+		if ((pod->flags & MS_POD_NO_DNS) || agent_absent(ctx, pod, pod->dns_port, 0))
 			return fail_open_dns(pod);
 		if (!save_orig(ctx, dst, port))
 			return VERDICT_DENY;
@@ -372,6 +372,10 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		/* passthrough the mesh allows needs nothing from the agent */
 		count(MS_CNT_PASSTHROUGH);
 		return VERDICT_ALLOW;
+	}
+	if (pod->flags & MS_POD_NO_LISTENER) {
+		count(MS_CNT_DENY_NO_LISTENER);
+		return VERDICT_DENY;
 	}
 	if (agent_absent(ctx, pod, pod->listen_port, 0))
 		return VERDICT_ALLOW;
@@ -406,7 +410,7 @@ static __always_inline int dns_udp(struct bpf_sock_addr *ctx, const __u8 *dst, i
 		return VERDICT_ALLOW;
 	if (left_alone(ctx, pod, cookie, dst, port, local))
 		return VERDICT_ALLOW;
-	if (agent_absent(ctx, pod, pod->dns_port, 1))
+	if ((pod->flags & MS_POD_NO_DNS) || agent_absent(ctx, pod, pod->dns_port, 1))
 		return fail_open_dns(pod);
 	orig = save_orig(ctx, dst, port);
 	if (!orig)

@@ -28,6 +28,10 @@ enum ms_pod_flags {
 	MS_POD_DNS = 1 << 2,         /* DNS (UDP and TCP port 53) goes to the agent's responder */
 	MS_POD_FAIL_OPEN = 1 << 3,   /* no agent listening in the pod: leave connections alone */
 	MS_POD_PROXY = 1 << 4,       /* the operator wants every connection through the forwarder (passthrough too) */
+	/* The agent runs but could not open the pod's listener (its port taken,
+	 * say): the pod stays enforced, and what needs the listener is refused. */
+	MS_POD_NO_LISTENER = 1 << 5,
+	MS_POD_NO_DNS = 1 << 6,      /* ... nor its DNS responder: port 53 as fail_open_dns says */
 };
 
 struct ms_pod {
@@ -147,6 +151,7 @@ enum ms_counter {
 	MS_CNT_FORGED_MARK,  /* the agent's mark on a socket that is not the agent's: treated as the pod's */
 	MS_CNT_DNS_MAP_FAIL, /* the resolver of a UDP query could not be recorded: refused */
 	MS_CNT_DENY_PKT_REROUTE, /* an enabled pod's packet with a source route or routing header: dropped */
+	MS_CNT_DENY_NO_LISTENER, /* the pod's listener is not open (the agent retries): refused, never direct */
 	MS_CNT__MAX,
 };
 

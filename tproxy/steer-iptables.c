@@ -56,6 +56,12 @@ static int si_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why
 	memcpy(to.vip_cidrs, t->o.vip_cidrs, t->o.n_vip_cidrs * sizeof(struct ms_cidr));
 	to.n_vip_cidrs = t->o.n_vip_cidrs;
 	to.dns_port = (p->v.flags & MS_POD_DNS) ? p->v.dns_port : 0;
+	/* Without its listener or responder (MS_POD_NO_LISTENER, MS_POD_NO_DNS)
+	 * the pod keeps its REDIRECTs: what they reach stays inside the pod's
+	 * netns, whoever holds the port, so nothing leaves. DNS alone goes
+	 * direct where the mesh lets anything out, as with the eBPF engine. */
+	if ((p->v.flags & MS_POD_NO_DNS) && (p->v.flags & MS_POD_PASSTHROUGH))
+		to.dns_port = 0;
 	if ((r = tp_install(p->nsfd, t->backend, &to, &err)) < 0) {
 		log_error("pod %s: iptables: %s", p->name, err ? err : "install failed");
 		*ret_why = "cannot install the iptables rules";

@@ -43,6 +43,22 @@ spec:
 status:
   vip:
     ip: 242.0.0.20
+---
+type: MeshExternalService
+name: recp
+mesh: closed
+labels:
+  meshsplice.io/datapath: proxy
+spec:
+  match:
+    port: 80
+    protocol: tcp
+  endpoints:
+    - address: 198.18.1.2
+      port: 8084
+status:
+  vip:
+    ip: 242.0.0.21
 YAML
 bg_out record $PEER serve-record 8083 "$T/record.log" || exit 1
 bg_out record2 $PEER serve-record 8084 "$T/record2.log" || exit 1
@@ -369,6 +385,57 @@ case_squat() { # signal
 	echo "the agent listens in pod A again; deny_bind_agent_port $(bpf_count deny_bind_agent_port)"
 	[ "$(bpf_count deny_bind_agent_port)" -ge 20 ]
 }
+# The fail-closed half: a squatter the hooks cannot stop (outside the
+# enforced cgroup, in pod A's netns) holds both ports while the agent
+# restarts. Pod A stays enforced: refused (eBPF, counted) or redirected into
+# its own netns (iptables), never direct; the agent listens once the port is
+# free.
+case_squat_fail_closed() {
+	local line n0 w0
+	stop_agent KILL
+	coproc SQ { ip netns exec "$NS_A" $PROBE squat 15001 15053; }
+	read -r -t 5 line <&"${SQ[0]}"
+	echo "squatter outside the cgroup: $line"
+	start_agent || return 1
+	sleep 0.3
+	agent_listens "$NS_A" && { echo "the agent listens after all"; return 1; }
+	ms -o json pods | grep -q '"state": *"enforced-degraded"' || { ms -o json pods; return 1; }
+	grep "esc/a" "$T/agent.log" | grep -m1 "stays enforced" || return 1
+	[ "$(stat pods.without_listener)" -eq 1 ] && [ "$(stat pods.without_dns_responder)" -eq 1 ] || return 1
+	curl -s "http://127.0.0.1:$MPORT/metrics" | grep -q 'meshsplice_pods_degraded{missing="listener"} 1' || return 1
+	n0=$(bpf_count deny_no_listener)
+	w0=$(wire)
+	in_pod "$NS_A" $PEER escape connect 198.18.1.2 8083 || return 1
+	# a service on the proxy path: what needs the listener is refused
+	in_pod "$NS_A" $PEER escape connect 242.0.0.21 80
+	local rc=$?
+	# UDP DNS to a resolver of the pod's choosing, passthrough off
+	in_pod "$NS_A" python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(b"\0\1\1\0\0\1\0\0\0\0\0\0\1x\0\0\1\0\1", ("198.18.1.2", 53)); print("dns: sent")
+except PermissionError:
+    print("dns: refused (EPERM)")' | tee "$T/dns53.out"
+	sleep 0.3
+	echo "SYNs on the outside's wire: $w0 → $(wire); deny_no_listener $n0 → $(bpf_count deny_no_listener)"
+	[ "$(wire)" -eq "$w0" ] || return 1
+	if [ "$ENGINE" = bpf ]; then
+		[ $rc -eq 0 ] && [ "$(bpf_count deny_no_listener)" -gt "$n0" ] || return 1
+		grep -q "refused" "$T/dns53.out" || return 1
+		# control: the squatter itself is not enforced, and the wire sees it
+		ip netns exec "$NS_A" $PEER escape connect 198.18.1.2 8083 >/dev/null 2>&1
+		sleep 0.3
+		[ "$(wire)" -gt "$w0" ] || { echo "control: the unenforced squatter's SYN was not seen"; return 1; }
+	fi
+	# the port freed, the agent listens within its retry
+	eval "exec ${SQ[1]}>&-"
+	wait "$SQ_PID" 2>/dev/null
+	for _ in $(seq 30); do agent_listens "$NS_A" && break; sleep 0.1; done
+	agent_listens "$NS_A" || { echo "no listener 3 s after the squatter left"; return 1; }
+	for _ in $(seq 30); do ms -o json pods | grep -q '"state": *"enabled"' && break; sleep 0.1; done
+	grep "esc/a" "$T/agent.log" | grep -m1 "proxied again"
+	ms -o json pods | grep -q '"state": *"enabled"'
+}
 if [ "$ENGINE" = bpf ]; then
 	check "control: a squatter outside the enforced cgroup keeps the restarted agent from listening" case_squat_control
 	check "agent SIGKILLed: the pod cannot bind the listener or DNS port; the next agent listens" case_squat KILL
@@ -388,4 +455,6 @@ else
 	}
 	check "LIMIT: iptables has no bind hook: a squat binds while the agent is down (documented)" case_squat_limit
 fi
+check "the listener and DNS ports squatted from outside the cgroup across a restart: pod A stays enforced, nothing direct, listens once free" case_squat_fail_closed
+check "after the squatter left, passthrough still off" no_escape connect 198.18.1.2 8083
 finish

@@ -205,15 +205,19 @@ static void test_examples_whole_dir_with_bad_files(void **state)
 	cfg_opts_init(&o);
 	assert_int_equal(cfg_load_paths(p, ARRAY_SIZE(p), &o, &e, &c), -EINVAL);
 	assert_null(c);
-	/* exactly the nine problems examples/README.md names: the valid files
+	/* exactly the thirteen problems examples/README.md names: the valid files
 	 * beside them add none; the TLS material Kuma takes is a warning */
-	if (e.n != 9)
+	if (e.n != 13)
 		dump(&e);
-	assert_int_equal(e.n, 9);
+	assert_int_equal(e.n, 13);
 	assert_int_equal(e.n_warnings, 6);
 	assert_true(has_error(&e, 9, "mtls.enabledBackend", "one of the backends"));
 	assert_true(has_error(&e, 18, "networking.address", "must not be 0.0.0.0"));
 	assert_true(has_error(&e, 29, "tags.team", "tag value must consist"));
+	assert_true(has_error(&e, 11, "spec.addresses", "hosts and addresses are mutually exclusive"));
+	assert_true(has_error(&e, 22, "spec.hosts[0]", "a wildcard only as the first label"));
+	assert_true(has_error(&e, 25, "spec.ports[0].protocol", "not TCP"));
+	assert_true(has_error(&e, 39, "spec.ports[0].clientsideTls.mode", "ISTIO_MUTUAL"));
 	assert_true(has_error(&e, 33, "spec.tls.verification.caCert", "not a PEM certificate"));
 	assert_true(has_error(&e, 35, "spec.tls.verification.clientCert.secret", "secret \"123\" not found"));
 	assert_true(has_error(&e, 37, "spec.tls.verification.clientKey.secret", "secret \"456\" not found"));
@@ -1453,6 +1457,432 @@ static void test_sans(void **state)
 		   14, "spec.tls.verification.subjectAltNames[0].type", "unknown value \"Regex\"");
 }
 
+/* ---------- Gloo Mesh: ExternalService, ExternalEndpoint ---------- */
+
+#define GLOO_ES(name, ns) \
+	"---\napiVersion: networking.gloo.solo.io/v2\nkind: ExternalService\nmetadata:\n  name: " name \
+	"\n  namespace: " ns "\n"
+#define GLOO_HTTP80 "  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n"
+
+static const struct ms_pass_match *find_match(const struct ms_mesh *m, enum ms_match_type t, uint16_t port,
+					      const char *domain)
+{
+	for (size_t i = 0; i < m->n_matches; i++)
+		if (m->matches[i].type == t && m->matches[i].port == port &&
+		    (!domain || (m->matches[i].domain && streq(m->matches[i].domain, domain))))
+			return &m->matches[i];
+	return NULL;
+}
+
+static void test_gloo_exact_host(void **state)
+{
+	(void)state;
+	struct cfg_opts o;
+	struct ms_cidr gloo;
+	struct ms_config *c = expect_ok(GLOO_ES("www", "global") "spec:\n  hosts:\n    - WWW.Example.com\n" GLOO_HTTP80
+					"  selector: {}\n");
+	const struct ms_service *s = svc(c, "www");
+
+	assert_int_equal(cidr_parse("240.240.0.0/16", &gloo), 0);
+	assert_non_null(s);
+	assert_int_equal(s->kind, MS_KIND_GLOO_EXTERNAL_SERVICE);
+	assert_string_equal(cfg_kind_name(s->kind), "GlooExternalService");
+	assert_string_equal(s->mesh, "default");
+	assert_string_equal(s->ns, "global");
+	/* Istio's range, not the MeshExternalService one */
+	assert_true(cidr_contains(&gloo, &s->vip));
+	cfg_opts_init(&o);
+	assert_false(cidr_contains(&o.mes_cidr, &s->vip));
+	assert_int_equal(s->n_hostnames, 1);
+	assert_string_equal(s->hostnames[0], "www.example.com");
+	assert_ptr_equal(cfg_find_hostname(c, "default", "www.example.com"), s);
+	assert_null(cfg_find_hostname(c, "default", "other.example.com"));
+	/* an empty selector picks nothing: the host itself, by DNS */
+	assert_int_equal(s->n_ports, 1);
+	assert_int_equal(s->ports[0].port, 80);
+	assert_int_equal(s->ports[0].proto, MS_PROTO_HTTP);
+	assert_int_equal(s->ports[0].n_eps, 1);
+	assert_int_equal(s->ports[0].eps[0].type, MS_EP_DNS);
+	assert_string_equal(s->ports[0].eps[0].host, "www.example.com");
+	assert_int_equal(s->ports[0].eps[0].port, 80);
+	assert_false(s->tls.enabled);
+	const struct ms_port *pp = NULL;
+	assert_ptr_equal(cfg_find_vip(c, "default", &s->vip, 80, &pp), s);
+	/* an exact host adds no match */
+	assert_int_equal(cfg_find_mesh(c, "default")->n_matches, 0);
+	cfg_unref(c);
+
+	/* two exact hosts: two services, two VIPs; targetPort by number */
+	c = expect_ok(GLOO_ES("pair", "global") "spec:\n  hosts: [a.example.com, b.example.com]\n"
+		      "  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n"
+		      "      targetPort:\n        number: 8080\n");
+	const struct ms_service *a = svc(c, "pair:a.example.com"), *b = svc(c, "pair:b.example.com");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_false(addr_eq(&a->vip, &b->vip));
+	assert_int_equal(a->ports[0].eps[0].port, 8080);
+	assert_string_equal(b->ports[0].eps[0].host, "b.example.com");
+	cfg_unref(c);
+
+	/* the mesh: the kuma.io/mesh label, else --gloo-mesh */
+	const char *two = "type: Mesh\nname: m2\n---\ntype: Mesh\nname: m3\n"
+			  GLOO_ES("x", "ns") "spec:\n  hosts: [x.example.com]\n" GLOO_HTTP80
+			  GLOO_ES("yy", "ns") "  labels:\n    kuma.io/mesh: m3\nspec:\n  hosts: [y.example.com]\n" GLOO_HTTP80;
+	struct cfg_errors e = { 0 };
+	cfg_opts_init(&o);
+	o.gloo_mesh = "m2";
+	c = load_opts(two, &o, &e);
+	if (!c)
+		dump(&e);
+	assert_non_null(c);
+	assert_string_equal(svc(c, "x")->mesh, "m2");
+	assert_string_equal(svc(c, "yy")->mesh, "m3");
+	assert_non_null(cfg_find_hostname(c, "m2", "x.example.com"));
+	assert_null(cfg_find_hostname(c, "default", "x.example.com"));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+	/* --gloo-vip-cidr */
+	cfg_opts_init(&o);
+	assert_int_equal(cidr_parse("198.18.200.0/24", &o.gloo_cidr), 0);
+	c = load_opts(GLOO_ES("z", "ns") "spec:\n  hosts: [z.example.com]\n" GLOO_HTTP80, &o, &e);
+	assert_non_null(c);
+	assert_true(cidr_contains(&o.gloo_cidr, &svc(c, "z")->vip));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+
+	/* the control: Kuma's legacy ExternalService keeps its own kind */
+	c = expect_ok("apiVersion: kuma.io/v1alpha1\nkind: ExternalService\nmesh: default\nmetadata:\n  name: legacy\n"
+		      "spec:\n  tags:\n    kuma.io/service: legacy\n  networking:\n    address: legacy.example.com:443\n");
+	assert_int_equal(svc(c, "legacy")->kind, MS_KIND_EXTERNAL_SERVICE);
+	cfg_unref(c);
+}
+
+static void test_gloo_endpoints(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		GLOO_ES("billing", "pay") "spec:\n  hosts: [billing.example.com]\n"
+		"  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n      targetPort:\n        name: web\n"
+		"    - name: grpc\n      number: 9000\n      protocol: GRPC\n"
+		"  selector:\n    app: billing\n"
+		"---\napiVersion: networking.gloo.solo.io/v2\nkind: ExternalEndpoint\nmetadata:\n  name: b1\n  namespace: pay\n"
+		"  labels: {app: billing}\nspec:\n  address: 198.18.2.10\n  ports:\n    - {name: web, number: 8080}\n"
+		"    - {name: rpc, number: 9000}\n"
+		"---\napiVersion: networking.gloo.solo.io/v2\nkind: ExternalEndpoint\nmetadata:\n  name: b2\n  namespace: pay\n"
+		"  labels: {app: billing}\nspec:\n  address: unix:///run/billing.sock\n"
+		"---\napiVersion: networking.gloo.solo.io/v2\nkind: ExternalEndpoint\nmetadata:\n  name: other\n  namespace: pay\n"
+		"  labels: {app: other}\nspec:\n  address: 198.18.2.99\n");
+	const struct ms_service *s = svc(c, "billing");
+
+	assert_non_null(s);
+	/* by name: web → 8080; by number: 9000 */
+	assert_int_equal(s->ports[0].n_eps, 2);
+	assert_int_equal(s->ports[0].eps[0].type, MS_EP_IP);
+	assert_string_equal(s->ports[0].eps[0].host, "198.18.2.10");
+	assert_int_equal(s->ports[0].eps[0].port, 8080);
+	assert_int_equal(s->ports[0].eps[1].type, MS_EP_UNIX);
+	assert_string_equal(s->ports[0].eps[1].host, "/run/billing.sock");
+	assert_int_equal(s->ports[1].n_eps, 2);
+	assert_int_equal(s->ports[1].eps[0].port, 9000);
+	assert_int_equal(s->ports[1].proto, MS_PROTO_GRPC);
+	/* the unselected one is nowhere, and no DNS fallback either */
+	for (size_t p = 0; p < s->n_ports; p++)
+		for (size_t i = 0; i < s->ports[p].n_eps; i++) {
+			assert_string_not_equal(s->ports[p].eps[i].host, "198.18.2.99");
+			assert_int_not_equal(s->ports[p].eps[i].type, MS_EP_DNS);
+		}
+	cfg_unref(c);
+
+	/* a selected endpoint without the targeted port */
+	expect_err(GLOO_ES("b", "pay") "spec:\n  hosts: [b.example.com]\n"
+		   "  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n      targetPort:\n        name: web\n"
+		   "  selector: {app: b}\n"
+		   "---\napiVersion: networking.gloo.solo.io/v2\nkind: ExternalEndpoint\nmetadata:\n  name: b1\n  namespace: pay\n"
+		   "  labels: {app: b}\nspec:\n  address: 198.18.2.10\n  ports:\n    - {name: admin, number: 8080}\n",
+		   17, "spec.ports", "has no port named web");
+	/* a name with nothing selected */
+	expect_err(GLOO_ES("b", "pay") "spec:\n  hosts: [b.example.com]\n"
+		   "  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n      targetPort:\n        name: web\n",
+		   2, "spec.ports.targetPort.name", "no ExternalEndpoint is selected");
+	expect_err("apiVersion: networking.gloo.solo.io/v2\nkind: ExternalEndpoint\nmetadata:\n  name: e\n  namespace: ns1\n"
+		   "spec:\n  address: \"*.example.com\"\n",
+		   7, "spec.address", "not an IPv4 or IPv6 address, a DNS name (no wildcard)");
+	expect_err("apiVersion: networking.gloo.solo.io/v2\nkind: ExternalEndpoint\nmetadata:\n  name: e\n  namespace: ns1\n"
+		   "spec:\n  address: 198.18.0.1\n  ports:\n    - {number: 1}\n    - {name: b, number: 2}\n",
+		   9, "spec.ports[0].name", "required when there is more than one port");
+}
+
+static void test_gloo_matches(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: Mesh\nname: locked\nnetworking:\n  outbound:\n    passthrough: false\n"
+		GLOO_ES("wild", "ns") "  labels: {kuma.io/mesh: locked}\nspec:\n  hosts: [\"*.Ext.test\"]\n"
+		"  ports:\n    - {name: http, number: 80, protocol: HTTP}\n    - {name: https, number: 443, protocol: HTTPS}\n"
+		"    - {name: h2, number: 8080, protocol: HTTP2}\n    - {name: tls, number: 8443, protocol: TLS}\n"
+		GLOO_ES("nets", "ns") "  labels: {kuma.io/mesh: locked}\nspec:\n"
+		"  addresses: [198.18.1.7, 198.18.0.0/24, \"2001:2::/64\", 198.18.0.0/16]\n"
+		"  ports:\n    - {name: pg, number: 5432, protocol: TCP}\n");
+	const struct ms_mesh *m = cfg_find_mesh(c, "locked");
+	const struct ms_pass_match *x;
+	struct ms_addr a;
+
+	/* no VIP, no service for a wildcard or an address */
+	assert_int_equal(c->n_svcs, 0);
+	assert_false(m->passthrough);
+	assert_int_equal(m->n_matches, 8);
+	x = find_match(m, MS_MATCH_DOMAIN, 80, "*.ext.test");
+	assert_non_null(x);
+	assert_int_equal(x->proto, MS_MATCH_HTTP);
+	assert_true(x->registry);
+	assert_non_null(strstr(x->origin, "ns/wild"));
+	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 443, "*.ext.test")->proto, MS_MATCH_TLS);
+	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 8080, "*.ext.test")->proto, MS_MATCH_HTTP2);
+	assert_int_equal(find_match(m, MS_MATCH_DOMAIN, 8443, "*.ext.test")->proto, MS_MATCH_TLS);
+	assert_null(find_match(m, MS_MATCH_DOMAIN, 5432, NULL));
+	/* addresses: the IP as a full-length prefix, CIDRs v4 and v6 */
+	x = find_match(m, MS_MATCH_IP, 5432, NULL);
+	assert_non_null(x);
+	assert_true(x->registry);
+	assert_int_equal(x->cidr.plen, 128);
+	assert_int_equal(addr_parse("198.18.1.7", &a), 0);
+	assert_true(cidr_contains(&x->cidr, &a));
+	assert_int_equal(addr_parse("198.18.1.8", &a), 0);
+	assert_false(cidr_contains(&x->cidr, &a));
+	/* Kuma's order: IP, CIDR longest first, then Domain */
+	assert_int_equal(m->matches[0].type, MS_MATCH_IP);
+	assert_int_equal(m->matches[1].type, MS_MATCH_CIDR);
+	assert_int_equal(cidr_user_plen(&m->matches[1].cidr), 24);
+	assert_int_equal(cidr_user_plen(&m->matches[2].cidr), 16);
+	assert_int_equal(m->matches[3].cidr.plen, 64); /* over the 128-bit form: v4 /16 is 112 */
+	assert_int_equal(m->matches[4].type, MS_MATCH_DOMAIN);
+	for (size_t i = 0; i < m->n_matches; i++) {
+		assert_true(m->matches[i].registry);
+		assert_int_not_equal(m->matches[i].line, 0);
+	}
+	assert_int_equal(addr_parse("2001:2::9", &a), 0);
+	assert_true(cidr_contains(&m->matches[3].cidr, &a));
+	/* the default mesh got none */
+	assert_int_equal(cfg_find_mesh(c, "default")->n_matches, 0);
+	cfg_unref(c);
+}
+
+static void test_gloo_errors(void **state)
+{
+	(void)state;
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  addresses: [198.18.0.1]\n" GLOO_HTTP80, 9,
+		   "spec.addresses", "mutually exclusive");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n" GLOO_HTTP80, 8, "spec.hosts", "one of hosts or addresses");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [\"api.*.example.com\"]\n" GLOO_HTTP80, 8, "spec.hosts[0]",
+		   "a wildcard only as the first label");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [\"*\"]\n" GLOO_HTTP80, 8, "spec.hosts[0]", "not a DNS name");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [\"*example.com\"]\n" GLOO_HTTP80, 8, "spec.hosts[0]",
+		   "not a DNS name");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com, A.example.com]\n" GLOO_HTTP80, 8,
+		   "spec.hosts[1]", "listed twice");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - {name: x, number: 80, protocol: http}\n",
+		   10, "spec.ports[0].protocol", "unknown protocol \"http\"");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - {name: x, number: 70000, protocol: TCP}\n",
+		   10, "spec.ports[0].number", "out of range");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - {name: x, number: 0, protocol: TCP}\n",
+		   10, "spec.ports[0].number", "out of range");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - {name: x, number: 80, protocol: TCP}\n"
+		   "    - {name: yy, number: 80, protocol: TCP}\n",
+		   11, "spec.ports[1].number", "listed twice");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n", 8, "spec.ports", "required field is missing");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  addresses: [198.18.0.1/24]\n" GLOO_HTTP80, 8, "spec.addresses[0]",
+		   "host bits zero");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [\"*.example.com\"]\n  ports:\n    - {name: x, number: 5432, protocol: TCP}\n",
+		   10, "spec.ports[0].protocol", "not TCP: it would let any destination through");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [\"*.example.com\"]\n  ports:\n    - {name: x, number: 5432, protocol: MONGO}\n",
+		   10, "spec.ports[0].protocol", "not MONGO");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 443\n"
+		   "      protocol: HTTPS\n      clientsideTls:\n        mode: ISTIO_MUTUAL\n",
+		   14, "spec.ports[0].clientsideTls.mode", "ISTIO_MUTUAL");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 443\n"
+		   "      protocol: HTTPS\n      clientsideTls:\n        mode: PERMISSIVE\n",
+		   14, "spec.ports[0].clientsideTls.mode", "unknown value \"PERMISSIVE\"");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 80\n"
+		   "      protocol: HTTP\n      egressGatewayRoutes:\n        portMatch: 80\n",
+		   14, "spec.ports[0].egressGatewayRoutes", "egress gateways are not part of meshsplice");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 80\n"
+		   "      protocol: HTTP\n      clientsideTls:\n        mode: MUTUAL\n",
+		   14, "spec.ports[0].clientsideTls", "mode MUTUAL requires clientCertificate");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 80\n"
+		   "      protocol: HTTP\n      clientsideTls:\n        caCertificates: certs/ca.pem\n",
+		   14, "spec.ports[0].clientsideTls.caCertificates", "not an absolute file path");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 80\n"
+		   "      protocol: HTTP\n      clientsideTls:\n        caCertificates: /nonexistent/ca.pem\n",
+		   14, "spec.ports[0].clientsideTls.caCertificates", "cannot read \"/nonexistent/ca.pem\"");
+	/* TLS is per service here: one TLS port per ExternalService */
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  ports:\n    - name: x\n      number: 80\n"
+		   "      protocol: HTTP\n      clientsideTls: {mode: SIMPLE}\n    - {name: yy, number: 81, protocol: HTTP}\n",
+		   13, "spec.ports[0].clientsideTls", "one ExternalService per TLS port");
+	expect_err(GLOO_ES("a", "ns1") "spec:\n  addresses: [198.18.0.1]\n  ports:\n    - name: x\n      number: 80\n"
+		   "      protocol: HTTP\n      clientsideTls: {mode: SIMPLE}\n",
+		   13, "spec.ports[0].clientsideTls", "TLS origination needs hosts");
+	expect_err(GLOO_ES("a", "ns1") "  labels:\n    kuma.io/mesh: nope\nspec:\n  addresses: [198.18.0.1]\n" GLOO_HTTP80,
+		   10, "mesh", "mesh \"nope\" does not exist");
+	expect_err("apiVersion: networking.gloo.solo.io/v2alpha1\nkind: ExternalService\nmetadata:\n  name: a\n"
+		   "spec:\n  hosts: [a.example.com]\n" GLOO_HTTP80,
+		   1, "apiVersion", "only networking.gloo.solo.io/v2");
+	expect_err("apiVersion: networking.gloo.solo.io/v2\nkind: VirtualDestination\nmetadata:\n  name: a\nspec: {}\n",
+		   2, "kind", "Gloo's VirtualDestination is not read");
+	expect_err("apiVersion: networking.gloo.solo.io/v2\nkind: ExternalService\nmesh: default\nmetadata:\n  name: a\n"
+		   "spec:\n  hosts: [a.example.com]\n" GLOO_HTTP80,
+		   3, "mesh", "with the label kuma.io/mesh");
+	/* an unknown field: a warning, as for every kind (the API server prunes it) */
+	struct ms_config *c = expect_warn(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n  resolution: DNS\n"
+					  GLOO_HTTP80, 9, "spec.resolution", "unknown field");
+	cfg_unref(c);
+	/* Gloo resources have a status: it is not an unknown field */
+	c = expect_ok(GLOO_ES("a", "ns1") "spec:\n  hosts: [a.example.com]\n" GLOO_HTTP80
+					"status:\n  common:\n    State:\n      approval: ACCEPTED\n");
+	cfg_unref(c);
+	/* a wildcard does not use clientsideTls: said, not refused */
+	c = expect_warn(GLOO_ES("a", "ns1") "spec:\n  hosts: [\"*.example.com\"]\n  ports:\n    - name: x\n      number: 443\n"
+			"      protocol: TLS\n      clientsideTls: {mode: SIMPLE}\n",
+			13, "spec.ports[0].clientsideTls", "not used for the wildcard host");
+	cfg_unref(c);
+}
+
+static char *unb64(const char *b)
+{
+	unsigned char *out = NULL;
+	size_t len = 0;
+	assert_int_equal(cfg_base64_decode(b, strlen(b), &out, &len), 0);
+	out = xrealloc(out, len + 1, 1);
+	out[len] = 0;
+	return (char *)out;
+}
+
+static void test_gloo_tls(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ms-cfg-gloo-XXXXXX";
+	char *cb, *kb, *cb2, *kb2;
+	assert_non_null(mkdtemp(dir));
+	make_cert(&cb, &kb);
+	make_cert(&cb2, &kb2);
+	_cleanup_free_ char *cert = unb64(cb), *key = unb64(kb), *key2 = unb64(kb2);
+	_cleanup_free_ char *cp = xasprintf("%s/cert.pem", dir), *kp = xasprintf("%s/key.pem", dir);
+	_cleanup_free_ char *k2p = xasprintf("%s/key2.pem", dir);
+	assert_int_equal(write_file_atomic(cp, cert, strlen(cert), 0644), 0);
+	assert_int_equal(write_file_atomic(kp, key, strlen(key), 0600), 0);
+	assert_int_equal(write_file_atomic(k2p, key2, strlen(key2), 0600), 0);
+
+	/* port 80 → 443, MUTUAL with file paths, the CA from a file */
+	_cleanup_free_ char *y = xasprintf(
+		GLOO_ES("sec", "ns1") "spec:\n  hosts: [secure.example.com]\n  subjectAltNames: [secure.example.com]\n"
+		"  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n      targetPort: {number: 443}\n"
+		"      clientsideTls:\n        mode: MUTUAL\n        caCertificates: %s\n        clientCertificate: %s\n"
+		"        privateKey: %s\n",
+		cp, cp, kp);
+	struct ms_config *c = expect_ok(y);
+	const struct ms_service *s = svc(c, "sec");
+	_cleanup_free_ char *origin = xasprintf("file:%s", cp);
+	assert_true(s->tls.enabled);
+	assert_int_equal(s->tls.mode, MS_VERIFY_SECURED);
+	assert_string_equal(s->tls.server_name, "secure.example.com"); /* the single host */
+	assert_string_equal(s->tls.ca.origin, origin);
+	assert_int_equal(s->tls.ca.len, strlen(cert));
+	assert_memory_equal(s->tls.cert.data, cert, strlen(cert));
+	assert_int_equal(s->tls.key.len, strlen(key));
+	assert_int_equal(s->tls.n_sans, 1);
+	assert_int_equal(s->ports[0].port, 80);
+	assert_int_equal(s->ports[0].eps[0].port, 443);
+	cfg_unref(c);
+
+	/* a key that is not the certificate's */
+	_cleanup_free_ char *bad = xasprintf(
+		GLOO_ES("sec", "ns1") "spec:\n  hosts: [secure.example.com]\n"
+		"  ports:\n    - name: http\n      number: 80\n      protocol: HTTP\n"
+		"      clientsideTls:\n        mode: MUTUAL\n        clientCertificate: %s\n        privateKey: %s\n",
+		cp, k2p);
+	expect_err(bad, 16, "spec.ports.clientsideTls.privateKey", "does not match the public key");
+
+	/* SIMPLE: sni, insecureSkipVerify; no CA is the system's */
+	c = expect_ok(GLOO_ES("s", "ns1") "spec:\n  hosts: [s.example.com]\n  ports:\n    - name: https\n      number: 443\n"
+		      "      protocol: HTTPS\n      clientsideTls:\n        sni: front.example.com\n        insecureSkipVerify: true\n");
+	s = svc(c, "s");
+	assert_true(s->tls.enabled);
+	assert_int_equal(s->tls.mode, MS_VERIFY_SKIP_ALL);
+	assert_string_equal(s->tls.server_name, "front.example.com");
+	assert_null(s->tls.ca.origin);
+	cfg_unref(c);
+	/* DISABLE: plaintext, and then several ports are fine */
+	c = expect_ok(GLOO_ES("p", "ns1") "spec:\n  hosts: [p.example.com]\n  ports:\n    - name: a\n      number: 80\n"
+		      "      protocol: HTTP\n      clientsideTls: {mode: DISABLE}\n    - {name: b, number: 81, protocol: TCP}\n");
+	assert_false(svc(c, "p")->tls.enabled);
+	cfg_unref(c);
+
+	/* credentialName: a Secret with the certificate and its key */
+	_cleanup_free_ char *both = xasprintf("%s%s", cert, key);
+	_cleanup_free_ char *bothb = b64(both);
+	_cleanup_free_ char *cy = xasprintf(
+		"type: Secret\nname: client-tls\nmesh: default\ndata: %s\n"
+		GLOO_ES("m", "ns1") "spec:\n  hosts: [m.example.com]\n  ports:\n    - name: http\n      number: 80\n"
+		"      protocol: HTTP\n      clientsideTls:\n        mode: MUTUAL\n        credentialName: client-tls\n",
+		bothb);
+	c = expect_ok(cy);
+	s = svc(c, "m");
+	assert_string_equal(s->tls.cert.origin, "secret:client-tls");
+	assert_int_equal(s->tls.cert.len, strlen(both));
+	assert_int_equal(s->tls.key.len, strlen(both));
+	cfg_unref(c);
+	expect_err(GLOO_ES("m", "ns1") "spec:\n  hosts: [m.example.com]\n  ports:\n    - name: http\n      number: 80\n"
+		   "      protocol: HTTP\n      clientsideTls:\n        mode: MUTUAL\n        credentialName: missing\n",
+		   15, "spec.ports[0].clientsideTls.credentialName", "secret \"missing\" not found");
+
+	unlink(cp);
+	unlink(kp);
+	unlink(k2p);
+	rmdir(dir);
+	free(cb);
+	free(kb);
+	free(cb2);
+	free(kb2);
+}
+
+static void test_gloo_examples(void **state)
+{
+	(void)state;
+	const char *files[] = { "exact-host-http.yaml", "wildcard-host.yaml", "addresses-cidr.yaml",
+				"clientside-tls.yaml", "external-endpoints.yaml" };
+	const char *dir = EXAMPLES_DIR "/gloo";
+	struct cfg_opts o;
+	struct cfg_errors e = { 0 };
+	struct ms_config *c = NULL;
+
+	cfg_opts_init(&o);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char path[512];
+		const char *p = path;
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (cfg_load_paths(&p, 1, &o, &e, &c) < 0)
+			dump(&e);
+		assert_non_null(c);
+		assert_int_equal(cfg_errors_count(&e), 0);
+		assert_int_equal(e.n_warnings, 0);
+		cfg_unref(c);
+		cfg_errors_clear(&e);
+	}
+	assert_int_equal(cfg_load_paths(&dir, 1, &o, &e, &c), 0);
+	assert_int_equal(c->n_files, ARRAY_SIZE(files));
+	const struct ms_service *s = cfg_find_service(c, MS_KIND_GLOO_EXTERNAL_SERVICE, "registry-only", "billing");
+	assert_non_null(s);
+	assert_int_equal(s->ports[0].n_eps, 2);
+	assert_int_equal(s->ports[0].eps[0].port, 8080);
+	assert_int_equal(s->ports[0].eps[1].type, MS_EP_DNS);
+	assert_int_equal(s->ports[0].eps[1].port, 8443);
+	s = cfg_find_service(c, MS_KIND_GLOO_EXTERNAL_SERVICE, "default", "secure");
+	assert_true(s->tls.enabled);
+	assert_int_equal(s->ports[0].eps[0].port, 443);
+	assert_int_equal(cfg_find_mesh(c, "default")->n_matches, 2 + 3);
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1496,6 +1926,12 @@ int main(void)
 		cmocka_unit_test(test_directory_traps),
 		cmocka_unit_test(test_directory_bounds),
 		cmocka_unit_test(test_sans),
+		cmocka_unit_test(test_gloo_exact_host),
+		cmocka_unit_test(test_gloo_endpoints),
+		cmocka_unit_test(test_gloo_matches),
+		cmocka_unit_test(test_gloo_errors),
+		cmocka_unit_test(test_gloo_tls),
+		cmocka_unit_test(test_gloo_examples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

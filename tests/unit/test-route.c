@@ -164,9 +164,15 @@ static void expect_refused(struct fixture *f, const struct route_in *in, enum re
 
 static void free_out(struct route_out *out)
 {
-	for (size_t i = 0; i < out->n_targets; i++)
-		tls_ctx_unref(out->targets[i].tls);
-	free(out->targets);
+	fwd_targets_unref(out->targets);
+}
+
+/* The k-th target the connection tries. */
+static const struct fwd_target *tgt(const struct route_out *out, size_t k)
+{
+	assert_non_null(out->targets);
+	assert_true(k < out->targets->n);
+	return fwd_targets_at(out->targets, out->start, k);
 }
 
 static void test_refusals(void **state)
@@ -229,20 +235,20 @@ static void test_passthrough(void **state)
 
 	route_decide(&f->env, &in, &out);
 	assert_int_equal(out.verdict, ROUTE_FORWARD);
-	assert_int_equal(out.n_targets, 1);
+	assert_int_equal(out.targets->n, 1);
 	assert_string_equal(out.label, "passthrough");
-	assert_string_equal(out.targets[0].label, "242.255.255.254:80");
-	assert_int_equal(out.targets[0].netns_fd, 7);
-	assert_true(out.targets[0].mark);
-	assert_null(out.targets[0].tls);
+	assert_string_equal(tgt(&out, 0)->label, "242.255.255.254:80");
+	assert_int_equal(tgt(&out, 0)->in_pod, true);
+	assert_true(tgt(&out, 0)->mark);
+	assert_null(tgt(&out, 0)->tls);
 	free_out(&out);
 }
 
 static void labels(const struct route_out *out, const char *const *want, size_t n)
 {
-	assert_int_equal(out->n_targets, n);
+	assert_int_equal(out->targets->n, n);
 	for (size_t i = 0; i < n; i++)
-		assert_string_equal(out->targets[i].label, want[i]);
+		assert_string_equal(tgt(out, i)->label, want[i]);
 }
 
 static void test_failover_order(void **state)
@@ -294,7 +300,7 @@ static void test_lb_carried_over_reload(void **state)
 	in.orig = cfg_find_service(c2, MS_KIND_MESH_EXTERNAL_SERVICE, "open", "three")->vip;
 	route_decide(&env2, &in, &out);
 	assert_int_equal(out.verdict, ROUTE_FORWARD);
-	assert_string_equal(out.targets[0].label, "198.18.0.3:8003");
+	assert_string_equal(tgt(&out, 0)->label, "198.18.0.3:8003");
 	assert_int_equal(lb2.next[out.cursor], 2);
 	(void)old_cursor;
 	free_out(&out);
@@ -303,7 +309,7 @@ static void test_lb_carried_over_reload(void **state)
 	route_lb_build(&lb2, c2, NULL, NULL);
 	env2.lb = &lb2;
 	route_decide(&env2, &in, &out);
-	assert_string_equal(out.targets[0].label, "198.18.0.1:8001");
+	assert_string_equal(tgt(&out, 0)->label, "198.18.0.1:8001");
 	free_out(&out);
 	route_lb_clear(&lb2);
 	cfg_unref(c2);
@@ -321,18 +327,20 @@ static void test_dns_and_unix_endpoints(void **state)
 	route_decide(&f->env, &in, &out);
 	assert_int_equal(out.verdict, ROUTE_FORWARD);
 	labels(&out, want, 3);
-	assert_int_equal(out.targets[2].sa.ss_family, AF_UNIX);
-	assert_string_equal(((struct sockaddr_un *)&out.targets[2].sa)->sun_path, "/run/backend.sock");
-	assert_int_equal(out.targets[2].netns_fd, -1);
-	assert_int_equal(out.targets[0].netns_fd, 7);
+	assert_int_equal(tgt(&out, 2)->sa.ss_family, AF_UNIX);
+	assert_string_equal(((const struct sockaddr_un *)&tgt(&out, 2)->sa)->sun_path, "/run/backend.sock");
+	assert_int_equal(tgt(&out, 2)->in_pod, false);
+	assert_int_equal(tgt(&out, 0)->in_pod, true);
 	free_out(&out);
 
-	/* the name is being looked up: the unix endpoint still serves */
+	/* the name is being looked up (the resolver's answers changed): the
+	 * unix endpoint still serves */
 	f->resolve_rc = -EAGAIN;
+	f->env.targets_gen++;
 	route_decide(&f->env, &in, &out);
 	assert_int_equal(out.verdict, ROUTE_FORWARD);
-	assert_int_equal(out.n_targets, 1);
-	assert_string_equal(out.targets[0].label, "unix:///run/backend.sock");
+	assert_int_equal(out.targets->n, 1);
+	assert_string_equal(tgt(&out, 0)->label, "unix:///run/backend.sock");
 	free_out(&out);
 }
 
@@ -372,6 +380,7 @@ static void test_dns_wait_and_failure(void **state)
 
 	in.timed_out = false;
 	f->resolve_rc = -ENOENT;
+	env.targets_gen++;
 	route_decide(&env, &in, &out);
 	assert_int_equal(out.verdict, ROUTE_REFUSE);
 	assert_int_equal(out.reason, REFUSE_NO_ENDPOINT);
@@ -379,9 +388,10 @@ static void test_dns_wait_and_failure(void **state)
 
 	/* control: resolved, it forwards */
 	f->resolve_rc = 0;
+	env.targets_gen++;
 	route_decide(&env, &in, &out);
 	assert_int_equal(out.verdict, ROUTE_FORWARD);
-	assert_int_equal(out.n_targets, 2);
+	assert_int_equal(out.targets->n, 2);
 	free_out(&out);
 	route_lb_clear(&lb);
 	cfg_unref(c);
@@ -513,6 +523,91 @@ static void test_datapath_label_checked(void **state)
 	cfg_errors_clear(&errs);
 }
 
+/* One list per service port and snapshot, a cursor per connection (#17
+ * item 6): 10,000 endpoints are built once, however many connections wait. */
+static void test_targets_shared(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_errors errs = { 0 };
+	struct ms_config *c = NULL;
+	struct route_lb lb;
+	struct route_out outs[20];
+	enum { N = 10000 };
+	size_t cap = 512 + (size_t)N * 64, len;
+	char *y = xcalloc(1, cap);
+
+	len = (size_t)snprintf(y, cap,
+			       "type: Mesh\nname: open\n---\n"
+			       "apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+			       "metadata:\n  name: many\n  labels:\n    kuma.io/mesh: open\n"
+			       "spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
+			       "  endpoints:\n");
+	for (unsigned i = 0; i < N; i++)
+		len += (size_t)snprintf(y + len, cap - len, "    - address: 198.19.%u.%u\n      port: 80\n", i / 250,
+					i % 250 + 1);
+	assert_int_equal(cfg_load_buffer(y, len, "many.yaml", &f->co, &errs, &c), 0);
+	free(y);
+	route_lb_build(&lb, c, NULL, NULL);
+	struct route_env env = f->env;
+	env.cfg = c;
+	env.lb = &lb;
+	struct route_in in = { .mesh = "open", .nsfd = 7, .port = 80,
+			       .orig = cfg_find_service(c, MS_KIND_MESH_EXTERNAL_SERVICE, "open", "many")->vip };
+
+	for (size_t k = 0; k < ARRAY_SIZE(outs); k++) {
+		route_decide(&env, &in, &outs[k]);
+		assert_int_equal(outs[k].verdict, ROUTE_FORWARD);
+		assert_ptr_equal(outs[k].targets, outs[0].targets);
+		lb.next[outs[k].cursor]++;
+		/* each connection starts at its own cursor */
+		char want[32];
+		snprintf(want, sizeof(want), "198.19.0.%zu:80", k + 1);
+		assert_string_equal(tgt(&outs[k], 0)->label, want);
+	}
+	assert_int_equal(outs[0].targets->n, N);
+	assert_int_equal(outs[0].targets->refs, 1 + (int)ARRAY_SIZE(outs)); /* the memo's and one each */
+	/* the k-th try of a connection wraps around the level */
+	assert_string_equal(tgt(&outs[19], N - 1)->label, "198.19.0.19:80");
+
+	/* control: once the resolver or health moves on, a new list is built,
+	 * and the connections that hold the old one keep it */
+	struct route_out fresh;
+	env.targets_gen++;
+	route_decide(&env, &in, &fresh);
+	assert_ptr_not_equal(fresh.targets, outs[0].targets);
+	assert_int_equal(outs[0].targets->refs, (int)ARRAY_SIZE(outs));
+	free_out(&fresh);
+	for (size_t k = 0; k < ARRAY_SIZE(outs); k++)
+		free_out(&outs[k]);
+	route_lb_clear(&lb);
+	cfg_unref(c);
+	cfg_errors_clear(&errs);
+}
+
+/* A list with DNS endpoints is asked again at least once a second, so that
+ * the resolver sees its names used and refreshes them. */
+static void test_dns_targets_refreshed(void **state)
+{
+	struct fixture *f = *state;
+	struct route_in in = to_svc(f, "open", "named", 443);
+	struct route_out a, b;
+
+	f->env.now_ms = 5000;
+	route_decide(&f->env, &in, &a);
+	unsigned lookups = f->lookups;
+	f->env.now_ms += ROUTE_DNS_TARGETS_MS - 1;
+	route_decide(&f->env, &in, &b);
+	assert_ptr_equal(a.targets, b.targets);
+	assert_int_equal(f->lookups, lookups);
+	free_out(&b);
+	f->env.now_ms += 1;
+	route_decide(&f->env, &in, &b);
+	assert_ptr_not_equal(a.targets, b.targets);
+	assert_int_equal(f->lookups, lookups + 1);
+	free_out(&a);
+	free_out(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -524,6 +619,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dns_wait_and_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_path_choice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_priority_levels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targets_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_targets_refreshed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_datapath_label_checked, setup, teardown),
 	};
 

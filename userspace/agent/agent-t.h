@@ -59,6 +59,9 @@ struct pod {
 	size_t n_dns_servers;
 	struct dnsp_pod dns;
 	unsigned active; /* its connections in the forwarder */
+	/* Enforced without its listener or DNS responder (-errno of the last try,
+	 * 0 when open): what needs them is refused, and the timer retries. */
+	int listen_err, dns_err;
 	struct pod *next;
 };
 
@@ -126,6 +129,11 @@ struct agent {
 	struct route_lb lb;    /* round-robin cursors, per service port of cfg */
 	struct ms_vip_table vips;
 	uint64_t reload_at;
+	struct reload_job *job; /* the load under way, or NULL */
+	bool reload_again;      /* asked for while job ran */
+	int *reload_waiters;    /* control clients waiting for the next load */
+	size_t n_reload_waiters;
+	uint64_t ticks; /* of the timer, since start */
 	char *last_reload_error;
 	struct fwd fwd;
 	struct resolver *res;
@@ -165,7 +173,11 @@ struct steer_pod pod_steer(struct agent *a, const struct pod *p);
 /* Only who the pod is (name, netns, cookie): what an engine needs to find a
  * connection's destination, without the mesh lookup pod_steer makes. */
 struct steer_pod pod_ident(const struct pod *p);
-int pod_activate(struct agent *a, struct pod *p, const char **why);
+/* keep: a pod that was enforced stays so when its listener cannot open
+ * (pods_retry opens it later); otherwise that fails the activation. */
+int pod_activate(struct agent *a, struct pod *p, bool keep, const char **why);
+/* From the timer: open the listeners and responders enforced pods lack. */
+void pods_retry(struct agent *a);
 void pod_deactivate(struct agent *a, struct pod *p);
 void pod_close_sockets(struct agent *a, struct pod *p);
 /* Enable (or refresh) a pod as a control request or a CNI record asks;
@@ -196,7 +208,11 @@ int agent_dns_origin(void *ctx, void *pod, bool tcp, int fd, const struct ms_add
 /* reload.c */
 int reload_load(struct agent *a, struct ms_config **ret);
 void reload_apply(struct agent *a, struct ms_config *c);
+/* Reload on the loader thread; reply_fd (a control client, or -1) gets
+ * {"ok":...} once the result is in force or refused. */
 void reload(struct agent *a, const char *why);
+void reload_request(struct agent *a, const char *why, int reply_fd);
+bool reload_busy(const struct agent *a);
 void reload_fini(struct agent *a);
 void vips_load(struct agent *a);
 

@@ -117,6 +117,8 @@ static void on_timer(struct ev *ev, uint32_t events)
 		dnsp_tick(a->dns);
 	if (a->pending)
 		route_pending_retry(a, true);
+	if (++a->ticks % (1000 / TICK_MS) == 0)
+		pods_retry(a);
 	if (a->reload_at && now_ms() >= a->reload_at && !a->draining) {
 		a->reload_at = 0;
 		reload(a, "config directory changed");
@@ -219,8 +221,8 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 	const struct agent_opts *o = a->o;
 	struct steer_opts so = { .engine = o->engine, .bpffs_dir = o->bpffs, .cgroup = o->cgroup, .mark = o->mark,
 				 .agent_cgroup = o->self_cgroup, .agent_cgroup_id = o->self_cgroup_id,
-				 .listen_port = o->listen_port, .vip_cidrs = { o->cfg.mes_cidr, o->cfg.ms_cidr },
-				 .n_vip_cidrs = 2, .node_proxy = o->datapath_proxy };
+				 .listen_port = o->listen_port, .vip_cidrs = { o->cfg.mes_cidr, o->cfg.ms_cidr, o->cfg.gloo_cidr },
+				 .n_vip_cidrs = 3, .node_proxy = o->datapath_proxy };
 	struct fwd_opts fo = { .mark = o->mark, .pipe_size = o->pipe_size, .no_nodelay = o->no_nodelay,
 			       .sockbuf = o->sockbuf, .pipe_pool = o->pipe_pool,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,

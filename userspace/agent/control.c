@@ -359,13 +359,13 @@ static json_object *handle_request(struct agent *a, const char *line, struct lin
 		resp = reply_ok();
 		json_object_object_add(resp, "config", cfg_render_json(a->cfg));
 		break;
-	case CTL_RELOAD: {
-		uint64_t before = a->st.reloads_ok;
-		reload(a, "requested");
-		resp = a->st.reloads_ok > before ? reply_ok() :
-						   reply_err("reload failed: %s", a->last_reload_error ? a->last_reload_error : "?");
+	case CTL_RELOAD:
+		/* answered when the load is done (reload.c), off this loop */
+		if (c)
+			reload_request(a, "requested", c->fd);
+		else
+			resp = reply_err("reload needs a client to answer");
 		break;
-	}
 	case CTL_HANDOVER:
 		if (!c || a->draining)
 			resp = reply_err("this agent is draining already");

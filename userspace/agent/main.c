@@ -55,7 +55,8 @@ struct num_opt {
 enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE };
+       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE,
+       O_GLOO_CIDR, O_GLOO_MESH };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -135,7 +136,7 @@ static void usage(void)
 	struct agent_opts d;
 	struct num_opt nums[MAX_NUMS];
 	size_t n;
-	char cidr_mes[64], cidr_ms[64];
+	char cidr_mes[64], cidr_ms[64], cidr_gloo[64];
 
 	opts_default(&d);
 	n = num_table(&d, nums);
@@ -151,9 +152,12 @@ static void usage(void)
 	       "  --bpffs DIR            pinned maps and links (default: %s)\n"
 	       "  --mes-cidr CIDR        MeshExternalService VIPs (default: %s)\n"
 	       "  --ms-cidr CIDR         MeshService VIPs (default: %s)\n"
-	       "  --zone NAME            {{ .Zone }} in hostname templates (default: %s)\n",
+	       "  --zone NAME            {{ .Zone }} in hostname templates (default: %s)\n"
+	       "  --gloo-vip-cidr CIDR   Gloo ExternalService hosts' VIPs (default: %s)\n"
+	       "  --gloo-mesh MESH       mesh of a Gloo resource without the kuma.io/mesh label (default: %s)\n",
 	       d.engine, d.datapath_proxy ? "proxy" : "auto", d.control, d.state_dir, d.bpffs, cidr_fmt(&d.cfg.mes_cidr, cidr_mes, sizeof(cidr_mes)),
-	       cidr_fmt(&d.cfg.ms_cidr, cidr_ms, sizeof(cidr_ms)), d.cfg.zone);
+	       cidr_fmt(&d.cfg.ms_cidr, cidr_ms, sizeof(cidr_ms)), d.cfg.zone,
+	       cidr_fmt(&d.cfg.gloo_cidr, cidr_gloo, sizeof(cidr_gloo)), d.cfg.gloo_mesh);
 	for (size_t i = 0; i < n; i++) {
 		const char *sp = strstr(nums[i].help, "  ");
 		char arg[32];
@@ -211,6 +215,8 @@ int main(int argc, char **argv)
 		{ "mes-cidr", required_argument, NULL, O_MES },
 		{ "ms-cidr", required_argument, NULL, O_MS },
 		{ "zone", required_argument, NULL, O_ZONE },
+		{ "gloo-vip-cidr", required_argument, NULL, O_GLOO_CIDR },
+		{ "gloo-mesh", required_argument, NULL, O_GLOO_MESH },
 		{ "connect-timeout", required_argument, NULL, O_CTO },
 		{ "idle-timeout", required_argument, NULL, O_ITO },
 		{ "max-conns", required_argument, NULL, O_MAXC },
@@ -286,6 +292,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case O_ZONE: o.cfg.zone = optarg; break;
+		case O_GLOO_CIDR:
+			if (cidr_parse(optarg, &o.cfg.gloo_cidr) < 0) {
+				fprintf(stderr, "meshspliced: --gloo-vip-cidr \"%s\" is not a CIDR\n", optarg);
+				return 2;
+			}
+			break;
+		case O_GLOO_MESH:
+			o.cfg.gloo_mesh = optarg; /* a mesh that does not exist is a config error */
+			break;
 		case O_NO_NODELAY:
 			o.no_nodelay = true;
 			break;

@@ -26,6 +26,7 @@ struct snap {
 	uint64_t tls_full; /* handshakes that were not resumptions */
 	uint64_t tls_verify_cached;
 	uint64_t pods_enabled;
+	uint64_t pods_no_listener, pods_no_dns;
 	bool has_dns;
 };
 
@@ -104,6 +105,11 @@ static const struct col cols[] = {
 	{ "dns", "malformed", "dns_queries_total", "result", "malformed", NULL, COUNTER, S(dns.malformed), 1, NULL },
 	{ "dns", "refused", "dns_queries_total", "result", "refused", NULL, COUNTER, S(dns.refused), 1, NULL },
 	{ NULL, NULL, "pods_enabled", NULL, NULL, "Pods whose traffic is steered.", GAUGE, S(pods_enabled), 1, NULL },
+	{ "pods", "without_listener", "pods_degraded", "missing", "listener",
+	  "Enforced pods whose listener or DNS responder could not be opened (their port is taken; retried each second).",
+	  GAUGE, S(pods_no_listener), 1, NULL },
+	{ "pods", "without_dns_responder", "pods_degraded", "missing", "dns_responder", NULL, GAUGE,
+	  S(pods_no_dns), 1, NULL },
 	{ NULL, NULL, "config_reloads_total", "result", "ok", "Config reloads, by result.", COUNTER,
 	  S(ag.reloads_ok), 1, NULL },
 	{ NULL, NULL, "config_reloads_total", "result", "failed", NULL, COUNTER, S(ag.reloads_failed), 1, NULL },
@@ -116,8 +122,11 @@ static void snap_take(struct agent *a, struct snap *s)
 	s->ag = a->st;
 	s->tls_full = s->fwd.tls_handshakes - s->fwd.tls_resumed;
 	s->tls_verify_cached = tls_verify_cached();
-	for (struct pod *p = a->pods; p; p = p->next)
+	for (struct pod *p = a->pods; p; p = p->next) {
 		s->pods_enabled += p->enabled;
+		s->pods_no_listener += p->enabled && p->listen_err;
+		s->pods_no_dns += p->enabled && p->dns_err;
+	}
 	if (a->dns) {
 		s->dns = dnsp_get_stats(a->dns);
 		s->has_dns = true;

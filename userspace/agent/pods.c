@@ -53,7 +53,12 @@ json_object *pod_json(const struct agent *a, const struct pod *p, bool for_state
 		char ts[32];
 		gmtime_r(&p->since, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_object_object_add(o, "state", json_object_new_string(p->enabled ? "enabled" : "disabled"));
+		json_object_object_add(o, "state", json_object_new_string(!p->enabled ? "disabled" :
+									    p->listen_err || p->dns_err ? "enforced-degraded" : "enabled"));
+		if (p->listen_err)
+			json_object_object_add(o, "listener_error", json_object_new_string(strerror(-p->listen_err)));
+		if (p->dns_err)
+			json_object_object_add(o, "dns_responder_error", json_object_new_string(strerror(-p->dns_err)));
 		json_object_object_add(o, "engine", json_object_new_string(a->steer->ops->name));
 		json_object_object_add(o, "since", json_object_new_string(ts));
 		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)p->cookie);
@@ -148,7 +153,13 @@ struct steer_pod pod_steer(struct agent *a, const struct pod *p)
 	if (dnsp_pod_is_open(&p->dns)) {
 		v->flags |= MS_POD_DNS;
 		v->dns_port = a->o->dns_port;
+	} else if (p->dns_err) {
+		/* wanted, not open: port 53 stays the mesh's (fail_open_dns) */
+		v->flags |= MS_POD_DNS | MS_POD_NO_DNS;
+		v->dns_port = a->o->dns_port;
 	}
+	if (p->listen_err)
+		v->flags |= MS_POD_NO_LISTENER;
 	v->n_excl_ports = (uint16_t)p->n_excl_ports;
 	memcpy(v->excl_ports, p->excl_ports, sizeof(v->excl_ports));
 	return sp;
@@ -180,17 +191,28 @@ void pod_close_sockets(struct agent *a, struct pod *p)
 static void pod_dns_sync(struct agent *a, struct pod *p)
 {
 	bool want = a->dns && !p->no_dns;
+	const struct ms_mesh *m = cfg_find_mesh(a->cfg, p->mesh);
 	int r;
 
+	if (!want)
+		p->dns_err = 0;
 	if (want == dnsp_pod_is_open(&p->dns))
 		return;
 	if (!want) {
 		dnsp_pod_close(a->dns, &p->dns);
 		return;
 	}
-	if ((r = dnsp_pod_open(a->dns, &p->dns, p->nsfd, p, p->name)) < 0)
-		log_warn_errno(r, "pod %s: no DNS responder on 127.0.0.1:%u: %m; the pod's DNS is not captured",
-			       p->name, a->o->dns_port);
+	if ((r = dnsp_pod_open(a->dns, &p->dns, p->nsfd, p, p->name)) < 0) {
+		if (p->dns_err != r)
+			log_error_errno(r, "pod %s: no DNS responder on 127.0.0.1:%u: %m; port 53 %s until it opens (retried every second)",
+					p->name, a->o->dns_port,
+					m && m->passthrough ? "goes direct" : "is refused");
+		p->dns_err = r;
+		return;
+	}
+	if (p->dns_err)
+		log_info("pod %s: DNS responder open on 127.0.0.1:%u", p->name, a->o->dns_port);
+	p->dns_err = 0;
 }
 
 /* Take the sockets a previous agent handed over for p, if any: the same
@@ -219,7 +241,7 @@ static bool pod_adopt(struct agent *a, struct pod *p)
 
 /* Listeners first, then the engine: the first redirected connect finds
  * someone listening. Returns 0 or -errno with *why set. */
-int pod_activate(struct agent *a, struct pod *p, const char **why)
+int pod_activate(struct agent *a, struct pod *p, bool keep, const char **why)
 {
 	int r;
 
@@ -242,10 +264,19 @@ int pod_activate(struct agent *a, struct pod *p, const char **why)
 		log_info("pod %s: brought lo up to listen on 127.0.0.1:%u", p->name, a->o->listen_port);
 		r = listener_open(a, p, &p->l4, AF_INET);
 	}
-	if (r < 0) {
+	if (r < 0 && !keep) {
 		*why = "cannot listen on 127.0.0.1 in the pod";
 		return r;
 	}
+	if (r < 0) {
+		/* Enforced before (a restart): disabling it would let the pod go
+		 * direct. It stays enforced; its proxied connections are refused. */
+		log_error_errno(r, "pod %s: cannot listen on 127.0.0.1:%u: %m; the pod stays enforced and its proxied connections are refused until the listener opens (retried every second)",
+				p->name, a->o->listen_port);
+		p->listen_err = r;
+		goto listening;
+	}
+	p->listen_err = 0;
 	if ((r = listener_open(a, p, &p->l6, AF_INET6)) < 0)
 		log_info_errno(r, "pod %s: no IPv6 listener on [::1]:%u: %m; IPv6 connections will not be proxied",
 			       p->name, a->o->listen_port);
@@ -259,6 +290,34 @@ listening:
 		a->n_enabled++;
 	p->enabled = true;
 	return 0;
+}
+
+void pods_retry(struct agent *a)
+{
+	for (struct pod *p = a->pods; p; p = p->next) {
+		if (!p->enabled || (!p->listen_err && !p->dns_err))
+			continue;
+		bool changed = false;
+		if (p->listen_err) {
+			int r = listener_open(a, p, &p->l4, AF_INET);
+			if (r == 0) {
+				log_info("pod %s: listening on 127.0.0.1:%u now; its connections are proxied again", p->name,
+					 a->o->listen_port);
+				if (p->l6.fd < 0)
+					listener_open(a, p, &p->l6, AF_INET6);
+				p->listen_err = 0;
+				changed = true;
+			} else {
+				p->listen_err = r;
+			}
+		}
+		if (p->dns_err) {
+			pod_dns_sync(a, p);
+			changed |= p->dns_err == 0;
+		}
+		if (changed)
+			pod_put(a, p, STEER_UPDATE, NULL);
+	}
 }
 
 void pod_deactivate(struct agent *a, struct pod *p)
@@ -275,6 +334,7 @@ void pod_deactivate(struct agent *a, struct pod *p)
 	if (p->enabled)
 		a->n_enabled--;
 	p->enabled = false;
+	p->listen_err = p->dns_err = 0;
 }
 
 void pod_free(struct agent *a, struct pod *p)
@@ -387,7 +447,7 @@ char *pod_enable(struct agent *a, const struct ctl_req *rq, struct pod **ret)
 		/* Refresh DNS capture, flags and exclusions in place; listeners stay. */
 		pod_dns_sync(a, p);
 		pod_put(a, p, STEER_UPDATE, NULL);
-	} else if ((r = pod_activate(a, p, &why)) < 0) {
+	} else if ((r = pod_activate(a, p, false, &why)) < 0) {
 		log_error_errno(r, "enable pod %s (netns %s): %s: %m", p->name, p->netns, why);
 		err = xasprintf("enable %s: %s: %s", p->name, why, strerror(-r));
 		pod_deactivate(a, p);
@@ -600,7 +660,7 @@ void pods_restore(struct agent *a)
 			a->pods = p;
 			if (want) {
 				const char *why = "";
-				int r = pod_activate(a, p, &why);
+				int r = pod_activate(a, p, true, &why);
 				if (r < 0) {
 					log_error_errno(r, "pod %s: re-enable after restart: %s: %m", p->name, why);
 					pod_deactivate(a, p);

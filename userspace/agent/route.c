@@ -43,6 +43,11 @@ const char *agent_refuse_name(enum refuse_reason r)
 
 void route_lb_clear(struct route_lb *lb)
 {
+	for (size_t i = 0; lb->ts && i < lb->n; i++)
+		fwd_targets_unref(lb->ts[i]);
+	free(lb->ts);
+	free(lb->ts_gen);
+	free(lb->ts_ms);
 	free(lb->next);
 	free(lb->base);
 	memset(lb, 0, sizeof(*lb));
@@ -60,6 +65,9 @@ void route_lb_build(struct route_lb *lb, const struct ms_config *c, const struct
 		n += c->svcs[i].n_ports;
 	}
 	lb->next = xcalloc(n ? n : 1, sizeof(size_t));
+	lb->ts = xcalloc(n ? n : 1, sizeof(*lb->ts));
+	lb->ts_gen = xcalloc(n ? n : 1, sizeof(*lb->ts_gen));
+	lb->ts_ms = xcalloc(n ? n : 1, sizeof(*lb->ts_ms));
 	lb->n_svcs = c->n_svcs;
 	lb->n = n;
 	if (!old || !old_cfg || !old->next)
@@ -86,11 +94,11 @@ static bool in_vip_range(const struct route_env *env, const struct ms_addr *x)
 	return false;
 }
 
-static void target_ip(struct fwd_target *t, const struct ms_addr *ip, uint16_t port, int nsfd)
+static void target_ip(struct fwd_target *t, const struct ms_addr *ip, uint16_t port)
 {
 	memset(t, 0, sizeof(*t));
 	t->len = addr_to_sockaddr(ip, port, false, &t->sa);
-	t->netns_fd = nsfd;
+	t->in_pod = true;
 	t->mark = true;
 	addr_port_fmt(ip, port, t->label, sizeof(t->label));
 }
@@ -105,15 +113,16 @@ static void target_tls(struct fwd_target *t, const struct route_tls *st, const s
 		return;
 	t->tls = tls_ctx_ref(st->ctx);
 	if (tls->server_name) {
-		snprintf(t->host, sizeof(t->host), "%s", tls->server_name);
+		t->host = xstrdup(tls->server_name);
 		if (!tls->sni_disabled)
-			snprintf(t->sni, sizeof(t->sni), "%s", tls->server_name);
+			t->sni = xstrdup(tls->server_name);
 	} else if (e->type == MS_EP_DNS) {
-		snprintf(t->host, sizeof(t->host), "%s", e->host);
+		t->host = xstrdup(e->host);
 		if (!tls->sni_disabled)
-			snprintf(t->sni, sizeof(t->sni), "%s", e->host);
+			t->sni = xstrdup(e->host);
 	} else if (ip) {
-		addr_fmt(ip, t->ip, sizeof(t->ip));
+		char buf[MS_ADDR_STRLEN];
+		t->ip = xstrdup(addr_fmt(ip, buf, sizeof(buf)));
 	}
 }
 
@@ -168,6 +177,80 @@ static size_t failover_order(const struct ms_port *sp, size_t cursor, size_t *or
 	return best;
 }
 
+/* One service port's targets, in failover order: its endpoints by priority
+ * level, each DNS name as the addresses it resolved to. NULL when none
+ * (*waiting: a name is still being looked up). */
+static struct fwd_targets *port_targets(const struct route_env *env, const struct ms_service *svc,
+					const struct ms_port *sp, const struct route_tls *st, bool *waiting, bool *dns)
+{
+	size_t n_eps = sp->n_eps, n = 0, cap = 0, best = 0;
+	size_t *order = xcalloc(n_eps ? n_eps : 1, sizeof(*order));
+	size_t best_eps = failover_order(sp, 0, order);
+	struct fwd_target *v = NULL;
+
+	for (size_t k = 0; k < n_eps; k++) {
+		const struct ms_endpoint *e = &sp->eps[order[k]];
+		const struct ms_addr *addrs = NULL;
+		size_t na = 0;
+
+		if (k == best_eps)
+			best = n; /* the best level's targets end here */
+		if (e->type == MS_EP_DNS) {
+			*dns = true;
+			int r = env->resolve(env->ctx, e->host, &addrs, &na);
+			if (r == -EAGAIN) {
+				*waiting = true;
+				continue;
+			}
+			if (r < 0)
+				continue;
+		} else if (e->type == MS_EP_IP) {
+			addrs = &e->ip;
+			na = 1;
+		}
+		if (n + (na ? na : 1) > cap) {
+			cap = (n + (na ? na : 1)) * 2;
+			v = xrealloc(v, cap, sizeof(*v));
+		}
+		if (e->type == MS_EP_UNIX) {
+			struct fwd_target *t = &v[n++];
+			struct sockaddr_un *sun = (struct sockaddr_un *)&t->sa;
+			memset(t, 0, sizeof(*t));
+			sun->sun_family = AF_UNIX;
+			snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", e->host);
+			t->len = sizeof(*sun);
+			snprintf(t->label, sizeof(t->label), "unix://%s", e->host);
+			target_tls(t, st, &svc->tls, e, NULL);
+			continue;
+		}
+		for (size_t i = 0; i < na; i++) {
+			struct fwd_target *t = &v[n++];
+			target_ip(t, &addrs[i], e->port);
+			if (e->type == MS_EP_DNS) {
+				char ip[MS_ADDR_STRLEN + 8];
+				snprintf(t->label, sizeof(t->label), "%s(%s)", e->host,
+					 addr_port_fmt(&addrs[i], e->port, ip, sizeof(ip)));
+			}
+			target_tls(t, st, &svc->tls, e, &addrs[i]);
+		}
+	}
+	if (best_eps == n_eps)
+		best = n;
+	free(order);
+	if (n == 0) {
+		free(v);
+		return NULL;
+	}
+	struct fwd_targets *ts = fwd_targets_new(n);
+	memcpy(ts->t, v, n * sizeof(*v));
+	free(v);
+	/* none of the best level resolved: the rest in order, as failover does */
+	ts->best = best ? best : 1;
+	for (size_t i = 0; i < n; i++)
+		fwd_target_fix(&ts->t[i]);
+	return ts;
+}
+
 void route_decide(const struct route_env *env, const struct route_in *in, struct route_out *out)
 {
 	const struct ms_config *cfg = env->cfg;
@@ -191,9 +274,9 @@ void route_decide(const struct route_env *env, const struct route_in *in, struct
 			return refused(out, REFUSE_PASSTHROUGH, "the mesh has passthrough off");
 		if (addr_is_local(&in->orig))
 			return refused(out, REFUSE_LOOP, "a loopback destination is never proxied");
-		out->targets = xcalloc(1, sizeof(*out->targets));
-		target_ip(out->targets, &in->orig, in->port, in->nsfd);
-		out->n_targets = 1;
+		out->targets = fwd_targets_new(1);
+		out->targets->best = 1;
+		target_ip(&out->targets->t[0], &in->orig, in->port);
 		snprintf(out->label, sizeof(out->label), "passthrough");
 		out->verdict = ROUTE_FORWARD;
 		return;
@@ -211,74 +294,38 @@ void route_decide(const struct route_env *env, const struct route_in *in, struct
 
 	/* Round robin within the best level: start after the last endpoint
 	 * used; the rest are the failover order. */
-	size_t n_eps = sp->n_eps, n = 0, cursor = 0;
-	if (env->lb && si < env->lb->n_svcs) {
-		out->cursor = env->lb->base[si] + (size_t)(sp - svc->ports);
-		cursor = env->lb->next[out->cursor];
+	size_t cursor = 0, slot = SIZE_MAX;
+	const struct route_lb *lb = env->lb;
+	if (lb && si < lb->n_svcs) {
+		slot = lb->base[si] + (size_t)(sp - svc->ports);
+		out->cursor = slot;
+		cursor = lb->next[slot];
 	}
-	size_t *order = xcalloc(n_eps ? n_eps : 1, sizeof(*order));
-	failover_order(sp, cursor, order);
-	struct fwd_target *ts = NULL;
-	bool waiting = false;
-	for (size_t k = 0; k < n_eps; k++) {
-		const struct ms_endpoint *e = &sp->eps[order[k]];
-		const struct ms_addr *addrs = NULL;
-		size_t na = 0;
-
-		if (e->type == MS_EP_DNS) {
-			int r = env->resolve(env->ctx, e->host, &addrs, &na);
-			if (r == -EAGAIN) {
-				waiting = true;
-				continue;
-			}
-			if (r < 0)
-				continue;
-		} else if (e->type == MS_EP_IP) {
-			addrs = &e->ip;
-			na = 1;
-		}
-		/* exactly as many targets as there are: the connection keeps them
-		 * (they are large), and services have a few endpoints at most */
-		ts = xrealloc(ts, n + (na ? na : 1), sizeof(*ts));
-		if (e->type == MS_EP_UNIX) {
-			struct sockaddr_un *sun = (struct sockaddr_un *)&ts[n].sa;
-			memset(&ts[n], 0, sizeof(ts[n]));
-			sun->sun_family = AF_UNIX;
-			snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", e->host);
-			ts[n].len = sizeof(*sun);
-			ts[n].netns_fd = -1;
-			snprintf(ts[n].label, sizeof(ts[n].label), "unix://%s", e->host);
-			target_tls(&ts[n], st, &svc->tls, e, NULL);
-			n++;
-			continue;
-		}
-		for (size_t i = 0; i < na; i++) {
-			target_ip(&ts[n], &addrs[i], e->port, in->nsfd);
-			if (e->type == MS_EP_DNS) {
-				char ip[MS_ADDR_STRLEN + 8];
-				snprintf(ts[n].label, sizeof(ts[n].label), "%s(%s)", e->host,
-					 addr_port_fmt(&addrs[i], e->port, ip, sizeof(ip)));
-			}
-			target_tls(&ts[n], st, &svc->tls, e, &addrs[i]);
-			n++;
-		}
+	if (slot != SIZE_MAX && lb->ts[slot] && lb->ts_gen[slot] == env->targets_gen &&
+	    (lb->ts_ms[slot] == UINT64_MAX || env->now_ms - lb->ts_ms[slot] < ROUTE_DNS_TARGETS_MS)) {
+		out->targets = fwd_targets_ref(lb->ts[slot]);
+		out->start = cursor;
+		out->verdict = ROUTE_FORWARD;
+		return;
 	}
-	free(order);
-	if (waiting && n == 0) {
-		free(ts);
+	bool waiting = false, dns = false;
+	struct fwd_targets *ts = port_targets(env, svc, sp, st, &waiting, &dns);
+	if (waiting && !ts) {
 		if (in->timed_out)
 			return refused(out, REFUSE_NO_ENDPOINT, "DNS lookup timed out");
 		out->verdict = ROUTE_WAIT;
 		return;
 	}
-	if (n == 0) {
-		free(ts);
-		return refused(out, REFUSE_NO_ENDPOINT, n_eps ? "no endpoint resolved" : "the service has no endpoints");
+	if (!ts)
+		return refused(out, REFUSE_NO_ENDPOINT, sp->n_eps ? "no endpoint resolved" : "the service has no endpoints");
+	if (slot != SIZE_MAX) {
+		fwd_targets_unref(lb->ts[slot]);
+		lb->ts[slot] = fwd_targets_ref(ts);
+		lb->ts_gen[slot] = env->targets_gen;
+		lb->ts_ms[slot] = dns ? env->now_ms : UINT64_MAX;
 	}
-	for (size_t i = 0; i < n; i++)
-		fwd_target_fix(&ts[i]);
 	out->targets = ts;
-	out->n_targets = n;
+	out->start = cursor;
 	out->verdict = ROUTE_FORWARD;
 }
 
@@ -309,7 +356,8 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 {
 	struct route_env env = {
 		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
-		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr }, .n_vip_cidrs = 2,
+		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr, a->o->cfg.gloo_cidr },
+		.n_vip_cidrs = 3, .targets_gen = resolver_gen(a->res), .now_ms = now_ms(),
 		.full = fwd_full(&a->fwd), .pod_full = pod_full(a, p), .resolve = resolve, .ctx = a,
 	};
 	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,
@@ -335,7 +383,9 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 			a->lb.next[out.cursor]++;
 		addr_port_fmt(orig, port, dst, sizeof(dst));
 		p->active++; /* back down when the forwarder says it ended (pod_conn_ended) */
-		fwd_start(&a->fwd, cfd, out.targets, out.n_targets, p->name, dst, out.label, p);
+		fwd_start(&a->fwd, &(struct fwd_start){ .cfd = cfd, .ts = out.targets, .start = out.start,
+							.netns_fd = p->nsfd, .pod = p->name, .orig = dst,
+							.service = out.label, .owner = p });
 		return;
 	}
 }

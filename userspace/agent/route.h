@@ -22,13 +22,23 @@ struct route_tls {
 	char *err;
 };
 
-/* Round-robin cursors, agent-owned: next[base[i] + p] for port p of the
- * config's service i (the config snapshot itself stays immutable). */
+/* Per service port of the config (index base[i] + p for port p of service
+ * i), agent-owned so that the config snapshot itself stays immutable:
+ * - next: the round-robin cursor;
+ * - ts: the port's target list, built by the first connection that needs it
+ *   and shared by the following ones (a memo: route_decide gives the same
+ *   answer without it). It is rebuilt when gen (the resolver's and health's
+ *   generation) moves on, and a list with DNS endpoints at least once a
+ *   second, so that the resolver sees its names asked for and refreshes them. */
 struct route_lb {
 	size_t *next;
 	size_t *base;
+	struct fwd_targets **ts;
+	uint64_t *ts_gen, *ts_ms;
 	size_t n_svcs, n;
 };
+
+#define ROUTE_DNS_TARGETS_MS 1000
 
 /* Cursors for c, carried over from old (for c's predecessor, or NULL)
  * where the same service port survives. */
@@ -42,6 +52,8 @@ struct route_env {
 	const struct route_lb *lb;
 	const struct ms_cidr *vip_cidrs;
 	size_t n_vip_cidrs;
+	uint64_t targets_gen; /* see struct route_lb */
+	uint64_t now_ms;
 	bool full;     /* the forwarder holds its maximum of connections */
 	bool pod_full; /* the pod holds its share of them */
 	/* A DNS endpoint's addresses: 0, -EAGAIN while a lookup runs, -errno. */
@@ -63,9 +75,10 @@ struct route_out {
 	enum route_verdict verdict;
 	enum refuse_reason reason; /* ROUTE_REFUSE */
 	const char *detail;
-	/* ROUTE_FORWARD: targets in failover order (malloc'd, the caller's) */
-	struct fwd_target *targets;
-	size_t n_targets;
+	/* ROUTE_FORWARD: the targets (a reference, the caller's) and the cursor
+	 * the connection starts its walk of them at */
+	struct fwd_targets *targets;
+	size_t start;
 	char label[160]; /* kind/name, or "passthrough" */
 	/* the cursor route_apply advances: lb->next[cursor] (SIZE_MAX: none) */
 	size_t cursor;

@@ -7,6 +7,7 @@ struct cli {
 	bool json;
 	const char *control; /* agent socket */
 	const char *mes_cidr, *ms_cidr;
+	const char *gloo_cidr, *gloo_mesh; /* validate, render: --gloo-vip-cidr, --gloo-mesh */
 };
 
 /* Exit status of every command: documented in `meshsplice help`. */

@@ -35,6 +35,14 @@ static int collect_paths(struct cli *c, int argc, char **argv, const char ***ret
 			c->ms_cidr = argv[++i];
 			continue;
 		}
+		if (streq(argv[i], "--gloo-vip-cidr") && has_value) {
+			c->gloo_cidr = argv[++i];
+			continue;
+		}
+		if (streq(argv[i], "--gloo-mesh") && has_value) {
+			c->gloo_mesh = argv[++i];
+			continue;
+		}
 		paths[n++] = argv[i];
 	}
 	if (n == 0) {
@@ -61,6 +69,10 @@ static int load(struct cli *c, int argc, char **argv, struct ms_config **ret,
 		return cli_usage(c, "--mes-cidr \"%s\" is not a CIDR", c->mes_cidr);
 	if (c->ms_cidr && cidr_parse(c->ms_cidr, &o.ms_cidr) < 0)
 		return cli_usage(c, "--ms-cidr \"%s\" is not a CIDR", c->ms_cidr);
+	if (c->gloo_cidr && cidr_parse(c->gloo_cidr, &o.gloo_cidr) < 0)
+		return cli_usage(c, "--gloo-vip-cidr \"%s\" is not a CIDR", c->gloo_cidr);
+	if (c->gloo_mesh)
+		o.gloo_mesh = c->gloo_mesh;
 	if (cfg_load_paths(paths, n, &o, errs, ret) < 0) {
 		if (c->json) {
 			json_object *j = json_object_new_object();

@@ -130,7 +130,9 @@ static int cmd_version(struct cli *c, int argc, char **argv)
 #define LOAD_OPTS \
 	"  PATH       a YAML file, or a directory: its *.yaml and *.yml files, sorted\n" \
 	"  --mes-cidr CIDR, --ms-cidr CIDR (global options, before or after the\n" \
-	"             command): the VIP ranges, as the agent's options of the same names\n"
+	"             command): the VIP ranges, as the agent's options of the same names\n" \
+	"  --gloo-vip-cidr CIDR, --gloo-mesh MESH (after the command): Gloo's VIPs and\n" \
+	"             the mesh of a Gloo resource without the kuma.io/mesh label\n"
 
 static const struct cmd commands[] = {
 	{ "validate", cmd_validate, "validate [--strict] PATH... check config files; every problem as file:line:col",

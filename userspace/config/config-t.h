@@ -12,6 +12,7 @@ enum ms_kind {
 	MS_KIND_MESH_EXTERNAL_SERVICE,
 	MS_KIND_MESH_SERVICE,
 	MS_KIND_EXTERNAL_SERVICE, /* legacy ExternalService */
+	MS_KIND_GLOO_EXTERNAL_SERVICE, /* Gloo Mesh ExternalService, one per exact host */
 };
 
 enum ms_proto { MS_PROTO_TCP, MS_PROTO_HTTP, MS_PROTO_HTTP2, MS_PROTO_GRPC, MS_PROTO_KAFKA };
@@ -45,7 +46,7 @@ struct ms_san {
 struct ms_blob {
 	unsigned char *data;
 	size_t len;
-	char *origin; /* "inline", "inlineString", "secret:NAME" */
+	char *origin; /* "inline", "inlineString", "secret:NAME", "file:PATH" */
 	unsigned line, col; /* where the source is written */
 };
 
@@ -210,4 +211,6 @@ struct cfg_opts {
 	struct ms_cidr ms_cidr;  /* MeshService VIPs */
 	const struct ms_vip_table *prev; /* may be NULL */
 	const char *zone;        /* {{ .Zone }} */
+	struct ms_cidr gloo_cidr; /* Gloo ExternalService hosts' VIPs (Istio's range) */
+	const char *gloo_mesh;   /* mesh of a Gloo resource without the kuma.io/mesh label */
 };

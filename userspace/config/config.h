@@ -5,6 +5,8 @@
 
 #define MS_DEFAULT_MES_CIDR "242.0.0.0/8"
 #define MS_DEFAULT_MS_CIDR "241.0.0.0/8"
+#define MS_DEFAULT_GLOO_CIDR "240.240.0.0/16"
+#define MS_DEFAULT_GLOO_MESH "default"
 #define MS_CONFIG_MAX_FILE (16u << 20)
 /* A config directory: at most this many *.yaml / *.yml entries in all, and
  * subdirectories (named *.yaml too) this deep. */

@@ -147,8 +147,8 @@ static int decode_meta(struct dctx *d, const struct ynode *doc, struct meta *m)
 			return -EINVAL;
 		d_str(d, md, "namespace", "metadata", false, &m->ns);
 		d_strmap(d, md, "labels", "metadata", &m->labels.kv, &m->labels.n);
-		if (!streq(m->kind, "Secret") && !streq(m->kind, "Mesh") && !streq(m->kind, "ExternalService") &&
-		    !streq(m->kind, "Dataplane"))
+		if (!streq(m->kind, "Secret") && !streq(m->kind, "Mesh") &&
+		    (!streq(m->kind, "ExternalService") || gloo_api(doc)) && !streq(m->kind, "Dataplane"))
 			d_known(d, doc, "", KEYS("apiVersion", "kind", "metadata", "spec", "status", "mesh"));
 		else if (!streq(m->kind, "Secret"))
 			d_known(d, doc, "", KEYS("apiVersion", "kind", "metadata", "spec", "mesh"));
@@ -299,6 +299,9 @@ static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc
 		decode_list(L, d, doc);
 		return;
 	}
+	/* Gloo's kinds by their apiVersion: its ExternalService is not Kuma's */
+	if (kn && kn->type == YNODE_SCALAR && gloo_api(doc))
+		decode = decode_gloo;
 	if (kn && kn->type == YNODE_SCALAR) {
 		for (size_t i = 0; i < ARRAY_SIZE(decoders) && !decode; i++)
 			if (streq(kn->str, decoders[i].kind))

@@ -42,6 +42,12 @@ static void link_secrets(struct loader *L)
 		struct ms_blob *b = r->which == 0 ? &s->tls.ca : r->which == 1 ? &s->tls.cert : &s->tls.key;
 		const struct secret *sec = secret_find(L, r->secret, s->mesh);
 
+		if (!sec && s->kind == MS_KIND_GLOO_EXTERNAL_SERVICE) { /* Gloo's, not Kuma's: refused */
+			cfg_errors_add(L->errs, r->file, r->line, r->col, r->field,
+				       "secret \"%s\" not found in mesh \"%s\"", log_escape(r->secret),
+				       log_escape(s->mesh));
+			continue;
+		}
 		if (!sec) {
 			/* Kuma checks a reference when it is used, not when it is written */
 			cfg_warn_add(L->errs, r->file, r->line, r->col, r->field,
@@ -69,7 +75,11 @@ static void openssl_reason(char *buf, size_t len)
 /* PEM checks for one service; errors point at the service document. */
 static void check_tls_material(struct loader *L, struct ms_service *s)
 {
-	const char *base = s->kind == MS_KIND_EXTERNAL_SERVICE ? "networking.tls" : "spec.tls.verification";
+	bool gloo = s->kind == MS_KIND_GLOO_EXTERNAL_SERVICE;
+	const char *base = s->kind == MS_KIND_EXTERNAL_SERVICE ? "networking.tls" :
+			   gloo ? "spec.ports.clientsideTls" : "spec.tls.verification";
+	const char *f_ca = gloo ? "caCertificates" : "caCert", *f_cert = gloo ? "clientCertificate" : "clientCert",
+		   *f_key = gloo ? "privateKey" : "clientKey";
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 	char why[256], field[DPATH_MAX];
@@ -84,8 +94,11 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		}
 		openssl_reason(why, sizeof(why));
 		BIO_free(bio);
-		if (count == 0) {
-			cfg_warn_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, "caCert"),
+		if (count == 0 && gloo) {
+			cfg_errors_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, f_ca),
+				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.ca.origin, why);
+		} else if (count == 0) {
+			cfg_warn_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, f_ca),
 				     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
 				     s->tls.ca.origin, why);
 			tls_unusable(&s->tls, "caCert: %s is not a PEM certificate", s->tls.ca.origin);
@@ -96,10 +109,15 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		if (!cert) {
 			openssl_reason(why, sizeof(why));
-			cfg_warn_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, "clientCert"),
-				     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
-				     s->tls.cert.origin, why);
-			tls_unusable(&s->tls, "clientCert: %s is not a PEM certificate", s->tls.cert.origin);
+			if (gloo) {
+				cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, f_cert),
+					       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.cert.origin, why);
+			} else {
+				cfg_warn_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, f_cert),
+					     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
+					     s->tls.cert.origin, why);
+				tls_unusable(&s->tls, "clientCert: %s is not a PEM certificate", s->tls.cert.origin);
+			}
 		}
 		BIO_free(bio);
 	}
@@ -109,25 +127,35 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
 		if (!key) {
 			openssl_reason(why, sizeof(why));
-			cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
-				     "%s is not a PEM private key (OpenSSL: %s): the service's TLS connections are refused",
-				     s->tls.key.origin, why);
-			tls_unusable(&s->tls, "clientKey: %s is not a PEM private key", s->tls.key.origin);
+			if (gloo) {
+				cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+					       "%s is not a PEM private key (OpenSSL: %s)", s->tls.key.origin, why);
+			} else {
+				cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+					     "%s is not a PEM private key (OpenSSL: %s): the service's TLS connections are refused",
+					     s->tls.key.origin, why);
+				tls_unusable(&s->tls, "clientKey: %s is not a PEM private key", s->tls.key.origin);
+			}
 		}
 		BIO_free(bio);
 	}
 	if (cert && key && X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, "clientKey"),
-			     "does not match the public key of clientCert: the service's TLS connections are refused");
-		tls_unusable(&s->tls, "clientKey does not match the public key of clientCert");
+		if (gloo) {
+			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+				       "does not match the public key of clientCert");
+		} else {
+			cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+				     "does not match the public key of clientCert: the service's TLS connections are refused");
+			tls_unusable(&s->tls, "clientKey does not match the public key of clientCert");
+		}
 	}
 	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
 	/* named where Kuma names it: the one that is missing, at the one given */
-	if (has_cert != has_key && s->kind == MS_KIND_EXTERNAL_SERVICE) { /* MES: decode_mes_tls */
+	if (has_cert != has_key && s->kind != MS_KIND_MESH_EXTERNAL_SERVICE) { /* MES: decode_mes_tls */
 		const struct ms_blob *given = has_cert ? &s->tls.cert : &s->tls.key;
 		cfg_errors_add(L->errs, s->file, given->line, given->col,
-			       d_join(field, base, has_cert ? "clientKey" : "clientCert"),
+			       d_join(field, base, has_cert ? f_key : f_cert),
 			       "must be defined when %s is defined (clientCert and clientKey go together)",
 			       has_cert ? "clientCert" : "clientKey");
 	}
@@ -230,6 +258,7 @@ static void link_check_meshes(struct loader *L)
 int loader_finish(struct loader *L, struct ms_config **ret)
 {
 	link_check_meshes(L);
+	gloo_link(L);
 	index_check_dup_svcs(L);
 	link_secrets(L);
 	for (size_t i = 0; i < L->c->n_svcs; i++)

@@ -61,6 +61,7 @@ struct loader {
 	struct ms_selector *sels;
 	size_t n_sels;
 	unsigned n_entries; /* YAML names met in directories (MS_CONFIG_MAX_FILES) */
+	struct gloo_state *gloo; /* decode-gloo.c: ExternalEndpoints, selectors, matches */
 };
 
 /* What a document says about itself, in either style. */
@@ -109,6 +110,12 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m);
 void decode_mesh(struct loader *L, struct dctx *d, struct meta *m);
 void decode_secret(struct loader *L, struct dctx *d, struct meta *m);
 void decode_dataplane(struct loader *L, struct dctx *d, struct meta *m);
+
+/* decode-gloo.c: Gloo Mesh's ExternalService and ExternalEndpoint */
+bool gloo_api(const struct ynode *doc); /* apiVersion networking.gloo.solo.io/... */
+void decode_gloo(struct loader *L, struct dctx *d, struct meta *m);
+void gloo_link(struct loader *L); /* selectors → endpoints; matches onto their meshes */
+void gloo_free(struct loader *L);
 
 /* link.c: every pass over the whole set, then the config or -EINVAL (frees L). */
 int loader_finish(struct loader *L, struct ms_config **ret);

@@ -19,6 +19,8 @@ void cfg_opts_init(struct cfg_opts *o)
 	cidr_parse(MS_DEFAULT_MES_CIDR, &o->mes_cidr);
 	cidr_parse(MS_DEFAULT_MS_CIDR, &o->ms_cidr);
 	o->zone = "zone";
+	cidr_parse(MS_DEFAULT_GLOO_CIDR, &o->gloo_cidr);
+	o->gloo_mesh = MS_DEFAULT_GLOO_MESH;
 }
 
 const char *cfg_kind_name(enum ms_kind k)
@@ -30,6 +32,8 @@ const char *cfg_kind_name(enum ms_kind k)
 		return "MeshService";
 	case MS_KIND_EXTERNAL_SERVICE:
 		return "ExternalService";
+	case MS_KIND_GLOO_EXTERNAL_SERVICE:
+		return "GlooExternalService";
 	}
 	return "?";
 }
@@ -208,6 +212,7 @@ void loader_free(struct loader *L)
 		free(L->sels[i].dp_name);
 	}
 	free(L->sels);
+	gloo_free(L);
 }
 
 void doc_meta_free(struct meta *m)

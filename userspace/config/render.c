@@ -80,7 +80,7 @@ json_object *cfg_service_json(const struct ms_service *s)
 		json_object_object_add(po, "port", json_object_new_int(p->port));
 		if (p->target_name)
 			json_object_object_add(po, "targetPort", json_object_new_string(p->target_name));
-		else if (s->kind == MS_KIND_MESH_SERVICE)
+		else if (s->kind == MS_KIND_MESH_SERVICE || s->kind == MS_KIND_GLOO_EXTERNAL_SERVICE)
 			json_object_object_add(po, "targetPort", json_object_new_int(p->target_port));
 		json_object_object_add(po, "protocol", json_object_new_string(cfg_proto_name(p->proto)));
 		for (size_t j = 0; j < p->n_eps; j++)

@@ -86,6 +86,14 @@ static void cidr_host(const struct ms_cidr *c, uint64_t n, struct ms_addr *ret)
 	}
 }
 
+/* The range a service's VIP comes from. */
+static const struct ms_cidr *svc_cidr(const struct loader *L, const struct ms_service *s)
+{
+	if (s->kind == MS_KIND_MESH_SERVICE)
+		return &L->o->ms_cidr;
+	return s->kind == MS_KIND_GLOO_EXTERNAL_SERVICE ? &L->o->gloo_cidr : &L->o->mes_cidr;
+}
+
 int vips_assign(struct loader *L)
 {
 	struct ms_config *c = L->c;
@@ -109,7 +117,7 @@ int vips_assign(struct loader *L)
 	}
 	for (size_t i = 0; by_key && i < c->n_svcs; i++) {
 		struct ms_service *s = &c->svcs[i];
-		const struct ms_cidr *cidr = s->kind == MS_KIND_MESH_SERVICE ? &L->o->ms_cidr : &L->o->mes_cidr;
+		const struct ms_cidr *cidr = svc_cidr(L, s);
 		_cleanup_free_ char *key = NULL;
 		if (done[i])
 			continue;
@@ -124,7 +132,7 @@ int vips_assign(struct loader *L)
 	 * order of files nor other services move it; probe on collision. */
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		struct ms_service *s = &c->svcs[i];
-		const struct ms_cidr *cidr = s->kind == MS_KIND_MESH_SERVICE ? &L->o->ms_cidr : &L->o->mes_cidr;
+		const struct ms_cidr *cidr = svc_cidr(L, s);
 		unsigned bits = 128u - cidr->plen;
 		uint64_t size = bits >= 32 ? (1ull << 32) : (1ull << bits);
 		_cleanup_free_ char *key = NULL;

@@ -33,8 +33,9 @@ struct fwd_conn {
 	enum fwd_state state;
 	const struct xprt_ops *xprt; /* how bytes move once connected */
 	void *owner;                 /* fwd_start's, told at the end (o.ended) */
-	struct fwd_target *targets;
-	size_t n_targets, cur;
+	struct fwd_targets *ts; /* shared; NULL once a plain connection is open */
+	size_t start, cur;      /* its round-robin cursor, and how many targets it has tried */
+	int netns_fd;           /* the pod's, for in_pod targets (FWD_NETNS_GONE once closed) */
 	uint64_t created_ms, deadline_ms, last_ms;
 	char pod[96], orig[64], service[160];
 	char upstream[96]; /* the endpoint's label once a plain connection is open and its targets are gone */
@@ -50,6 +51,12 @@ struct fwd_conn {
 	bool reneg_allowed;
 	struct fwd_conn *prev, *next;
 };
+
+/* The target c is connecting to, or has connected to. */
+static inline const struct fwd_target *fwd_cur(const struct fwd_conn *c)
+{
+	return fwd_targets_at(c->ts, c->start, c->cur);
+}
 
 
 enum xprt_rc {

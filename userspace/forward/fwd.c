@@ -17,10 +17,39 @@
 
 void fwd_target_fix(struct fwd_target *t)
 {
-	t->tt.sni = t->sni[0] ? t->sni : NULL;
-	t->tt.host = t->host[0] ? t->host : NULL;
-	t->tt.ip = t->ip[0] ? t->ip : NULL;
+	t->tt.sni = t->sni;
+	t->tt.host = t->host;
+	t->tt.ip = t->ip;
 	t->tt.endpoint = t->label;
+}
+
+struct fwd_targets *fwd_targets_new(size_t n)
+{
+	struct fwd_targets *ts = xcalloc(1, sizeof(*ts) + n * sizeof(ts->t[0]));
+
+	ts->refs = 1;
+	ts->n = n;
+	return ts;
+}
+
+struct fwd_targets *fwd_targets_ref(struct fwd_targets *ts)
+{
+	if (ts)
+		ts->refs++;
+	return ts;
+}
+
+void fwd_targets_unref(struct fwd_targets *ts)
+{
+	if (!ts || --ts->refs > 0)
+		return;
+	for (size_t i = 0; i < ts->n; i++) {
+		tls_ctx_unref(ts->t[i].tls);
+		free(ts->t[i].sni);
+		free(ts->t[i].host);
+		free(ts->t[i].ip);
+	}
+	free(ts);
 }
 
 static void conn_event(struct fwd_conn *c, bool client, uint32_t events);
@@ -84,8 +113,6 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, enum fwd_end how, bool 
 		f->o.ended(f->o.ended_ctx, c->owner);
 	if (c->xprt)
 		c->xprt->release(f, c, reset_client || reset_upstream);
-	for (size_t i = 0; i < c->n_targets; i++)
-		tls_ctx_unref(c->targets[i].tls);
 	if (reset_client)
 		fwd_reset_fd(c->cfd);
 	else if (c->cfd >= 0)
@@ -94,7 +121,7 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, enum fwd_end how, bool 
 		fwd_reset_fd(c->ufd);
 	else if (c->ufd >= 0)
 		close(c->ufd);
-	free(c->targets);
+	fwd_targets_unref(c->ts);
 	f->st.active--;
 	c->cev.dead = c->uev.dead = true;
 	ev_defer_free(c);
@@ -102,8 +129,8 @@ static void conn_free(struct fwd *f, struct fwd_conn *c, enum fwd_end how, bool 
 
 const char *fwd_conn_upstream(const struct fwd_conn *c)
 {
-	if (c->cur < c->n_targets)
-		return c->targets[c->cur].label;
+	if (c->ts && c->cur < c->ts->n)
+		return fwd_cur(c)->label;
 	return c->upstream[0] ? c->upstream : "-";
 }
 
@@ -138,16 +165,13 @@ void fwd_foreach(const struct fwd *f, void (*fn)(const struct fwd_conn_info *c, 
 }
 
 /* A plain connection, once open, needs nothing of its targets but a label:
- * they are most of an idle connection's memory. (A TLS connection keeps
- * them: its SSL points into its target.) */
+ * the shared list can go with the config snapshot that made it. (A TLS
+ * connection keeps it: its SSL points into its target.) */
 static void drop_targets(struct fwd_conn *c)
 {
-	snprintf(c->upstream, sizeof(c->upstream), "%s", c->targets[c->cur].label);
-	for (size_t i = 0; i < c->n_targets; i++)
-		tls_ctx_unref(c->targets[i].tls);
-	free(c->targets);
-	c->targets = NULL;
-	c->n_targets = 0;
+	snprintf(c->upstream, sizeof(c->upstream), "%s", fwd_cur(c)->label);
+	fwd_targets_unref(c->ts);
+	c->ts = NULL;
 	c->cur = 0;
 }
 
@@ -178,21 +202,21 @@ void fwd_forget_owner(struct fwd *f, const void *owner)
 void fwd_forget_netns(struct fwd *f, int netns_fd)
 {
 	for (struct fwd_conn *c = f->head; c; c = c->next)
-		for (size_t i = 0; i < c->n_targets; i++)
-			if (c->targets[i].netns_fd == netns_fd)
-				c->targets[i].netns_fd = FWD_NETNS_GONE;
+		if (c->netns_fd == netns_fd)
+			c->netns_fd = FWD_NETNS_GONE;
 }
 
 static int try_connect(struct fwd *f, struct fwd_conn *c)
 {
-	while (c->cur < c->n_targets) {
-		struct fwd_target *t = &c->targets[c->cur];
-		if (t->netns_fd == FWD_NETNS_GONE) {
+	while (c->ts && c->cur < c->ts->n) {
+		const struct fwd_target *t = fwd_cur(c);
+		int nsfd = t->in_pod ? c->netns_fd : -1;
+		if (nsfd == FWD_NETNS_GONE) {
 			c->cur++; /* the pod's netns handle is gone */
 			continue;
 		}
 		int fd = t->sa.ss_family == AF_UNIX ? netns_socket(-1, AF_UNIX, SOCK_STREAM, 0) :
-						       netns_socket_pooled(t->netns_fd, t->sa.ss_family);
+						       netns_socket_pooled(nsfd, t->sa.ss_family);
 
 		if (fd < 0) {
 			log_warn_errno(fd, "conn %llu: socket for %s: %m", (unsigned long long)c->id, t->label);
@@ -278,13 +302,13 @@ static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 	if ((events & (EPOLLERR | EPOLLHUP)) && err == 0)
 		err = ECONNREFUSED;
 	if (err == 0) {
-		log_debug("conn %llu: connected to %s", (unsigned long long)c->id, c->targets[c->cur].label);
-		c->xprt = c->targets[c->cur].tls ? &xprt_tls : &xprt_splice;
+		log_debug("conn %llu: connected to %s", (unsigned long long)c->id, fwd_cur(c)->label);
+		c->xprt = fwd_cur(c)->tls ? &xprt_tls : &xprt_splice;
 		handshake_done(f, c, c->xprt->start(f, c));
 		return;
 	}
 	log_info("conn %llu: connect %s: %s; trying the next endpoint", (unsigned long long)c->id,
-		 c->targets[c->cur].label, strerror(err));
+		 fwd_cur(c)->label, strerror(err));
 	close(c->ufd);
 	c->ufd = -1;
 	c->cur++;
@@ -293,34 +317,35 @@ static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 		connect_failed(f, c, FWD_END_CONNECT_FAILED, strerror(err));
 }
 
-int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
-	      const char *orig, const char *service, void *owner)
+int fwd_start(struct fwd *f, const struct fwd_start *s)
 {
+	int cfd = s->cfd;
 	struct fwd_conn *c = xcalloc(1, sizeof(*c));
 	int r;
 
 	c->f = f;
-	c->owner = owner;
+	c->owner = s->owner;
 	c->id = ++f->next_id;
 	ev_init(&c->cev, on_client);
 	ev_init(&c->uev, on_upstream);
 	c->cfd = cfd;
 	c->ufd = -1;
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
-	c->targets = targets;
-	c->n_targets = n;
+	c->ts = s->ts;
+	c->start = s->start;
+	c->netns_fd = s->netns_fd;
 	c->created_ms = c->last_ms = now_ms();
 	c->deadline_ms = c->created_ms + f->o.connect_timeout_ms;
-	snprintf(c->pod, sizeof(c->pod), "%s", pod);
-	snprintf(c->orig, sizeof(c->orig), "%s", orig);
-	snprintf(c->service, sizeof(c->service), "%s", service);
+	snprintf(c->pod, sizeof(c->pod), "%s", s->pod);
+	snprintf(c->orig, sizeof(c->orig), "%s", s->orig);
+	snprintf(c->service, sizeof(c->service), "%s", s->service);
 	DLIST_PUSH(f->head, c);
 	f->st.started++;
 	f->st.active++;
 	/* Socket options come with the socket: the pod listener has them. A
 	 * plain connection's client socket is writable now and is watched for
 	 * writability only once a write to it cannot complete (conn_interest). */
-	bool tls = c->n_targets > 0 && c->targets[0].tls;
+	bool tls = c->ts && c->ts->n > 0 && c->ts->t[0].tls;
 	c->cmask = tls ? FWD_EVENTS_ALL : (uint32_t)(EPOLLIN | EPOLLRDHUP | EPOLLET);
 	c->c_wr = !tls;
 	if ((r = ev_add(f->epfd, cfd, &c->cev, c->cmask)) < 0) {

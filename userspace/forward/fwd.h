@@ -15,17 +15,39 @@
 struct fwd_target {
 	struct sockaddr_storage sa;
 	socklen_t len;
-	int netns_fd; /* create the socket in this netns; -1: the agent's own */
-	bool mark;    /* set the agent's SO_MARK (IP sockets) */
+	bool in_pod; /* the socket is made in the connection's netns, else in the agent's */
+	bool mark;   /* set the agent's SO_MARK (IP sockets) */
 	char label[96];
-	/* TLS origination: tls == NULL for plain TCP. The strings back tt. */
+	/* TLS origination: tls == NULL for plain TCP. The strings (malloc'd,
+	 * NULL when unset; a plain target has none) back tt. */
 	struct tls_ctx *tls;
 	struct tls_target tt;
-	char sni[256], host[256], ip[64];
+	char *sni, *host, *ip;
 };
 
 /* Fill t->tt from the strings (call after copying a target). */
 void fwd_target_fix(struct fwd_target *t);
+
+/* The endpoints of one service port in failover order, built once per
+ * config snapshot and shared (read-only, reference-counted) by every
+ * connection to it: a connection holds a reference and a cursor, not a copy
+ * (10,000 endpoints cost their ~1 KB each once, not once per connection).
+ * The first `best` targets are the best priority level, which a connection
+ * walks starting at its round-robin cursor; the rest follow in order. */
+struct fwd_targets {
+	int refs;
+	size_t n, best;
+	struct fwd_target t[];
+};
+
+struct fwd_targets *fwd_targets_new(size_t n);
+struct fwd_targets *fwd_targets_ref(struct fwd_targets *ts);
+void fwd_targets_unref(struct fwd_targets *ts);
+/* The k-th target a connection starting at cursor start tries. */
+static inline const struct fwd_target *fwd_targets_at(const struct fwd_targets *ts, size_t start, size_t k)
+{
+	return k < ts->best ? &ts->t[(start + k) % ts->best] : &ts->t[k];
+}
 
 struct fwd_opts {
 	uint32_t mark;
@@ -84,12 +106,20 @@ struct fwd {
 void fwd_init(struct fwd *f, int epfd, const struct fwd_opts *o);
 /* Close every connection (resetting none: FIN both ways) and the pool. */
 void fwd_fini(struct fwd *f);
-/* Take cfd and targets (malloc'd, owned from now on) and connect to the
- * first target that answers within the connect timeout. pod/orig/service
- * label the connection for `meshsplice conns`. 0 or -errno (cfd is closed
- * with a reset on error). */
-int fwd_start(struct fwd *f, int cfd, struct fwd_target *targets, size_t n, const char *pod,
-	      const char *orig, const char *service, void *owner);
+/* Take cfd and a reference to ts, and connect to the first target (in the
+ * order a cursor of start gives) that answers within the connect timeout;
+ * sockets of in_pod targets are made in netns_fd. pod/orig/service label the
+ * connection for `meshsplice conns`. 0 or -errno (cfd is closed with a reset
+ * on error). */
+struct fwd_start {
+	int cfd;
+	struct fwd_targets *ts; /* a reference, the connection's from now on */
+	size_t start;
+	int netns_fd;
+	const char *pod, *orig, *service;
+	void *owner;
+};
+int fwd_start(struct fwd *f, const struct fwd_start *s);
 /* owner is going away: its connections go on, nobody is told when they end. */
 void fwd_forget_owner(struct fwd *f, const void *owner);
 /* Apply connect and idle timeouts; call a few times a second. */

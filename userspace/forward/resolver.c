@@ -37,6 +37,7 @@ struct resolver {
 	unsigned refresh_ms;
 	struct entry *v;
 	size_t n;
+	uint64_t gen; /* bumped by every answer applied (the loop's thread only) */
 };
 
 static void *worker(void *arg)
@@ -194,6 +195,7 @@ void resolver_drain(struct resolver *r)
 			continue;
 		e->done = e->busy = false;
 		e->known = true;
+		r->gen++;
 		e->err = e->next_err;
 		if (e->next_n > 0) {
 			free(e->addrs);
@@ -209,4 +211,9 @@ void resolver_drain(struct resolver *r)
 		e->next_n = 0;
 	}
 	pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t resolver_gen(const struct resolver *r)
+{
+	return r ? r->gen : 0;
 }

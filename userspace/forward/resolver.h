@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "addr.h"
 
@@ -22,3 +23,6 @@ int resolver_lookup(struct resolver *r, const char *name, const struct ms_addr *
 		    size_t *ret_n);
 /* Apply finished lookups; call when resolver_fd is readable. */
 void resolver_drain(struct resolver *r);
+/* Changes whenever resolver_drain applied an answer: what was built from
+ * earlier answers may be stale. */
+uint64_t resolver_gen(const struct resolver *r);

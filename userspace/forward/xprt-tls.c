@@ -37,7 +37,7 @@ static void tls_msg_cb(int write_p, int version, int content_type, const void *b
 /* This endpoint's handshake failed: say why; fwd.c tries the next. */
 static enum xprt_rc tls_failed(struct fwd *f, struct fwd_conn *c, enum tls_fail why, const char *detail)
 {
-	const struct fwd_target *t = &c->targets[c->cur];
+	const struct fwd_target *t = fwd_cur(c);
 
 	f->st.tls_fail[why]++;
 	c->last_error = tls_fail_name(why);
@@ -51,7 +51,7 @@ static enum xprt_rc tls_handshake(struct fwd *f, struct fwd_conn *c);
 
 static enum xprt_rc tls_start(struct fwd *f, struct fwd_conn *c)
 {
-	struct fwd_target *t = &c->targets[c->cur];
+	const struct fwd_target *t = fwd_cur(c);
 
 	c->ssl = tls_ssl_new(t->tls, c->ufd, &t->tt);
 	if (!c->ssl)
@@ -64,7 +64,7 @@ static enum xprt_rc tls_start(struct fwd *f, struct fwd_conn *c)
 
 static enum xprt_rc tls_handshake(struct fwd *f, struct fwd_conn *c)
 {
-	struct fwd_target *t = &c->targets[c->cur];
+	const struct fwd_target *t = fwd_cur(c);
 	char why[512];
 	int r = SSL_do_handshake(c->ssl), e;
 

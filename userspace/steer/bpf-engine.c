@@ -94,6 +94,7 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_PASSTHROUGH] = "passthrough_direct",
 	[MS_CNT_DENY_SOCKOPT] = "deny_sockopt_reroute",
 	[MS_CNT_DENY_BIND] = "deny_bind_agent_port",
+	[MS_CNT_DENY_NO_LISTENER] = "deny_no_listener",
 	[MS_CNT_FORGED_MARK] = "forged_agent_mark",
 	[MS_CNT_DNS_MAP_FAIL] = "deny_dns_map_full",
 	[MS_CNT_DENY_PKT_REROUTE] = "deny_packet_rerouted",
@@ -242,7 +243,7 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		goto fail;
 	}
 	e->skel->rodata->ms_agent_mark = o->mark;
-	for (size_t i = 0; i < 2 && i < o->n_vip_cidrs; i++) {
+	for (size_t i = 0; i < 3 && i < o->n_vip_cidrs; i++) {
 		memcpy((void *)e->skel->rodata->ms_vip_net[i], o->vip_cidrs[i].addr.b, 16);
 		e->skel->rodata->ms_vip_plen[i] = o->vip_cidrs[i].plen;
 	}

@@ -16,7 +16,7 @@ struct bpf_engine_opts {
 	const char *bpffs_dir; /* e.g. /sys/fs/bpf/meshsplice */
 	const char *cgroup;    /* cgroup v2 directory */
 	uint32_t mark;
-	struct ms_cidr vip_cidrs[2];
+	struct ms_cidr vip_cidrs[3];
 	size_t n_vip_cidrs;
 	bool node_proxy; /* --datapath proxy: no kernel path */
 	uint64_t agent_cgroup_id; /* the agent's own cgroup v2 (its sockets: this cgroup and the mark) */

@@ -122,7 +122,7 @@ static const struct steer_ops steer_bpf_ops = {
 int steer_bpf_open(const struct steer_opts *o, struct steer **ret)
 {
 	struct bpf_engine_opts bo = { .bpffs_dir = o->bpffs_dir, .cgroup = o->cgroup, .mark = o->mark,
-				      .vip_cidrs = { o->vip_cidrs[0], o->vip_cidrs[1] }, .n_vip_cidrs = o->n_vip_cidrs,
+				      .vip_cidrs = { o->vip_cidrs[0], o->vip_cidrs[1], o->vip_cidrs[2] }, .n_vip_cidrs = o->n_vip_cidrs,
 				      .node_proxy = o->node_proxy,
 				      .agent_cgroup_id = o->agent_cgroup_id };
 	struct steer_bpf *b = xcalloc(1, sizeof(*b));

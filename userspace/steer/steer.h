@@ -25,7 +25,7 @@ struct steer_opts {
 	const char *agent_cgroup;  /* the agent's cgroup v2 path (NULL: unknown), and its id: */
 	uint64_t agent_cgroup_id;  /* with the mark, what makes a socket the agent's */
 	uint16_t listen_port;
-	struct ms_cidr vip_cidrs[2]; /* MES and MeshService ranges */
+	struct ms_cidr vip_cidrs[3]; /* MES, MeshService and Gloo ExternalService ranges */
 	size_t n_vip_cidrs;
 	bool node_proxy; /* --datapath proxy: every connection through the forwarder */
 };
