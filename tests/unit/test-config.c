@@ -127,7 +127,7 @@ static void test_examples_valid(void **state)
 	const char *good[] = { "external-service-legacy.yaml", "hostname-generator.yaml",
 			       "mes-http-https-grpc.yaml", "mes-tcp-ip.yaml", "mes-tcp-mtls.yaml",
 			       "mes-tcp-tls.yaml", "mes-tcp.yaml", "mes-tls-options.yaml",
-			       "mesh-service.yaml", "mesh.yaml" };
+			       "mesh-service.yaml", "mesh.yaml", "kubernetes-list.yaml" };
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		char path[512];
 		const char *p = path;
@@ -163,9 +163,12 @@ static void test_examples_whole_dir_valid(void **state)
 	if (cfg_load_paths(&p, 1, &o, &e, &c) < 0)
 		dump(&e);
 	assert_non_null(c);
-	assert_int_equal(c->n_files, 10);
+	assert_int_equal(c->n_files, 11);
 	assert_int_equal(c->n_meshes, 2);
-	assert_int_equal(c->n_svcs, 13);
+	assert_int_equal(c->n_svcs, 14);
+	/* kubernetes-list.yaml: a List's items are read */
+	assert_non_null(cfg_find_service(c, MS_KIND_MESH_EXTERNAL_SERVICE, "default", "listed-tcp"));
+	assert_non_null(cfg_find_hostname(c, "default", "listed-tcp.listed.mesh.local"));
 	assert_false(cfg_find_mesh(c, "locked")->passthrough);
 	assert_true(cfg_find_mesh(c, "locked")->forbid_external);
 	/* the MeshService found both Dataplanes, by port number and by port name */
@@ -202,11 +205,15 @@ static void test_examples_whole_dir_with_bad_files(void **state)
 	cfg_opts_init(&o);
 	assert_int_equal(cfg_load_paths(p, ARRAY_SIZE(p), &o, &e, &c), -EINVAL);
 	assert_null(c);
-	/* exactly the ten problems examples/README.md names: the valid files
-	 * beside them add none */
-	if (e.n != 10)
+	/* exactly the thirteen problems examples/README.md names: the valid files
+	 * beside them add none; the TLS material Kuma takes is a warning */
+	if (e.n != 13)
 		dump(&e);
-	assert_int_equal(e.n, 10);
+	assert_int_equal(e.n, 13);
+	assert_int_equal(e.n_warnings, 6);
+	assert_true(has_error(&e, 9, "mtls.enabledBackend", "one of the backends"));
+	assert_true(has_error(&e, 18, "networking.address", "must not be 0.0.0.0"));
+	assert_true(has_error(&e, 29, "tags.team", "tag value must consist"));
 	assert_true(has_error(&e, 11, "spec.addresses", "hosts and addresses are mutually exclusive"));
 	assert_true(has_error(&e, 22, "spec.hosts[0]", "a wildcard only as the first label"));
 	assert_true(has_error(&e, 25, "spec.ports[0].protocol", "not TCP"));
@@ -502,15 +509,51 @@ static void test_cert_key_pairs(void **state)
 	struct ms_config *c = expect_ok(good);
 	assert_true(svc(c, "a")->tls.key.len > 100);
 	assert_string_equal(svc(c, "a")->tls.key.origin, "secret:k");
+	assert_null(svc(c, "a")->tls.unusable);
 	cfg_unref(c);
 
 	char *bad = xasprintf(MES("a", 80) "  tls:\n    verification:\n      clientCert:\n        inline: %s\n"
 			      "      clientKey:\n        inline: %s\n",
 			      c1, k2);
-	expect_err(bad, 16, "spec.tls.verification.clientKey", "does not match");
+	/* Kuma takes it; it cannot work: a warning, and its connections are refused */
+	c = expect_warn(bad, 16, "spec.tls.verification.clientKey", "does not match");
+	assert_non_null(strstr(svc(c, "a")->tls.unusable, "does not match"));
+	cfg_unref(c);
 
 	char *alone = xasprintf(MES("a", 80) "  tls:\n    verification:\n      clientCert:\n        inline: %s\n", c1);
-	expect_err(alone, 14, "spec.tls.verification.clientKey", "go together"); /* at clientCert, which is given */
+	expect_err(alone, 13, "spec.tls.verification.clientKey", "go together"); /* on verification, where it is missing */
+
+	/* Kuma 3.0's typed source: InsecureInline (PEM text) and Secret by secretRef */
+	/* the CA as PEM text in a YAML block */
+	unsigned char *raw = NULL;
+	size_t raw_len;
+	struct strbuf pem = { 0 };
+	assert_int_equal(cfg_base64_decode(c2, strlen(c2), &raw, &raw_len), 0);
+	for (char *line = strtok((char *)raw, "\n"); line; line = strtok(NULL, "\n"))
+		strbuf_printf(&pem, "            %s\n", line);
+	free(raw);
+	char *typed = xasprintf(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        type: InsecureInline\n"
+				"        insecureInline:\n          value: |\n%s"
+				"      clientCert:\n        type: Secret\n        secretRef:\n          kind: Secret\n          name: c\n"
+				"      clientKey:\n        type: Secret\n        secretRef:\n          kind: Secret\n          name: k\n"
+				"---\ntype: Secret\nname: c\nmesh: default\ndata: %s\n---\ntype: Secret\nname: k\nmesh: default\ndata: %s\n",
+				pem.s, c1, k1);
+	free(pem.s);
+	c = expect_ok(typed);
+	assert_string_equal(svc(c, "a")->tls.ca.origin, "insecureInline");
+	assert_string_equal(svc(c, "a")->tls.cert.origin, "secret:c");
+	assert_true(svc(c, "a")->tls.key.len > 100);
+	assert_null(svc(c, "a")->tls.unusable);
+	cfg_unref(c);
+	free(typed);
+#define V(src) MES("a", 80) "  tls:\n    verification:\n      caCert:\n" src
+	expect_err(V("        type: File\n        file:\n          path: /etc/x\n"), 14, "spec.tls.verification.caCert.type",
+		   "must be one of: Secret, InsecureInline");
+	expect_err(V("        type: Secret\n"), 14, "spec.tls.verification.caCert.secretRef", "must be defined");
+	expect_err(V("        type: Secret\n        secretRef:\n          kind: Secret\n"), 16,
+		   "spec.tls.verification.caCert.secretRef.name", "must be defined");
+	expect_err(V("        type: InsecureInline\n"), 14, "spec.tls.verification.caCert.insecureInline", "must be defined");
+#undef V
 
 	/* Kubernetes Secret with data.value */
 	char *k8s = xasprintf(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        secret: ca\n"
@@ -532,9 +575,14 @@ static void test_cert_key_pairs(void **state)
 static void test_secret_other_mesh(void **state)
 {
 	(void)state;
-	expect_err("type: Mesh\nname: other\n---\ntype: Secret\nname: s\nmesh: other\ndata: dGVzdA==\n---\n" MES("a", 80)
-		   "  tls:\n    verification:\n      caCert:\n        secret: s\n",
-		   22, "spec.tls.verification.caCert.secret", "secret \"s\" not found in mesh \"default\"");
+	/* Kuma resolves a secret at use: a warning, and the service's TLS is
+	 * refused rather than verified against the system CAs */
+	struct ms_config *c = expect_warn(
+		"type: Mesh\nname: other\n---\ntype: Secret\nname: s\nmesh: other\ndata: dGVzdA==\n---\n" MES("a", 80)
+		"  tls:\n    verification:\n      caCert:\n        secret: s\n",
+		22, "spec.tls.verification.caCert.secret", "secret \"s\" not found in mesh \"default\"");
+	assert_non_null(strstr(svc(c, "a")->tls.unusable, "not found"));
+	cfg_unref(c);
 }
 
 static void test_duplicates(void **state)
@@ -556,7 +604,7 @@ static void test_missing_mesh(void **state)
 	(void)state;
 	expect_err("type: MeshExternalService\nname: a\nmesh: nowhere\nspec:\n  match:\n    port: 80\n"
 		   "  endpoints:\n    - address: 198.18.0.2\n      port: 80\n",
-		   1, "mesh", "mesh \"nowhere\" does not exist");
+		   3, "mesh", "mesh \"nowhere\" does not exist");
 }
 
 static void test_vip_clash(void **state)
@@ -691,6 +739,238 @@ static void test_hostnames(void **state)
 		   0, "hostnames", "generated for both");
 }
 
+/* Kuma scopes a HostnameGenerator globally: without a mesh it names the
+ * services of every mesh; one that names a mesh, that mesh's alone. */
+static void test_hostgen_every_mesh(void **state)
+{
+	(void)state;
+	struct ms_config *c = expect_ok(
+		"type: Mesh\nname: other\n"
+		"---\ntype: HostnameGenerator\nname: all\nspec:\n  selector:\n    meshExternalService: {}\n"
+		"  template: \"{{ .DisplayName }}.{{ .Mesh }}.all.test\"\n"
+		"---\ntype: HostnameGenerator\nname: one\nmesh: other\nspec:\n  selector:\n    meshExternalService: {}\n"
+		"  template: \"{{ .DisplayName }}.one.test\"\n"
+		"---\ntype: MeshExternalService\nname: a\nmesh: other\nspec:\n  match:\n    port: 80\n"
+		"  endpoints:\n    - address: 198.18.0.2\n      port: 80\n"
+		"---\ntype: MeshExternalService\nname: b\nspec:\n  match:\n    port: 80\n"
+		"  endpoints:\n    - address: 198.18.0.3\n      port: 80\n");
+	const struct ms_service *a = svc(c, "a"), *b = svc(c, "b");
+	assert_int_equal(a->n_hostnames, 2);
+	assert_string_equal(a->hostnames[0], "a.other.all.test");
+	assert_string_equal(a->hostnames[1], "a.one.test");
+	/* control: the mesh-bound generator leaves mesh default's service alone */
+	assert_int_equal(b->n_hostnames, 1);
+	assert_string_equal(b->hostnames[0], "b.default.all.test");
+	cfg_unref(c);
+}
+
+/* Kuma's Mesh rules for the fields the data plane ignores (mesh_validator.go). */
+static void test_kuma_mesh_rules(void **state)
+{
+	(void)state;
+	/* control: every section well formed */
+	struct ms_config *c = expect_ok(
+		"type: Mesh\nname: m\nmtls:\n  enabledBackend: ca-1\n  backends:\n    - name: ca-1\n      type: builtin\n"
+		"logging:\n  defaultBackend: f\n  backends:\n    - name: f\n      type: file\n      conf:\n        path: /tmp/x\n"
+		"    - name: t\n      type: tcp\n      conf:\n        address: logs.test:5000\n"
+		"tracing:\n  defaultBackend: z\n  backends:\n    - name: z\n      type: zipkin\n      sampling: 50.5\n"
+		"      conf:\n        url: http://zipkin.test:9411/api/v2/spans\n        apiVersion: httpJson\n"
+		"    - name: dd\n      type: datadog\n      conf:\n        address: 127.0.0.1\n        port: 8126\n"
+		"metrics:\n  enabledBackend: p\n  backends:\n    - name: p\n      type: prometheus\n      conf:\n"
+		"        skipMTLS: true\n        tls:\n          mode: disabled\n        aggregate:\n          - name: a\n          - name: b\n"
+		"constraints:\n  dataplaneProxy:\n    requirements:\n      - tags:\n          kuma.io/zone: '*'\n"
+		"routing:\n  zoneEgress: true\n");
+	cfg_unref(c);
+#define M(body) "type: Mesh\nname: m\n" body
+	expect_err(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n    - name: b\n      type: builtin\n"), 5,
+		   "mtls.backends", "cannot have more than 1 backends");
+	expect_err(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n    - name: a\n      type: builtin\n"), 7,
+		   "mtls.backends[1].name", "already used");
+	expect_err(M("mtls:\n  enabledBackend: b\n  backends:\n    - name: a\n      type: builtin\n"), 4,
+		   "mtls.enabledBackend", "one of the backends");
+	expect_err(M("logging:\n  backends:\n    - name:\n      type: file\n      conf:\n        path: /x\n"), 5,
+		   "logging.backends[0].name", "cannot be empty");
+	expect_err(M("logging:\n  backends:\n    - name: t\n      type: tcp\n      conf:\n        address: a:1:2\n"), 8,
+		   "logging.backends[0].conf.address", "HOST:PORT");
+	expect_err(M("logging:\n  backends:\n    - name: t\n      type: tcp\n"), 5,
+		   "logging.backends[0].conf.address", "cannot be empty");
+	expect_err(M("logging:\n  backends:\n    - name: f\n      type: file\n      conf:\n        path:\n"), 8,
+		   "logging.backends[0].conf.path", "cannot be empty");
+	expect_err(M("logging:\n  defaultBackend: x\n  backends:\n    - name: f\n      type: file\n      conf:\n        path: /x\n"), 4,
+		   "logging.defaultBackend", "one of the logging backend");
+	expect_err(M("logging:\n  backends:\n    - name: f\n      type: syslog\n"), 6, "logging.backends[0].type",
+		   "unknown backend type");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      conf:\n        url: not-a-url\n"), 8,
+		   "tracing.backends[0].conf.url", "invalid URL");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      conf:\n        url: http://z.test/spans\n"), 8,
+		   "tracing.backends[0].conf.url", "port has to be explicitly specified");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      conf:\n        url: http://z.test:1/\n"
+		     "        apiVersion: v3\n"), 9, "tracing.backends[0].conf.apiVersion", "invalid value");
+	expect_err(M("tracing:\n  backends:\n    - name: z\n      type: zipkin\n      sampling: 101\n      conf:\n        url: http://z.test:1/\n"),
+		   7, "tracing.backends[0].sampling", "[0.0 - 100.0]");
+	expect_err(M("tracing:\n  backends:\n    - name: d\n      type: datadog\n      conf:\n        address: x\n"), 8,
+		   "tracing.backends[0].conf.port", "[1, 65535]");
+	expect_err(M("metrics:\n  enabledBackend: q\n  backends:\n    - name: p\n      type: prometheus\n"), 4,
+		   "metrics.enabledBackend", "one of the backends");
+	expect_err(M("metrics:\n  backends:\n    - name: p\n      type: statsd\n"), 6, "metrics.backends[0].type",
+		   "unknown backend type");
+	expect_err(M("metrics:\n  backends:\n    - name: p\n      type: prometheus\n      conf:\n        skipMTLS: true\n"
+		     "        tls:\n          mode: activeMTLSBackend\n"), 8, "metrics.backends[0].conf", "cannot be defined together");
+	expect_err(M("metrics:\n  backends:\n    - name: p\n      type: prometheus\n      conf:\n        aggregate:\n"
+		     "          - name: a\n          - name: a\n"), 10, "metrics.backends[0].conf.aggregate[1].name", "duplicate entry");
+	expect_err(M("constraints:\n  dataplaneProxy:\n    requirements:\n      - {}\n"), 6,
+		   "constraints.dataplaneProxy.requirements[0].tags", "at least one tag");
+	expect_err(M("constraints:\n  dataplaneProxy:\n    restrictions:\n      - tags:\n          'a b': x\n"), 7,
+		   "constraints.dataplaneProxy.restrictions[0].tags.a b", "tag name must consist");
+	expect_err(M("routing:\n  zoneEgress: true\n"), 4, "mtls", "has to be set when zoneEgress enabled");
+	expect_err(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n      dpCert:\n        rotation:\n"
+		     "          expiration: 1.5h\n"), 9, "mtls.dpcert.rotation.expiration", "valid format");
+	c = expect_ok(M("mtls:\n  backends:\n    - name: a\n      type: builtin\n      dpCert:\n        rotation:\n"
+			"          expiration: 10d\n"));
+	cfg_unref(c);
+	/* Kubernetes: the same under spec */
+	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: m\nspec:\n  metrics:\n    enabledBackend: x\n",
+		   7, "spec.metrics.enabledBackend", "one of the backends");
+#undef M
+}
+
+/* Kuma's Dataplane rules (dataplane_validator.go). */
+static void test_kuma_dataplane_rules(void **state)
+{
+	(void)state;
+#define DP(net) "type: Dataplane\nname: d\nnetworking:\n  address: 198.18.1.1\n" net
+#define IN "  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n"
+	/* control: what Kuma takes */
+	struct ms_config *c = expect_ok(
+		DP("  inbound:\n    - port: 8080\n      servicePort: 80\n      serviceAddress: 198.18.1.2\n"
+		   "      tags:\n        kuma.io/service: web\n        kuma.io/protocol: http\n"
+		   "      serviceProbe:\n        interval: 1s\n        timeout: 0.5s\n        healthyThreshold: 2\n"
+		   "  outbound:\n    - port: 3333\n      tags:\n        kuma.io/service: db\n"
+		   "    - port: 3334\n      backendRef:\n        kind: MeshService\n        name: db\n        port: 5432\n"
+		   "  listeners:\n    - type: ZoneIngress\n      address: 198.18.1.1\n      port: 10001\n      name: zi\n"
+		   "  admin:\n    port: 9901\n")
+		"probes:\n  port: 9000\n  endpoints:\n    - inboundPort: 8080\n      inboundPath: /healthz\n      path: /8080/healthz\n"
+		"---\ntype: Dataplane\nname: g\nnetworking:\n  address: 198.18.1.9\n"
+		"  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: gw\n");
+	cfg_unref(c);
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: 0.0.0.0\n" IN, 4, "networking.address",
+		   "must not be 0.0.0.0 or ::");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: '::'\n" IN, 4, "networking.address",
+		   "must not be 0.0.0.0 or ::");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: 2001:2::1:8080]\n" IN, 4, "networking.address",
+		   "valid IP address or domain name");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        version: v1\n"), 8,
+		   "networking.inbound[0].tags.kuma.io/service", "tag has to exist");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n        version: 'v 1'\n"), 9,
+		   "networking.inbound[0].tags.version", "tag value must consist");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n        kuma.io/protocol: smtp\n"), 9,
+		   "networking.inbound[0].tags.kuma.io/protocol", "has an invalid value \"smtp\"");
+	expect_err(DP("  inbound:\n    - port: 8080\n      serviceAddress: 198.18.1.1\n      tags:\n        kuma.io/service: web\n"), 7,
+		   "networking.inbound[0].serviceAddress", "has to differ");
+	expect_err(DP("  inbound:\n    - port: 8080\n      serviceAddress: web.test\n      tags:\n        kuma.io/service: web\n"), 7,
+		   "networking.inbound[0].serviceAddress", "valid IP address");
+	expect_err(DP("  inbound:\n    - port: 0\n      tags:\n        kuma.io/service: web\n"), 6,
+		   "networking.inbound[0].port", "[1, 65535]");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n      serviceProbe:\n        interval: 0s\n"), 10,
+		   "networking.inbound[0].serviceProbe.interval", "positive");
+	expect_err(DP("  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n      serviceProbe:\n        unhealthyThreshold: 0\n"), 10,
+		   "networking.inbound[0].serviceProbe.unhealthyThreshold", "positive");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      address: db\n      tags:\n        kuma.io/service: db\n"), 11,
+		   "networking.outbound[0].address", "valid IP address");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      tags:\n        version: v1\n"), 12,
+		   "networking.outbound[0].tags", "mandatory tag \"kuma.io/service\"");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      backendRef:\n        kind: Secret\n        name: x\n        port: 1\n"), 12,
+		   "networking.outbound[0].backendRef.kind", "invalid value");
+	expect_err(DP(IN "  outbound:\n    - port: 3333\n      backendRef:\n        kind: MeshService\n        name: x\n"), 12,
+		   "networking.outbound[0].backendRef.port", "[1, 65535]");
+	expect_err(DP("  inbound:\n    - port: 8080\n      servicePort: 9901\n      serviceAddress: 127.0.0.1\n"
+		      "      tags:\n        kuma.io/service: web\n  admin:\n    port: 9901\n"), 12, "networking.admin.port",
+		   "must differ from inbound");
+	expect_err(DP(IN "  outbound:\n    - port: 9901\n      tags:\n        kuma.io/service: db\n  admin:\n    port: 9901\n"), 14,
+		   "networking.admin.port", "must differ from outbound");
+	expect_err(DP("  gateway:\n    tags:\n      version: v1\n"), 7, "networking.gateway.tags", "mandatory tag");
+	expect_err(DP("  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: gw\n      kuma.io/protocol: http\n"), 9,
+		   "networking.gateway.tags.kuma.io/protocol", "other values than tcp");
+	expect_err(DP("  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: gw\n"
+		      "  outbound:\n    - port: 3333\n      tags:\n        kuma.io/service: db\n"), 10,
+		   "networking.outbound", "cannot be defined for builtin gateways");
+	expect_err(DP("  gateway:\n    tags:\n      kuma.io/service: gw\n" IN), 9, "networking.inbound",
+		   "cannot be defined for delegated gateways");
+	expect_err(DP(IN "  listeners:\n    - type: ZoneIngress\n      address: 198.18.1.1\n      port: 8080\n"), 10,
+		   "networking.listeners[0]", "collides with an inbound");
+	expect_err(DP(IN "  listeners:\n    - address: 198.18.1.1\n      port: 10001\n"), 10,
+		   "networking.listeners[0].type", "ZoneIngress or ZoneEgress");
+	expect_err(DP("  inbound:\n    - port: 8080\n      name: http\n      tags:\n        kuma.io/service: web\n"
+		      "  listeners:\n    - type: ZoneEgress\n      address: 198.18.1.1\n      port: 10002\n      name: http\n"), 14,
+		   "networking.listeners[0].name", "must be unique");
+	expect_err(DP(IN "  listeners:\n    - type: ZoneIngress\n      address: 198.18.1.1\n      port: 10001\n"
+		      "    - type: ZoneEgress\n      address: 198.18.1.1\n      port: 10001\n"), 13,
+		   "networking.listeners[1]", "used by listeners of different types");
+	expect_err(DP(IN) "probes:\n  port: 9000\n  endpoints:\n    - inboundPort: 8080\n      inboundPath: healthz\n      path: /x\n", 13,
+		   "probes.endpoints[0].inboundPath", "valid URL Path");
+	expect_err(DP(IN) "probes:\n  port: 0\n", 10, "probes.port", "[1, 65535]");
+	expect_err(DP(IN) "metrics:\n  type: statsd\n", 10, "metrics.type", "unknown backend type");
+	expect_err(DP(IN "  transparentProxying:\n    reachableBackends:\n      refs:\n        - kind: MeshService\n          namespace: x\n"), 12,
+		   "networking.transparentProxing.reachableBackends.refs[0].name", "name is required, when namespace is defined");
+#undef IN
+#undef DP
+}
+
+/* ExternalService tags as Kuma checks them; a Kubernetes List read item by
+ * item; a Secret of a mesh not defined is taken (Kuma takes it). */
+static void test_kuma_es_tags_list_secret(void **state)
+{
+	(void)state;
+#define ES(tags) "type: ExternalService\nname: es\nmesh: default\ntags:\n  kuma.io/service: es\n" tags \
+	"networking:\n  address: up.example.test:443\n"
+	struct ms_config *c = expect_ok(ES("  kuma.io/protocol: TLS\n  version: v1.2_x\n"));
+	cfg_unref(c);
+	expect_err(ES("  'inv@lid': x\n"), 6, "tags.inv@lid", "tag name must consist");
+	expect_err(ES("  team: 'a b'\n"), 6, "tags.team", "tag value must consist");
+	expect_err(ES("  kuma.io/protocol: smtp\n"), 6, "tags.kuma.io/protocol", "has an invalid value");
+	expect_err("type: ExternalService\nname: es\nmesh: default\ntags:\n  kuma.io/service: up.example.test\n"
+		   "networking:\n  address: up.example.test:443\n", 5, "tags.kuma.io/service",
+		   "cannot be the same as networking.address");
+#undef ES
+	static const char list[] =
+		"apiVersion: v1\nkind: List\nitems:\n"
+		"  - apiVersion: kuma.io/v1alpha1\n    kind: Mesh\n    metadata:\n      name: one\n"
+		"  - apiVersion: kuma.io/v1alpha1\n    kind: Mesh\n    metadata:\n      name: two\n"
+		"    spec:\n      networking:\n        outbound:\n          passthrough: false\n";
+	c = expect_ok(list);
+	assert_non_null(cfg_find_mesh(c, "one"));
+	assert_false(cfg_find_mesh(c, "two")->passthrough);
+	cfg_unref(c);
+	expect_err("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: kuma.io/v1alpha1\n    kind: Mesh\n"
+		   "    metadata:\n      name: m\n    spec:\n      mtls:\n        enabledBackend: x\n", 10,
+		   "spec.mtls.enabledBackend", "one of the backends");
+	expect_err("apiVersion: v1\nkind: List\nitems: {}\n", 3, "items", "expected a list");
+	/* a List inside a List is no resource */
+	expect_err("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: List\n    items: []\n", 5, "kind",
+		   "unknown resource \"List\"");
+	/* an empty inline source: Kuma's words, at the source, nothing said of PEM */
+	expect_err(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        inline: \"\"\n", 14,
+		   "spec.tls.verification.caCert", "data source cannot be empty");
+	struct cfg_errors e = { 0 };
+	c = load(MES("a", 80) "  tls:\n    verification:\n      caCert:\n        inline: \"\"\n", &e);
+	assert_null(c);
+	assert_false(has_error(&e, 0, NULL, "PEM"));
+	cfg_errors_clear(&e);
+	/* Kubernetes Secrets as Kuma's webhook checks them */
+	expect_err("apiVersion: v1\nkind: Secret\nmetadata:\n  name: g\n  labels:\n    kuma.io/mesh: default\n"
+		   "type: system.kuma.io/global-secret\ndata:\n  value: dGVzdA==\n", 6, "metadata.labels.kuma.io/mesh",
+		   "mesh cannot be set on global secret");
+	expect_err("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: system.kuma.io/secret\ndata:\n  value: \"\"\n", 7,
+		   "data.value", "cannot be empty");
+	c = expect_ok("apiVersion: v1\nkind: Secret\nmetadata:\n  name: g\ntype: system.kuma.io/global-secret\ndata:\n  value: dGVzdA==\n");
+	cfg_unref(c);
+	c = load("type: Secret\nname: s\nmesh: later\ndata: dGVzdA==\n", &e);
+	assert_non_null(c);
+	assert_true(has_error(&e, 1, "mesh", "the Secret is unused"));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
+}
+
 static void test_template_render(void **state)
 {
 	(void)state;
@@ -720,11 +1000,11 @@ static void test_mesh_service_dataplanes(void **state)
 		"      targetPort: admin-port\n      appProtocol: http\n"
 		"---\ntype: Dataplane\nname: r1\nmesh: default\nnetworking:\n  address: 198.18.1.1\n  inbound:\n"
 		"    - port: 6379\n      tags:\n        app: redis\n        kuma.io/service: redis\n"
-		"    - port: 7000\n      name: admin-port\n      tags:\n        app: redis\n"
+		"    - port: 7000\n      name: admin-port\n      tags:\n        app: redis\n        kuma.io/service: redis-admin\n"
 		"---\ntype: Dataplane\nname: r2\nnetworking:\n  address: 198.18.1.2\n  inbound:\n"
-		"    - port: 6379\n      tags:\n        app: redis\n"
+		"    - port: 6379\n      tags:\n        app: redis\n        kuma.io/service: redis\n"
 		"---\ntype: Dataplane\nname: other\nnetworking:\n  address: 198.18.1.3\n  inbound:\n"
-		"    - port: 6379\n      tags:\n        app: web\n");
+		"    - port: 6379\n      tags:\n        app: web\n        kuma.io/service: web\n");
 	const struct ms_service *s = svc(c, "redis");
 	assert_int_equal(s->n_ports, 2);
 	assert_int_equal(s->ports[0].n_eps, 2);
@@ -737,8 +1017,15 @@ static void test_mesh_service_dataplanes(void **state)
 	expect_err("type: MeshService\nname: r\nspec:\n  selector:\n    dataplaneTags:\n      app: r\n  ports:\n"
 		   "    - port: 80\n      targetPort: 99999\n",
 		   9, "spec.ports[0].targetPort", "out of range");
-	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: nohost\n", 4, "networking.address",
-		   "not an IP address");
+	expect_err("type: Dataplane\nname: d\nnetworking:\n  address: no.host!\n", 4, "networking.address",
+		   "has to be valid IP address or domain name");
+	/* Kuma takes a DNS name; its inbounds serve nothing here, and it says so */
+	struct cfg_errors e = { 0 };
+	c = load("type: Dataplane\nname: d\nnetworking:\n  address: dp.example.test\n  inbound:\n    - port: 80\n", &e);
+	assert_non_null(c);
+	assert_true(has_error(&e, 4, "networking.address", "is a DNS name"));
+	cfg_unref(c);
+	cfg_errors_clear(&e);
 }
 
 /* The three selectors Kuma has (its own Kubernetes controller writes
@@ -860,7 +1147,7 @@ static void test_legacy_external_service(void **state)
 	expect_err("type: ExternalService\nname: es\ntags:\n  kuma.io/service: x\nnetworking:\n  address: nohost\n", 6,
 		   "networking.address", "not host:port");
 	expect_err("type: ExternalService\nname: es\ntags:\n  a: b\nnetworking:\n  address: h.test:1\n", 4, "tags",
-		   "kuma.io/service is required");
+		   "mandatory tag \"kuma.io/service\" is missing");
 }
 
 static void test_all_errors_at_once(void **state)
@@ -1620,6 +1907,10 @@ int main(void)
 		cmocka_unit_test(test_vip_ranges),
 		cmocka_unit_test(test_vip_stability),
 		cmocka_unit_test(test_hostnames),
+		cmocka_unit_test(test_hostgen_every_mesh),
+		cmocka_unit_test(test_kuma_mesh_rules),
+		cmocka_unit_test(test_kuma_dataplane_rules),
+		cmocka_unit_test(test_kuma_es_tags_list_secret),
 		cmocka_unit_test(test_template_render),
 		cmocka_unit_test(test_mesh_service_dataplanes),
 		cmocka_unit_test(test_legacy_external_service),

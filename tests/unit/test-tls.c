@@ -203,6 +203,32 @@ static void test_settings_digest(void **state)
 	b = a;
 	tls_settings_digest(&b, MS_PROTO_HTTP2, db);
 	assert_memory_not_equal(da, db, 32);
+	/* unusable material (a secret not there) is not the system CAs */
+	b = a;
+	b.unusable = "caCert.secret: secret \"s\" not found in mesh \"default\"";
+	tls_settings_digest(&b, MS_PROTO_TCP, db);
+	assert_memory_not_equal(da, db, 32);
+}
+
+/* The config said why this TLS cannot work: no context, that reason (the
+ * connections are refused with it); control: the same settings without it
+ * build a context. */
+static void test_unusable_refused(void **state)
+{
+	(void)state;
+	struct ms_tls t = { .enabled = true, .mode = MS_VERIFY_SECURED, .unusable = "caCert: inline is not a PEM certificate" };
+	struct tls_ctx *c = NULL;
+	char *err = NULL;
+
+	assert_int_equal(tls_ctx_new(&t, MS_PROTO_TCP, &c, &err), -EINVAL);
+	assert_null(c);
+	assert_string_equal(err, "caCert: inline is not a PEM certificate");
+	free(err);
+	err = NULL;
+	t.unusable = NULL;
+	assert_int_equal(tls_ctx_new(&t, MS_PROTO_TCP, &c, &err), 0);
+	assert_non_null(c);
+	tls_ctx_unref(c);
 }
 
 /* ---------- the verification cache ---------- */
@@ -324,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_nul_in_san),      cmocka_unit_test(test_no_cn_fallback),
 		cmocka_unit_test(test_wildcards),       cmocka_unit_test(test_ip_never_dns),
 		cmocka_unit_test(test_sans_replace_name_check), cmocka_unit_test(test_settings_digest),
+		cmocka_unit_test(test_unusable_refused),
 		cmocka_unit_test(test_verify_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,11 @@ struct ms_tls {
 	struct ms_san *sans;
 	size_t n_sans;
 	struct ms_blob ca, cert, key;
+	/* Why this TLS cannot work (a PEM that does not parse, a secret that is
+	 * not there): Kuma takes such a config, so it loads with a warning, and
+	 * the forwarder refuses the service's connections with this reason
+	 * rather than fall back to anything (the system CAs, no client cert). */
+	char *unusable;
 };
 
 struct ms_labels {
@@ -94,6 +99,8 @@ struct ms_service {
 	size_t n_hostnames;
 	char *file;
 	unsigned line, col;
+	unsigned mesh_line, mesh_col; /* where its mesh is named (0: nowhere, default) */
+	bool mesh_label;              /* by Kubernetes' kuma.io/mesh label */
 };
 
 /* Which non-mesh destinations a mesh lets through (Kuma's MeshPassthrough;

@@ -28,15 +28,18 @@ void decode_dataplane(struct loader *L, struct dctx *d, struct meta *m)
 		return;
 	d_known(d, net, p,
 		KEYS("address", "advertisedAddress", "inbound", "outbound", "gateway",
-		     "transparentProxying", "admin"));
-	if (d_str(d, net, "address", p, true, &address) == 0 && address &&
-	    addr_parse(address, &base) < 0) {
-		d_err(d, ynode_get(net, "address"), d_join(q, p, "address"),
-		      "\"%s\" is not an IP address", log_escape(address));
+		     "transparentProxying", "admin", "listeners"));
+	rules_dataplane(d, b, path);
+	if (d_str(d, net, "address", p, false, &address) < 0 || !address || !*address)
+		return; /* the rules said why */
+	if (addr_parse(address, &base) < 0) {
+		/* Kuma takes a DNS name; the endpoints of a MeshService are addresses */
+		if (r_is_dns_name(address))
+			d_warn(d, ynode_get(net, "address"), d_join(q, p, "address"),
+			       "\"%s\" is a DNS name, not an IP address: this Dataplane's inbounds serve no MeshService here",
+			       log_escape(address));
 		return;
 	}
-	if (!address)
-		return;
 	for (size_t i = 0; i < L->n_dps; i++)
 		if (streq(L->dps[i].name, m->name) && streq(L->dps[i].mesh, m->mesh))
 			d_err(d, m->doc, "name", "duplicate Dataplane \"%s\" in mesh \"%s\"",
@@ -70,7 +73,8 @@ void decode_dataplane(struct loader *L, struct dctx *d, struct meta *m)
 		d_index(ip, q, i);
 		if (!d_is_map(d, e, ip))
 			continue;
-		d_known(d, e, ip, KEYS("port", "servicePort", "serviceAddress", "address", "name", "tags", "health", "state"));
+		d_known(d, e, ip, KEYS("port", "servicePort", "serviceAddress", "address", "name", "tags", "health", "state",
+				     "serviceProbe", "protocol"));
 		if (d_port(d, e, "port", ip, true, &port) < 0 ||
 		    d_port(d, e, "servicePort", ip, false, &sport) < 0)
 			continue;

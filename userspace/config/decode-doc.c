@@ -29,6 +29,14 @@ struct ms_service *loader_svc_new(struct loader *L, enum ms_kind k, struct meta 
 	s->file = xstrdup(d->file);
 	s->line = m->doc->line;
 	s->col = m->doc->col;
+	const struct ynode *mn = ynode_get(m->doc, "mesh");
+	if (!mn && m->k8s)
+		mn = ynode_get(ynode_get(ynode_get(m->doc, "metadata"), "labels"), "kuma.io/mesh");
+	if (mn) {
+		s->mesh_label = !ynode_get(m->doc, "mesh");
+		s->mesh_line = mn->line;
+		s->mesh_col = mn->col;
+	}
 	/* Labels Kuma's zone control plane puts on every resource it stores. */
 	cfg_labels_set(&s->labels, "kuma.io/mesh", s->mesh);
 	if (!cfg_label(&s->labels, "kuma.io/origin"))
@@ -255,7 +263,25 @@ static const struct ynode *doc_kind(const struct ynode *doc, const char **ret_fi
 	return ynode_get(doc, "type");
 }
 
-static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc)
+static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc, bool in_list);
+
+/* Kubernetes' List (apiVersion: v1, kind: List, items: [...], as kubectl get
+ * -o yaml writes it): each item is a document of its own, its problems at
+ * its own lines. */
+static void decode_list(struct loader *L, struct dctx *d, const struct ynode *doc)
+{
+	const struct ynode *items = ynode_get(doc, "items");
+
+	d_known(d, doc, "", KEYS("apiVersion", "kind", "metadata", "items"));
+	if (!items || ynode_is_null(items))
+		return;
+	if (!d_is_seq(d, items, "items"))
+		return;
+	for (size_t i = 0; i < items->n; i++)
+		decode_doc(L, d, items->v[i], true);
+}
+
+static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc, bool in_list)
 {
 	const struct ynode *kn;
 	const char *kfield;
@@ -269,6 +295,10 @@ static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc
 		return;
 	}
 	kn = doc_kind(doc, &kfield);
+	if (kn && kn->type == YNODE_SCALAR && streq(kn->str, "List") && streq(kfield, "kind") && !in_list) {
+		decode_list(L, d, doc);
+		return;
+	}
 	/* Gloo's kinds by their apiVersion: its ExternalService is not Kuma's */
 	if (kn && kn->type == YNODE_SCALAR && gloo_api(doc))
 		decode = decode_gloo;
@@ -314,7 +344,7 @@ void load_one(struct loader *L, const char *buf, size_t len, const char *name)
 	if (n < 0)
 		return;
 	for (int i = 0; i < n; i++)
-		decode_doc(L, &d, docs[i].root);
+		decode_doc(L, &d, docs[i].root, false);
 	ydom_free_docs(docs, (size_t)n);
 	L->c->n_files++;
 }

@@ -18,7 +18,10 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m)
 	h = &c->hostgens[c->n_hostgens++];
 	memset(h, 0, sizeof(*h));
 	h->name = xstrdup(m->name);
-	h->mesh = m->mesh ? xstrdup(m->mesh) : NULL;
+	/* Kuma scopes a HostnameGenerator globally: unless it names a mesh, it
+	 * names every mesh's services (m->mesh is "default" when none is given) */
+	bool named = ynode_get(m->doc, "mesh") || (m->k8s && cfg_label(&m->labels, "kuma.io/mesh"));
+	h->mesh = named ? xstrdup(m->mesh) : NULL;
 	h->file = xstrdup(d->file);
 	h->line = m->doc->line;
 	h->col = m->doc->col;

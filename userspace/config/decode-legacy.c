@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The legacy ExternalService. */
 #include <string.h>
+#include <strings.h>
 
 #include "loader.h"
 #include "util.h"
@@ -25,26 +26,14 @@ void decode_es(struct loader *L, struct dctx *d, struct meta *m)
 		d_known(d, body, path, KEYS("tags", "networking"));
 	s->ports = xcalloc(1, sizeof(*s->ports));
 	s->n_ports = 1;
+	/* Kuma's ValidateTags: kuma.io/service required, charsets, a protocol it knows */
+	r_tags(d, body, "tags", path, R_TAGS_SERVICE | R_TAGS_PROTOCOL);
 	if (d_strmap(d, body, "tags", path, &tags, &n_tags) == 0) {
 		struct ms_labels t = { .kv = tags, .n = n_tags };
-		const char *svcname = cfg_label(&t, "kuma.io/service");
-		const struct ynode *tn = ynode_get(body, "tags");
-		if (!svcname)
-			d_err(d, tn ? tn : body, d_join(p, path, "tags"),
-			      "the tag kuma.io/service is required");
 		const char *pr = cfg_label(&t, "kuma.io/protocol");
-		if (pr) {
-			bool found = false;
-			for (size_t i = 0; i < ARRAY_SIZE(cfg_proto_names); i++)
-				if (streq(pr, cfg_proto_names[i])) {
-					proto = (int)i;
-					found = true;
-				}
-			if (!found)
-				d_err(d, tn, d_join(p, path, "tags.kuma.io/protocol"),
-				      "unknown protocol \"%s\" (expected tcp, http, http2, grpc or kafka)",
-				      log_escape(pr));
-		}
+		for (size_t i = 0; pr && i < ARRAY_SIZE(cfg_proto_names); i++)
+			if (!strcasecmp(pr, cfg_proto_names[i]))
+				proto = (int)i;
 		for (size_t i = 0; i < n_tags; i++)
 			cfg_labels_set(&L->c->svcs[idx].labels, tags[2 * i], tags[2 * i + 1]);
 		cfg_labels_free(&t);
@@ -96,6 +85,14 @@ void decode_es(struct loader *L, struct dctx *d, struct meta *m)
 			}
 		}
 	}
+	/* Kuma: the service may not be named as its own address's host */
+	const struct ynode *svn = ynode_get(ynode_get(body, "tags"), "kuma.io/service");
+	const char *an = r_peek(net, "address");
+	char host[256];
+	const char *hport;
+	if (svn && svn->type == YNODE_SCALAR && an && r_split_host_port(an, host, sizeof(host), &hport) == 0 &&
+	    streq(host, svn->str))
+		d_err(d, svn, d_join(q, path, "tags.kuma.io/service"), "cannot be the same as networking.address");
 	tls = ynode_get(net, "tls");
 	d_join(q, p, "tls");
 	if (tls && !ynode_is_null(tls) && d_is_map(d, tls, q)) {
@@ -115,8 +112,8 @@ void decode_es(struct loader *L, struct dctx *d, struct meta *m)
 			d_err(d, sn, d_join(r, q, "serverName"), "\"%s\" is not a valid DNS name",
 			      log_escape(t->server_name));
 		}
-		decode_source(L, d, tls, "caCert", q, idx, 0);
-		decode_source(L, d, tls, "clientCert", q, idx, 1);
-		decode_source(L, d, tls, "clientKey", q, idx, 2);
+		decode_source(L, d, tls, "caCert", q, idx, 0, false);
+		decode_source(L, d, tls, "clientCert", q, idx, 1, false);
+		decode_source(L, d, tls, "clientKey", q, idx, 2, false);
 	}
 }

@@ -112,6 +112,8 @@ void decode_mes(struct loader *L, struct dctx *d, struct meta *m)
 			d_warn(d, ext, "spec.extension", "extension \"%s\" is Kuma's: endpoints and tls are not used",
 			       log_escape(ty));
 		free(ty);
+		/* Kuma still validates tls's data sources; nothing connects with it */
+		decode_mes_tls(L, d, ynode_get(spec, "tls"), "spec.tls", idx);
 		return;
 	}
 	/* Optional, as in Kuma: a service without endpoints is valid, and its

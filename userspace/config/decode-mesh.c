@@ -40,6 +40,7 @@ void decode_mesh(struct loader *L, struct dctx *d, struct meta *m)
 		return;
 	if (!d_is_map(d, b, m->k8s ? "spec" : "document"))
 		return;
+	rules_mesh(d, b, path);
 	if (m->k8s)
 		d_known(d, b, path,
 			KEYS("networking", "routing", "mtls", "tracing", "logging", "metrics",

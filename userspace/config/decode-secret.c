@@ -23,14 +23,25 @@ void decode_secret(struct loader *L, struct dctx *d, struct meta *m)
 				d_err(d, data, path, "required field is missing");
 		} else {
 			v = NULL;
-			if (!data)
-				d_err(d, m->doc, "data", "required field is missing");
+			if (!data) /* Kuma names the value it misses */
+				d_err(d, m->doc, "data.value", "required field is missing");
 		}
 	} else if (!data) {
 		d_err(d, m->doc, "data", "required field is missing");
 	}
+	/* Kuma's webhook: a global secret has no mesh */
+	if (m->k8s) {
+		const struct ynode *ty = ynode_get(m->doc, "type");
+		const struct ynode *ml = ynode_get(ynode_get(ynode_get(m->doc, "metadata"), "labels"), "kuma.io/mesh");
+		if (ty && ty->type == YNODE_SCALAR && streq(ty->str, "system.kuma.io/global-secret") && ml)
+			d_err(d, ml, "metadata.labels.kuma.io/mesh", "mesh cannot be set on global secret");
+	}
 	if (!v)
 		return;
+	if (m->k8s && v->type == YNODE_SCALAR && (ynode_is_null(v) || !v->len)) {
+		d_err(d, v, path, "cannot be empty."); /* Kuma's words */
+		return;
+	}
 	for (size_t i = 0; i < L->n_secrets; i++)
 		if (streq(L->secrets[i].name, m->name) && streq(L->secrets[i].mesh, m->mesh)) {
 			d_err(d, m->doc, "name", "duplicate Secret \"%s\" in mesh \"%s\"",

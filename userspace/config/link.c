@@ -2,6 +2,7 @@
 /* Linking: what needs every file read first (secrets, TLS material, MeshService
  * endpoints, meshes), then the passes in order. */
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -20,6 +21,19 @@ static const struct secret *secret_find(struct loader *L, const char *name, cons
 	return NULL;
 }
 
+static void tls_unusable(struct ms_tls *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tls_unusable(struct ms_tls *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->unusable)
+		return; /* the first reason is enough */
+	va_start(ap, fmt);
+	if (vasprintf(&t->unusable, fmt, ap) < 0)
+		t->unusable = xstrdup("TLS material unusable");
+	va_end(ap);
+}
+
 static void link_secrets(struct loader *L)
 {
 	for (size_t i = 0; i < L->n_refs; i++) {
@@ -28,10 +42,19 @@ static void link_secrets(struct loader *L)
 		struct ms_blob *b = r->which == 0 ? &s->tls.ca : r->which == 1 ? &s->tls.cert : &s->tls.key;
 		const struct secret *sec = secret_find(L, r->secret, s->mesh);
 
-		if (!sec) {
+		if (!sec && s->kind == MS_KIND_GLOO_EXTERNAL_SERVICE) { /* Gloo's, not Kuma's: refused */
 			cfg_errors_add(L->errs, r->file, r->line, r->col, r->field,
 				       "secret \"%s\" not found in mesh \"%s\"", log_escape(r->secret),
 				       log_escape(s->mesh));
+			continue;
+		}
+		if (!sec) {
+			/* Kuma checks a reference when it is used, not when it is written */
+			cfg_warn_add(L->errs, r->file, r->line, r->col, r->field,
+				     "secret \"%s\" not found in mesh \"%s\": the service's TLS connections are refused",
+				     log_escape(r->secret), log_escape(s->mesh));
+			tls_unusable(&s->tls, "%s: secret \"%s\" not found in mesh \"%s\"", r->field,
+				     log_escape(r->secret), log_escape(s->mesh));
 			continue;
 		}
 		b->data = xcalloc(sec->len + 1, 1);
@@ -71,17 +94,30 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		}
 		openssl_reason(why, sizeof(why));
 		BIO_free(bio);
-		if (count == 0)
+		if (count == 0 && gloo) {
 			cfg_errors_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, f_ca),
 				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.ca.origin, why);
+		} else if (count == 0) {
+			cfg_warn_add(L->errs, s->file, s->tls.ca.line, s->tls.ca.col, d_join(field, base, f_ca),
+				     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
+				     s->tls.ca.origin, why);
+			tls_unusable(&s->tls, "caCert: %s is not a PEM certificate", s->tls.ca.origin);
+		}
 	}
 	if (s->tls.cert.data) {
 		BIO *bio = BIO_new_mem_buf(s->tls.cert.data, (int)s->tls.cert.len);
 		cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		if (!cert) {
 			openssl_reason(why, sizeof(why));
-			cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, f_cert),
-				       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.cert.origin, why);
+			if (gloo) {
+				cfg_errors_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, f_cert),
+					       "%s is not a PEM certificate (OpenSSL: %s)", s->tls.cert.origin, why);
+			} else {
+				cfg_warn_add(L->errs, s->file, s->tls.cert.line, s->tls.cert.col, d_join(field, base, f_cert),
+					     "%s is not a PEM certificate (OpenSSL: %s): the service's TLS connections are refused",
+					     s->tls.cert.origin, why);
+				tls_unusable(&s->tls, "clientCert: %s is not a PEM certificate", s->tls.cert.origin);
+			}
 		}
 		BIO_free(bio);
 	}
@@ -91,19 +127,32 @@ static void check_tls_material(struct loader *L, struct ms_service *s)
 		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
 		if (!key) {
 			openssl_reason(why, sizeof(why));
-			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
-				       "%s is not a PEM private key (OpenSSL: %s)", s->tls.key.origin, why);
+			if (gloo) {
+				cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+					       "%s is not a PEM private key (OpenSSL: %s)", s->tls.key.origin, why);
+			} else {
+				cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+					     "%s is not a PEM private key (OpenSSL: %s): the service's TLS connections are refused",
+					     s->tls.key.origin, why);
+				tls_unusable(&s->tls, "clientKey: %s is not a PEM private key", s->tls.key.origin);
+			}
 		}
 		BIO_free(bio);
 	}
 	if (cert && key && X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
-			       "does not match the public key of clientCert");
+		if (gloo) {
+			cfg_errors_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+				       "does not match the public key of clientCert");
+		} else {
+			cfg_warn_add(L->errs, s->file, s->tls.key.line, s->tls.key.col, d_join(field, base, f_key),
+				     "does not match the public key of clientCert: the service's TLS connections are refused");
+			tls_unusable(&s->tls, "clientKey does not match the public key of clientCert");
+		}
 	}
 	bool has_cert = s->tls.cert.origin != NULL, has_key = s->tls.key.origin != NULL;
 	/* named where Kuma names it: the one that is missing, at the one given */
-	if (has_cert != has_key) {
+	if (has_cert != has_key && s->kind != MS_KIND_MESH_EXTERNAL_SERVICE) { /* MES: decode_mes_tls */
 		const struct ms_blob *given = has_cert ? &s->tls.cert : &s->tls.key;
 		cfg_errors_add(L->errs, s->file, given->line, given->col,
 			       d_join(field, base, has_cert ? f_key : f_cert),
@@ -178,19 +227,26 @@ static void link_check_meshes(struct loader *L)
 			.implicit = true,
 		};
 	}
-	for (size_t i = 0; i < c->n_svcs; i++)
-		if (!cfg_find_mesh(c, c->svcs[i].mesh))
-			cfg_errors_add(L->errs, c->svcs[i].file, c->svcs[i].line, c->svcs[i].col, "mesh",
-				       "mesh \"%s\" does not exist", log_escape(c->svcs[i].mesh));
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		/* where the mesh is named: mesh, or Kubernetes' kuma.io/mesh label */
+		if (!cfg_find_mesh(c, s->mesh))
+			cfg_errors_add(L->errs, s->file, s->mesh_line ? s->mesh_line : s->line,
+				       s->mesh_line ? s->mesh_col : s->col,
+				       s->mesh_label ? "metadata.labels.kuma.io/mesh" : "mesh",
+				       "mesh \"%s\" does not exist", log_escape(s->mesh));
+	}
 	for (size_t i = 0; i < c->n_hostgens; i++)
 		if (c->hostgens[i].mesh && !cfg_find_mesh(c, c->hostgens[i].mesh))
 			cfg_errors_add(L->errs, c->hostgens[i].file, c->hostgens[i].line,
 				       c->hostgens[i].col, "mesh", "mesh \"%s\" does not exist",
 				       log_escape(c->hostgens[i].mesh));
+	/* Kuma takes a Secret of a mesh that does not exist (yet): nothing uses it */
 	for (size_t i = 0; i < L->n_secrets; i++)
 		if (!cfg_find_mesh(c, L->secrets[i].mesh))
-			cfg_errors_add(L->errs, L->secrets[i].file, L->secrets[i].line, L->secrets[i].col,
-				       "mesh", "mesh \"%s\" does not exist", log_escape(L->secrets[i].mesh));
+			cfg_warn_add(L->errs, L->secrets[i].file, L->secrets[i].line, L->secrets[i].col,
+				     "mesh", "mesh \"%s\" does not exist: the Secret is unused",
+				     log_escape(L->secrets[i].mesh));
 	for (size_t i = 0; i < c->n_meshes; i++)
 		for (size_t j = 0; j < i; j++)
 			if (c->meshes[i].id == c->meshes[j].id)

@@ -100,7 +100,7 @@ void load_one(struct loader *L, const char *buf, size_t len, const char *name);
 int decode_endpoint(struct dctx *d, const struct ynode *n, const char *path,
 		    struct ms_endpoint *ret);
 void decode_source(struct loader *L, struct dctx *d, const struct ynode *parent, const char *key,
-		   const char *path, size_t svc_idx, int which);
+		   const char *path, size_t svc_idx, int which, bool secure);
 void decode_mes_tls(struct loader *L, struct dctx *d, const struct ynode *tls, const char *path,
 		    size_t idx);
 void decode_mes(struct loader *L, struct dctx *d, struct meta *m);
@@ -142,3 +142,38 @@ const char *cfg_name_check(const char *name);           /* a resource's name */
 const char *cfg_mesh_name_check(const char *mesh);      /* a mesh-scoped resource's mesh */
 const char *cfg_label_key_check(const char *key);       /* Kubernetes qualified name */
 const char *cfg_label_value_check(const char *value);
+
+/* rules.c: Kuma's shared checks (validators.go), on the YAML as written */
+/* An optional string field: "" when absent or null, NULL (reported, *bad
+ * set) when it is not a string. Points into the tree. */
+const char *r_text(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+		   bool *bad);
+/* The same without a report: NULL when not a string. */
+const char *r_peek(const struct ynode *map, const char *key);
+int r_peek_uint(const struct ynode *map, const char *key, unsigned long *ret);
+/* An optional uint32 field (absent or null: 0). */
+int r_uint(struct dctx *d, const struct ynode *map, const char *key, const char *path,
+	   unsigned long *ret);
+bool r_port_ok(unsigned long port);
+/* ValidatePort: map[key] in 1..65535 (absent is 0: refused). */
+void r_port(struct dctx *d, const struct ynode *map, const char *key, const char *path);
+bool r_is_ip(const char *s);           /* Go's net.ParseIP */
+bool r_is_unspecified(const char *s);  /* 0.0.0.0 or :: in any spelling */
+bool r_is_dns_name(const char *s);     /* govalidator.IsDNSName */
+/* Go's net.SplitHostPort: 0 or -EINVAL; *port points into s. */
+int r_split_host_port(const char *s, char *host, size_t hlen, const char **port);
+bool r_request_uri(const char *s, char *port, size_t plen);
+int r_pb_duration(const char *s, bool *positive);
+bool r_protocol_known(const char *v);  /* core_meta.ParseProtocol knows it */
+#define R_TAGS_ONE 0x1      /* RequireAtLeastOneTag */
+#define R_TAGS_SERVICE 0x2  /* RequireService */
+#define R_TAGS_SELECTOR 0x4 /* ValidateSelector: values may hold '/' or be "*" */
+#define R_TAGS_PROTOCOL 0x8 /* kuma.io/protocol one Kuma knows */
+#define R_TAGS_TCP_ONLY 0x10 /* kuma.io/protocol tcp only (a gateway) */
+/* ValidateTags/ValidateSelector over owner[key]; returns the problems found. */
+int r_tags(struct dctx *d, const struct ynode *owner, const char *key, const char *path,
+	   unsigned flags);
+void r_prometheus_conf(struct dctx *d, const struct ynode *conf, const char *path);
+/* rules-mesh.c, rules-dataplane.c: what Kuma's Validate() refuses */
+void rules_mesh(struct dctx *d, const struct ynode *b, const char *path);
+void rules_dataplane(struct dctx *d, const struct ynode *b, const char *path);

@@ -126,6 +126,7 @@ static void service_free(struct ms_service *s)
 	blob_free(&s->tls.ca);
 	blob_free(&s->tls.cert);
 	blob_free(&s->tls.key);
+	free(s->tls.unusable);
 	for (size_t i = 0; i < s->n_hostnames; i++)
 		free(s->hostnames[i]);
 	free(s->hostnames);

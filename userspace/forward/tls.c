@@ -212,6 +212,7 @@ void tls_settings_digest(const struct ms_tls *t, enum ms_proto proto, uint8_t ou
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	EVP_DigestUpdate(md, v, sizeof(v));
 	EVP_DigestUpdate(md, t->server_name ? t->server_name : "", t->server_name ? strlen(t->server_name) + 1 : 0);
+	EVP_DigestUpdate(md, t->unusable ? t->unusable : "", t->unusable ? strlen(t->unusable) + 1 : 0);
 	for (size_t i = 0; i < t->n_sans; i++) {
 		EVP_DigestUpdate(md, &t->sans[i].prefix, sizeof(t->sans[i].prefix));
 		EVP_DigestUpdate(md, t->sans[i].value, strlen(t->sans[i].value) + 1);
@@ -317,6 +318,10 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 	SSL_CTX *ctx;
 	int r;
 
+	if (t->unusable) { /* the config said why, with a warning */
+		*ret_err = xstrdup(t->unusable);
+		return -EINVAL;
+	}
 	if (ctx_index < 0) {
 		ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 		ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
