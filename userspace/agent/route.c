@@ -332,6 +332,7 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
 		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr }, .n_vip_cidrs = 2,
 		.full = fwd_full(&a->fwd), .pod_full = pod_full(a, p), .resolve = resolve, .ctx = a,
+		.health = &a->health,
 	};
 	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,
 			       .timed_out = deadline_ms && now_ms() >= deadline_ms };
