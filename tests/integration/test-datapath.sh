@@ -371,10 +371,10 @@ case_metrics() {
 	local m
 	in_pod "$NS_A" $PEER echo 242.0.0.12 80 100 >/dev/null || return 1 # a proxied one since the restart
 	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
-	echo "$m" | grep -E '^meshsplice_connections_opened_total [1-9]' || return 1
+	echo "$m" | grep -E '^meshsplice_connections_opened_total\{path="proxy"\} [1-9]' || return 1
 	echo "$m" | grep -q '^meshsplice_connections_refused_total{reason="passthrough_off"}' || return 1
 	echo "$m" | grep -q '^meshsplice_pod_connections_active{pod="test/a",mesh="default"}' || return 1
-	echo "$m" | grep -q '^meshsplice_bytes_total{direction="up"} [1-9]' || return 1
+	echo "$m" | grep -q '^meshsplice_bytes_total{direction="up",path="proxy"} [1-9]' || return 1
 	echo "$m" | grep -q '^meshsplice_service_connections_active{service="MeshExternalService/echo-ip",mesh="default"} ' || return 1
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ] || return 1
 	# never on a non-loopback address
@@ -423,7 +423,7 @@ sys.exit(0 if f["started"] == f["active"] + ended and f["started"] > 0 else 1)' 
 	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
 	echo "$m" | python3 -c 'import re,sys
 t = sys.stdin.read()
-started = int(re.search(r"^meshsplice_connections_opened_total (\d+)$", t, re.M).group(1))
+started = int(re.search(r"^meshsplice_connections_opened_total\{path=\"proxy\"\} (\d+)$", t, re.M).group(1))
 active = int(re.search(r"^meshsplice_connections_active (\d+)$", t, re.M).group(1))
 ended = sum(int(v) for v in re.findall(r"^meshsplice_connections_ended_total\{how=\"\w+\"\} (\d+)$", t, re.M))
 print("metrics: started %d = active %d + ended %d" % (started, active, ended))

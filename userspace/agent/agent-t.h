@@ -231,6 +231,8 @@ void health_agent_tick(struct agent *a);
 void health_agent_fini(struct agent *a);
 /* fwd_opts.connected: a connect to an endpoint succeeded (err 0) or failed */
 void health_agent_connected(void *ctx, const struct sockaddr *sa, int err);
+/* `endpoints`: each endpoint of each service port, its level, path and health */
+json_object *health_agent_json(struct agent *a);
 
 /* metrics.c */
 int metrics_open(struct agent *a);

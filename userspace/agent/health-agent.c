@@ -229,3 +229,65 @@ void health_agent_fini(struct agent *a)
 		probe_free(a->probes);
 	health_fini(&a->health);
 }
+
+static const struct steer_ep_stat *kernel_of(const struct steer_ep_stat *v, size_t n, const struct ms_addr *a,
+					     uint16_t port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].port == port && addr_eq(&v[i].addr, a))
+			return &v[i];
+	return NULL;
+}
+
+json_object *health_agent_json(struct agent *a)
+{
+	json_object *o = reply_ok(), *arr = json_object_new_array();
+	const struct ms_config *c = a->cfg;
+	struct steer_ep_stat *kv = NULL;
+	size_t nk = a->steer->ops->kernel_eps ? a->steer->ops->kernel_eps(a->steer, &kv) : 0;
+	uint64_t now = now_ms();
+
+	for (size_t s = 0; s < c->n_svcs; s++) {
+		const struct ms_service *sv = &c->svcs[s];
+		char svc[200], vip[MS_ADDR_STRLEN + 8], ep[MS_ADDR_STRLEN + 300];
+		snprintf(svc, sizeof(svc), "%s/%s/%s", cfg_kind_name(sv->kind), sv->mesh, sv->name);
+		for (size_t p = 0; p < sv->n_ports; p++) {
+			bool kernel = steer_port_path(c, sv, p, a->o->datapath_proxy, NULL) == MS_PATH_KERNEL &&
+				      a->steer->ops->kernel_eps;
+			addr_port_fmt(&sv->vip, sv->ports[p].port, vip, sizeof(vip));
+			for (size_t k = 0; k < sv->ports[p].n_eps; k++) {
+				const struct ms_endpoint *e = &sv->ports[p].eps[k];
+				const struct health_ep *h = e->type == MS_EP_IP ? health_find(&a->health, &e->ip, e->port) : NULL;
+				const struct steer_ep_stat *ks = e->type == MS_EP_IP ? kernel_of(kv, nk, &e->ip, e->port) : NULL;
+				json_object *x = json_object_new_object();
+				if (e->type == MS_EP_IP)
+					addr_port_fmt(&e->ip, e->port, ep, sizeof(ep));
+				else if (e->type == MS_EP_DNS)
+					snprintf(ep, sizeof(ep), "%s:%u", e->host, e->port);
+				else
+					snprintf(ep, sizeof(ep), "unix://%s", e->host);
+				json_object_object_add(x, "service", json_object_new_string(svc));
+				json_object_object_add(x, "vip", json_object_new_string(vip));
+				json_object_object_add(x, "address", json_object_new_string(ep));
+				json_object_object_add(x, "level", json_object_new_int(e->priority));
+				json_object_object_add(x, "path", json_object_new_string(kernel ? "kernel" : "proxy"));
+				json_object_object_add(x, "health",
+						       json_object_new_string(!h ? "untracked" : h->healthy ? "healthy" : "unhealthy"));
+				json_object_object_add(x, "why", json_object_new_string(h ? health_why_name(h->why) : "-"));
+				json_object_object_add(x, "since_ms", json_object_new_int64(h ? (int64_t)(now - h->since_ms) : 0));
+				json_object_object_add(x, "failed", json_object_new_int64(h ? (int64_t)h->n_failed : 0));
+				json_object_object_add(x, "succeeded", json_object_new_int64(h ? (int64_t)h->n_ok : 0));
+				json_object_object_add(x, "kernel_opened", json_object_new_int64(ks ? (int64_t)ks->k.opened : 0));
+				json_object_object_add(x, "kernel_failed", json_object_new_int64(ks ? (int64_t)ks->k.failed : 0));
+				json_object_object_add(x, "kernel_closed", json_object_new_int64(ks ? (int64_t)ks->k.closed : 0));
+				json_object_object_add(x, "kernel_bytes_acked", json_object_new_int64(ks ? (int64_t)ks->k.bytes_acked : 0));
+				json_object_object_add(x, "kernel_bytes_received",
+						       json_object_new_int64(ks ? (int64_t)ks->k.bytes_received : 0));
+				json_object_array_add(arr, x);
+			}
+		}
+	}
+	free(kv);
+	json_object_object_add(o, "endpoints", arr);
+	return o;
+}
