@@ -631,8 +631,13 @@ check "health: priority levels (the better level down → the lower used, then b
 kstat() { stat "kernel.$1"; }
 case_kernel_counters() {
 	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
-	local o0 c0 u0 d0 e0 f0 o1 c1 u1 d1 e1 f1 m
+	local o0 c0 u0 d0 e0 f0 o1 c1 u1 d1 e1 f1 m s0 s1
+	svc_opened() {
+		curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" | awk -F'} ' \
+			'/^meshsplice_service_connections_total\{service="MeshExternalService\/echo-ip",mesh="default",port="80",path="kernel",what="opened"\}/ { print $2 }'
+	}
 	sleep 0.3
+	s0=$(svc_opened)
 	o0=$(kstat opened) c0=$(kstat closed) u0=$(kstat bytes_up) d0=$(kstat bytes_down)
 	e0=$(ep_field 198.18.3.2:8080 kernel_opened) f0=$(stat forwarder.started)
 	in_pod "$NS_A" $PEER many 242.0.0.10 80 20 4 1000 || return 1
@@ -640,7 +645,9 @@ case_kernel_counters() {
 	sleep 0.3
 	o1=$(kstat opened) c1=$(kstat closed) u1=$(kstat bytes_up) d1=$(kstat bytes_down)
 	e1=$(ep_field 198.18.3.2:8080 kernel_opened) f1=$(stat forwarder.started)
-	echo "opened $o0 → $o1, closed $c0 → $c1, up $u0 → $u1, down $d0 → $d1, endpoint $e0 → $e1, forwarder $f0 → $f1"
+	s1=$(svc_opened)
+	echo "opened $o0 → $o1, closed $c0 → $c1, up $u0 → $u1, down $d0 → $d1, endpoint $e0 → $e1, service ${s0:-none} → $s1, forwarder $f0 → $f1"
+	[ $((s1 - ${s0:-0})) -eq 20 ] || return 1
 	[ $((o1 - o0)) -eq 20 ] && [ $((c1 - c0)) -eq 20 ] && [ $((e1 - e0)) -eq 20 ] || return 1
 	# measured (6.18): up 20 × 1002 (the SYN and the FIN acknowledged), down 20 × 1001 (the FIN)
 	[ $((u1 - u0)) -ge 20000 ] && [ $((u1 - u0)) -le 20040 ] || return 1
@@ -651,6 +658,20 @@ case_kernel_counters() {
 	echo "$m" | grep -q '^meshsplice_endpoint_healthy{endpoint="198.18.3.2:8091",why="probe_refused"} 0$'
 }
 check "kernel-path counters add up: connections and bytes, per endpoint and in Prometheus; proxy path apart" case_kernel_counters
+
+# The agent down: the sets stay as the agent last wrote them (health frozen);
+# control: the dead endpoint was out before the kill, and is still out after.
+case_health_agent_down() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	local out
+	ep_is 198.18.3.2:8091 unhealthy probe_refused || return 1
+	stop_agent KILL
+	out=$(hc 242.0.0.50 80 30 1) || return 1
+	echo "agent down: $out"
+	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
+	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=live:30$"
+}
+check "agent killed: the kernel's sets keep their healthy endpoints only (health frozen)" case_health_agent_down
 
 check "SIGTERM: the agent exits 0, no sanitizer report (leaks, UB)" case_clean_exit
 

@@ -190,7 +190,9 @@ size_t health_expire(struct health *h, uint64_t now_ms)
 		return 0;
 	for (size_t i = 0; i < h->n; i++) {
 		struct health_ep *e = &h->v[i];
-		if (e->healthy || e->why != HEALTH_WHY_CONNECT_FAILED || now_ms - e->since_ms < h->o.eject_ms)
+		/* since_ms may be later than now_ms: a caller's clock read earlier */
+		if (e->healthy || e->why != HEALTH_WHY_CONNECT_FAILED || now_ms < e->since_ms ||
+		    now_ms - e->since_ms < h->o.eject_ms)
 			continue;
 		e->healthy = true;
 		e->why = HEALTH_WHY_EJECT_OVER;

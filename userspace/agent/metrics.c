@@ -311,6 +311,38 @@ static void prom_conns(struct agent *a, struct strbuf *b)
 	free(l.svcs);
 }
 
+/* The kernel path's counts per service port (sockops' ms_svc_stats),
+ * labelled as the proxy path's per-service gauge is. */
+static void prom_kernel_svcs(struct agent *a, struct strbuf *b)
+{
+	static const char *const what[] = { "opened", "failed", "closed" };
+	struct steer_svc_stat *v = NULL;
+	size_t n;
+
+	if (!a->steer->ops->kernel_svcs)
+		return;
+	n = a->steer->ops->kernel_svcs(a->steer, &v);
+	prom_head(b, "service_connections_total",
+		  "Kernel-path connections per service port: opened, failed (never established), closed.", COUNTER);
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_mesh *m = NULL;
+		for (size_t k = 0; k < a->cfg->n_meshes && !m; k++)
+			if (a->cfg->meshes[k].id == v[i].mesh_id)
+				m = &a->cfg->meshes[k];
+		const struct ms_port *sp;
+		const struct ms_service *sv = m ? cfg_find_vip(a->cfg, m->name, &v[i].vip, v[i].port, &sp) : NULL;
+		if (!sv)
+			continue; /* a service gone since: its counts go with it */
+		char label[160];
+		snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(sv->kind), sv->name);
+		const uint64_t val[] = { v[i].k.opened, v[i].k.failed, v[i].k.closed };
+		for (size_t w = 0; w < ARRAY_SIZE(what); w++)
+			strbuf_printf(b, "meshsplice_service_connections_total{service=\"%s\",mesh=\"%s\",port=\"%u\",path=\"kernel\",what=\"%s\"} %llu\n",
+				      mlabel(label), mlabel(sv->mesh), v[i].port, what[w], (unsigned long long)val[w]);
+	}
+	free(v);
+}
+
 char *metrics_text(struct agent *a)
 {
 	struct steer_counter sc[STEER_MAX_COUNTERS];
@@ -342,6 +374,7 @@ char *metrics_text(struct agent *a)
 		}
 	}
 	prom_conns(a, &b);
+	prom_kernel_svcs(a, &b);
 	prom_head(&b, "endpoint_healthy", "Endpoint health (1 healthy, 0 unhealthy), per endpoint address.", GAUGE);
 	for (size_t i = 0; i < a->health.n; i++) {
 		char ep[MS_ADDR_STRLEN + 8];

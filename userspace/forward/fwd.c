@@ -208,9 +208,10 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 		if (t->sa.ss_family != AF_UNIX)
 			fwd_sockopts(&f->o, fd);
 		if (connect(fd, (struct sockaddr *)&t->sa, t->len) < 0 && errno != EINPROGRESS) {
-			log_info_errno(errno, "conn %llu: connect %s: %m", (unsigned long long)c->id, t->label);
+			int err = errno;
+			log_info_errno(err, "conn %llu: connect %s: %m", (unsigned long long)c->id, t->label);
 			if (f->o.connected)
-				f->o.connected(f->o.ended_ctx, (struct sockaddr *)&t->sa, errno);
+				f->o.connected(f->o.ended_ctx, (struct sockaddr *)&t->sa, err);
 			close(fd);
 			f->st.connect_retries++;
 			c->cur++;
