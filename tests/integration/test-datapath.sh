@@ -71,6 +71,8 @@ mes hc-prio 242.0.0.52 "    - address: 198.18.3.2
       priority: 1"
 mes hc-none 242.0.0.53 "    - address: 198.18.3.99
       port: 81"
+mes hc-hole2 242.0.0.54 "    - address: 198.18.3.98
+      port: 80"
 mes ext-closed 242.0.0.30 "    - address: 198.18.3.2
       port: 8083" closed
 cat >"$T/conf/web.yaml" <<YAML
@@ -580,12 +582,14 @@ wait_ep() {
 
 # Active: probes every 300 ms (timeout 200 ms, 2 failures, 1 success): a
 # dead endpoint leaves within the probe rounds, comes back when it listens.
+# The new agent takes over the passive cases' judgements (inherited); a
+# black-holed endpoint no pod tried is in the set until the probes time out.
 case_health_active() {
 	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
 	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
 	local out
-	wait_ep 2 198.18.3.2:8091 unhealthy probe_refused || return 1
-	wait_ep 2 198.18.3.99:80 unhealthy probe_timeout || return 1
+	[ "$(ep_field 198.18.3.2:8091 health)" = unhealthy ] || return 1
+	wait_ep 2 198.18.3.98:80 unhealthy probe_timeout || return 1
 	out=$(hc 242.0.0.50 80 20 1) || return 1
 	echo "dead one out: $out"
 	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 .*banners=live:20$" || return 1
@@ -596,7 +600,7 @@ case_health_active() {
 	echo "back: $out"
 	kill "$back"
 	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=back:[0-9]*,live:" || return 1
-	wait_ep 2 198.18.3.2:8091 unhealthy probe_refused
+	wait_ep 2 198.18.3.2:8091 unhealthy probe_refused # from healthy: within the rounds
 }
 check "health, active: probes take a dead and a black-holed endpoint out within their rounds; back when it listens" case_health_active
 
@@ -655,7 +659,8 @@ case_kernel_counters() {
 	[ $((f1 - f0)) -eq 1 ] || return 1
 	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
 	echo "$m" | grep -q "^meshsplice_connections_opened_total{path=\"kernel\"} $o1\$" || return 1
-	echo "$m" | grep -q '^meshsplice_endpoint_healthy{endpoint="198.18.3.2:8091",why="probe_refused"} 0$'
+	echo "$m" | grep -Eq '^meshsplice_endpoint_healthy\{endpoint="198.18.3.2:8091",why="[a-z_]+"\} 0$' || return 1
+	echo "$m" | grep -Eq '^meshsplice_endpoint_healthy\{endpoint="198.18.3.2:8090",why="[a-z_]+"\} 1$'
 }
 check "kernel-path counters add up: connections and bytes, per endpoint and in Prometheus; proxy path apart" case_kernel_counters
 
@@ -664,14 +669,20 @@ check "kernel-path counters add up: connections and bytes, per endpoint and in P
 case_health_agent_down() {
 	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
 	local out
-	ep_is 198.18.3.2:8091 unhealthy probe_refused || return 1
+	[ "$(ep_field 198.18.3.2:8091 health)" = unhealthy ] || return 1
 	stop_agent KILL
 	out=$(hc 242.0.0.50 80 30 1) || return 1
 	echo "agent down: $out"
 	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
-	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=live:30$"
+	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=live:30$" || return 1
+	# the next agent starts from the sets as they froze, not with every endpoint back
+	ep_is 198.18.3.2:8091 unhealthy inherited || return 1
+	ep_is 198.18.3.2:8090 healthy new || return 1
+	out=$(hc 242.0.0.50 80 20 1) || return 1
+	echo "agent back: $out"
+	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 .*banners=live:20$"
 }
-check "agent killed: the kernel's sets keep their healthy endpoints only (health frozen)" case_health_agent_down
+check "agent killed: the kernel's sets keep their healthy endpoints only (health frozen), the next agent takes them over" case_health_agent_down
 
 check "SIGTERM: the agent exits 0, no sanitizer report (leaks, UB)" case_clean_exit
 

@@ -164,6 +164,14 @@ static void test_expire_and_sync(void **state)
 	assert_int_equal(health_expire(&h, 1099), 0);
 	/* only a passive judgement expires: a probe's stands until a probe says otherwise */
 	assert_int_equal(health_expire(&h, 1100), 1);
+	/* inherited from an earlier agent's sets: down without outcomes, expires like a passive one */
+	struct ms_addr a9 = A("198.18.0.9");
+	assert_true(health_assume_down(&h, &a9, 9, HEALTH_WHY_INHERITED, 1100));
+	assert_false(health_assume_down(&h, &a9, 9, HEALTH_WHY_INHERITED, 1100)); /* already down */
+	assert_false(health_assume_down(&h, &a7, 7, HEALTH_WHY_INHERITED, 1100)); /* not tracked */
+	assert_false(health_up(&h, &a9, 9));
+	assert_int_equal(health_expire(&h, 2100), 1);
+	assert_true(health_up(&h, &a9, 9));
 	assert_true(health_up(&h, &a1, 1));
 	assert_int_equal(health_find(&h, &a1, 1)->why, HEALTH_WHY_EJECT_OVER);
 	assert_false(health_up(&h, &a2, 2));

@@ -145,6 +145,7 @@ struct agent {
 	struct agent_stats st;
 	struct health health;   /* endpoint health (health-agent.c feeds it) */
 	uint64_t health_synced; /* health.gen the engine's sets were last written for */
+	bool health_adopted;    /* the pinned sets' health taken over (at the first config) */
 	struct probe *probes;   /* active probes in flight */
 	uint64_t probe_at;      /* the next probe round */
 	uint64_t fd_log_ms;

@@ -96,9 +96,23 @@ void health_agent_init(struct agent *a)
 			 ho.unhealthy_after, HEALTH_EJECT_MS);
 }
 
+static void adopt_down(void *ctx, const struct ms_addr *addr, uint16_t port)
+{
+	struct agent *a = ctx;
+
+	if (health_assume_down(&a->health, addr, port, HEALTH_WHY_INHERITED, now_ms()))
+		said(a, addr, port);
+}
+
 void health_agent_config(struct agent *a)
 {
+	bool first = !a->health_adopted;
+
 	health_sync(&a->health, a->cfg, now_ms());
+	/* an agent back after another: health as the kernel's sets froze it */
+	if (first && a->steer->ops->health_adopt)
+		a->steer->ops->health_adopt(a->steer, a->cfg, adopt_down, a);
+	a->health_adopted = true;
 	kernel_read(a, true);
 	a->health_synced = a->health.gen;
 }

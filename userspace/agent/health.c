@@ -16,6 +16,7 @@ static const char *const why_names[HEALTH_WHY__MAX] = {
 	[HEALTH_WHY_PROBE_REFUSED] = "probe_refused",
 	[HEALTH_WHY_PROBE_ERROR] = "probe_error",
 	[HEALTH_WHY_EJECT_OVER] = "ejection_over",
+	[HEALTH_WHY_INHERITED] = "inherited",
 };
 
 const char *health_why_name(enum health_why w)
@@ -182,6 +183,21 @@ bool health_kernel(struct health *h, const struct ms_addr *a, uint16_t port, uin
 	return changed;
 }
 
+bool health_assume_down(struct health *h, const struct ms_addr *a, uint16_t port, enum health_why why,
+			uint64_t now_ms)
+{
+	struct health_ep *e = find(h, a, port);
+
+	if (!e || !e->healthy)
+		return false;
+	e->healthy = false;
+	e->why = why;
+	e->since_ms = now_ms;
+	e->fails = e->oks = 0;
+	h->gen++;
+	return true;
+}
+
 size_t health_expire(struct health *h, uint64_t now_ms)
 {
 	size_t n = 0;
@@ -191,7 +207,7 @@ size_t health_expire(struct health *h, uint64_t now_ms)
 	for (size_t i = 0; i < h->n; i++) {
 		struct health_ep *e = &h->v[i];
 		/* since_ms may be later than now_ms: a caller's clock read earlier */
-		if (e->healthy || e->why != HEALTH_WHY_CONNECT_FAILED || now_ms < e->since_ms ||
+		if (e->healthy || (e->why != HEALTH_WHY_CONNECT_FAILED && e->why != HEALTH_WHY_INHERITED) || now_ms < e->since_ms ||
 		    now_ms - e->since_ms < h->o.eject_ms)
 			continue;
 		e->healthy = true;

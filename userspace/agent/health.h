@@ -26,6 +26,7 @@ enum health_why {
 	HEALTH_WHY_PROBE_REFUSED,
 	HEALTH_WHY_PROBE_ERROR,
 	HEALTH_WHY_EJECT_OVER, /* probes off: a passively failed endpoint back after the ejection time */
+	HEALTH_WHY_INHERITED,  /* out of the kernel's set an earlier agent left (pinned) */
 	HEALTH_WHY__MAX,
 };
 
@@ -77,6 +78,10 @@ bool health_report(struct health *h, const struct ms_addr *a, uint16_t port, boo
  * and came back). true when the endpoint changed state. */
 bool health_kernel(struct health *h, const struct ms_addr *a, uint16_t port, uint64_t opened, uint64_t failed,
 		   bool baseline, uint64_t now_ms);
-/* Endpoints passively failed for eject_ms come back (probes off). Returns how many. */
+/* Take a:port as unhealthy for why without outcomes (what an earlier
+ * agent's pinned sets say); true when it changed state. */
+bool health_assume_down(struct health *h, const struct ms_addr *a, uint16_t port, enum health_why why,
+			uint64_t now_ms);
+/* Endpoints passively failed (or inherited) for eject_ms come back (probes off). Returns how many. */
 size_t health_expire(struct health *h, uint64_t now_ms);
 const char *health_why_name(enum health_why w);

@@ -454,6 +454,46 @@ void bpf_engine_health_set(struct bpf_engine *e, bpf_engine_health_fn up, void *
 	e->up_ctx = ctx;
 }
 
+/* Is endpoint x of port p in the pinned set of v? */
+static bool in_set(struct bpf_engine *e, const struct ms_svc *v, const struct ms_endpoint *x)
+{
+	for (uint32_t i = 0; i < v->n_eps; i++) {
+		struct ms_ep_key k = { .eps_id = v->eps_id, .idx = i };
+		struct ms_ep ep;
+		if (bpf_map__lookup_elem(e->skel->maps.ms_endpoints, &k, sizeof(k), &ep, sizeof(ep), 0) == 0 &&
+		    ep.port == x->port && !memcmp(ep.addr, x->ip.b, 16))
+			return true;
+	}
+	return false;
+}
+
+void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
+			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx)
+{
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		const struct ms_mesh *mesh = cfg_find_mesh(c, s->mesh);
+		for (size_t p = 0; mesh && p < s->n_ports; p++) {
+			const struct ms_port *sp = &s->ports[p];
+			struct ms_svc_key k = { .mesh_id = mesh->id, .port = sp->port };
+			struct ms_svc v;
+			unsigned level = 256;
+			memcpy(k.vip, s->vip.b, 16);
+			if (steer_port_path(c, s, p, e->node_proxy, NULL) != MS_PATH_KERNEL ||
+			    bpf_map__lookup_elem(e->skel->maps.ms_services, &k, sizeof(k), &v, sizeof(v), 0) < 0 ||
+			    v.path != MS_PATH_KERNEL || (!v.n_eps && !(v.flags & MS_SVC_UNHEALTHY)))
+				continue;
+			/* the set's level: that of the best endpoint in it */
+			for (size_t j = 0; j < sp->n_eps; j++)
+				if (sp->eps[j].priority < level && in_set(e, &v, &sp->eps[j]))
+					level = sp->eps[j].priority;
+			for (size_t j = 0; j < sp->n_eps; j++)
+				if (sp->eps[j].priority <= level && !in_set(e, &v, &sp->eps[j]))
+					down(ctx, &sp->eps[j].ip, sp->eps[j].port);
+		}
+	}
+}
+
 static void del_sets(struct bpf_engine *e, const uint32_t *ids, size_t n)
 {
 	struct bpf_map *m = e->skel->maps.ms_endpoints;

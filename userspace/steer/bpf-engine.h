@@ -45,6 +45,9 @@ int bpf_engine_excl_set(struct bpf_engine *e, uint64_t cookie, const struct ms_c
 /* Whether an endpoint is healthy; the sets svcs_sync writes hold only those. */
 typedef bool (*bpf_engine_health_fn)(void *ctx, const struct ms_addr *addr, uint16_t port);
 void bpf_engine_health_set(struct bpf_engine *e, bpf_engine_health_fn up, void *ctx);
+/* See steer_ops.health_adopt. */
+void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
+			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx);
 /* Make ms_services hold exactly the VIPs of c, and ms_endpoints the
  * endpoint sets of the kernel-path ones (healthy endpoints only). */
 int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c);

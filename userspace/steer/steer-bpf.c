@@ -176,6 +176,12 @@ static void sb_kernel_total(struct steer *s, struct ms_kstat *ret)
 	bpf_engine_pod_stats(eng(s), pod_one, ret);
 }
 
+static void sb_health_adopt(struct steer *s, const struct ms_config *c,
+			    void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx)
+{
+	bpf_engine_health_adopt(eng(s), c, down, ctx);
+}
+
 static const char *sb_describe(struct steer *s)
 {
 	return container_of(s, struct steer_bpf, s)->desc;
@@ -197,6 +203,7 @@ static const struct steer_ops steer_bpf_ops = {
 	.kernel_eps = sb_kernel_eps,
 	.kernel_svcs = sb_kernel_svcs,
 	.kernel_total = sb_kernel_total,
+	.health_adopt = sb_health_adopt,
 };
 
 int steer_bpf_open(const struct steer_opts *o, struct steer **ret)

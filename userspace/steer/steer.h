@@ -104,6 +104,12 @@ struct steer_ops {
 	size_t (*kernel_eps)(struct steer *s, struct steer_ep_stat **ret);
 	size_t (*kernel_svcs)(struct steer *s, struct steer_svc_stat **ret);
 	void (*kernel_total)(struct steer *s, struct ms_kstat *ret);
+	/* Before the first svcs_sync: down() for each endpoint of c's
+	 * kernel-path ports that the sets already in the kernel (an earlier
+	 * agent's) leave out while they are at its level or a lower-numbered one
+	 * (it was unhealthy when that agent last wrote them). */
+	void (*health_adopt)(struct steer *s, const struct ms_config *c,
+			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx);
 	/* A line for `status` (back end, attach point). */
 	const char *(*describe)(struct steer *s);
 };
