@@ -123,6 +123,30 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ms_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MS_MAX_EP_STATS);
+	__type(key, struct ms_ep_stat_key);
+	__type(value, struct ms_kstat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_ep_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MS_MAX_PODS);
+	__type(key, __u64);
+	__type(value, struct ms_kstat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_pod_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MS_MAX_SVCS);
+	__type(key, struct ms_svc_key);
+	__type(value, struct ms_kstat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_svc_stats SEC(".maps");
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&ms_counters, &idx);
@@ -293,7 +317,7 @@ static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct m
 	struct ms_orig *orig;
 
 	if (!svc->n_eps) {
-		count(MS_CNT_KERNEL_NO_EP);
+		count(svc->flags & MS_SVC_UNHEALTHY ? MS_CNT_KERNEL_UNHEALTHY : MS_CNT_KERNEL_NO_EP);
 		bpf_set_retval(-MS_ECONNREFUSED);
 		return 0;
 	}
@@ -621,6 +645,105 @@ int ms_recvmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* Verifier: sockops allows only 4-byte reads of the IPv6 addresses, and
+ * clang would merge neighbours into one 8-byte load; volatile keeps them apart. */
+static __always_inline void sockops_addr(__u8 *out, __u32 family, __u32 ip4, const __u32 *ip6)
+{
+	__u32 w[4];
+
+	if (family == AF_INET) {
+		ms_addr_from4(out, ip4);
+		return;
+	}
+	w[0] = *(volatile const __u32 *)&ip6[0];
+	w[1] = *(volatile const __u32 *)&ip6[1];
+	w[2] = *(volatile const __u32 *)&ip6[2];
+	w[3] = *(volatile const __u32 *)&ip6[3];
+	ms_addr_from6(out, w);
+}
+
+/* This CPU's counters under key, made when missing; NULL (counted) when
+ * the entry cannot be made. */
+static __always_inline struct ms_kstat *kstat_get(void *map, const void *key)
+{
+	struct ms_kstat zero = {}, *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(map, key);
+	if (!v)
+		count(MS_CNT_KSTAT_FULL);
+	return v;
+}
+
+enum kstat_what { KS_OPENED, KS_FAILED, KS_CLOSED };
+
+/* Atomic adds: a softirq's callback may interrupt a task's on this CPU. */
+static __always_inline void kstat_add(struct ms_kstat *v, enum kstat_what what, __u64 acked, __u64 received)
+{
+	if (!v)
+		return;
+	if (what == KS_OPENED) {
+		__sync_fetch_and_add(&v->opened, 1);
+	} else if (what == KS_FAILED) {
+		__sync_fetch_and_add(&v->failed, 1);
+	} else {
+		__sync_fetch_and_add(&v->closed, 1);
+		__sync_fetch_and_add(&v->bytes_acked, acked);
+		__sync_fetch_and_add(&v->bytes_received, received);
+	}
+}
+
+/* A kernel-path socket (connect4/6 rewrote it to an endpoint; its storage
+ * holds the VIP): counted per endpoint, pod and service, with nobody in
+ * userspace. The connect callback asks for state changes, so that an active
+ * open that never establishes (SYN_SENT → CLOSE: reset, SYN timeout, closed
+ * while connecting) counts as a failed connect of its endpoint, which the
+ * agent's health checks read; an established one counts its bytes at close. */
+static __always_inline void kernel_sockops(struct bpf_sock_ops *ctx, const struct ms_orig *orig)
+{
+	struct ms_ep_stat_key ek = {};
+	struct ms_svc_key sk = {};
+	const struct ms_pod *pod;
+	enum kstat_what what;
+	__u64 acked = 0, received = 0, cookie;
+
+	switch (ctx->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		bpf_sock_ops_cb_flags_set(ctx, BPF_SOCK_OPS_STATE_CB_FLAG);
+		return;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		what = KS_OPENED;
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (ctx->args[1] != BPF_TCP_CLOSE)
+			return;
+		if (ctx->args[0] == BPF_TCP_SYN_SENT) {
+			what = KS_FAILED;
+		} else {
+			what = KS_CLOSED;
+			acked = ctx->bytes_acked;
+			received = ctx->bytes_received;
+		}
+		break;
+	default:
+		return;
+	}
+	sockops_addr(ek.addr, ctx->family, ctx->remote_ip4, ctx->remote_ip6);
+	ek.port = (__u16)bpf_ntohl(ctx->remote_port);
+	kstat_add(kstat_get(&ms_ep_stats, &ek), what, acked, received);
+	cookie = bpf_get_netns_cookie(ctx);
+	kstat_add(kstat_get(&ms_pod_stats, &cookie), what, acked, received);
+	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
+	if (!pod)
+		return; /* disabled since: no mesh to name the service by */
+	sk.mesh_id = pod->mesh_id;
+	sk.port = orig->port;
+	__builtin_memcpy(sk.vip, orig->addr, 16);
+	kstat_add(kstat_get(&ms_svc_stats, &sk), what, acked, received);
+}
+
 SEC("sockops")
 int ms_sockops(struct bpf_sock_ops *ctx)
 {
@@ -628,27 +751,24 @@ int ms_sockops(struct bpf_sock_ops *ctx)
 	struct bpf_sock *sk;
 	struct ms_orig *orig;
 
-	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_STATE_CB)
+	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_STATE_CB &&
+	    ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
 		return 1;
 	sk = ctx->sk;
 	if (!sk)
 		return 1;
 	orig = bpf_sk_storage_get(&ms_orig, sk, 0, 0);
-	if (!orig || (orig->flags & MS_ORIG_KERNEL))
-		return 1; /* not ours, or connected to its endpoint: nobody will accept it */
-	k.netns_cookie = bpf_get_netns_cookie(ctx);
-	if (ctx->family == AF_INET) {
-		ms_addr_from4(k.addr, ctx->local_ip4);
-	} else {
-		/* Verifier: sockops allows only 4-byte reads of local_ip6, and clang
-		 * would merge neighbours into one 8-byte load; volatile keeps them apart. */
-		__u32 w[4];
-		w[0] = *(volatile __u32 *)&ctx->local_ip6[0];
-		w[1] = *(volatile __u32 *)&ctx->local_ip6[1];
-		w[2] = *(volatile __u32 *)&ctx->local_ip6[2];
-		w[3] = *(volatile __u32 *)&ctx->local_ip6[3];
-		ms_addr_from6(k.addr, w);
+	if (!orig)
+		return 1; /* not ours */
+	if (orig->flags & MS_ORIG_KERNEL) {
+		/* connected to its endpoint: nobody will accept it, only count it */
+		kernel_sockops(ctx, orig);
+		return 1;
 	}
+	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	k.netns_cookie = bpf_get_netns_cookie(ctx);
+	sockops_addr(k.addr, ctx->family, ctx->local_ip4, ctx->local_ip6);
 	k.port = (__u16)ctx->local_port;
 	if (ctx->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
 		/* Runs on the client's SYN-ACK, before the agent can accept. */

@@ -60,12 +60,16 @@ struct ms_svc_key {
 	__u8 vip[16]; /* IPv4 as ::ffff:a.b.c.d */
 };
 
+enum ms_svc_flags {
+	MS_SVC_UNHEALTHY = 1 << 0, /* n_eps 0 because no endpoint is healthy (not because there is none) */
+};
+
 struct ms_svc {
 	__u32 kind;
 	__u16 path;   /* enum ms_svc_path */
 	__u16 n_eps;  /* kernel path: endpoints in ms_endpoints under eps_id (0: refused, ECONNREFUSED) */
 	__u32 eps_id; /* the endpoint set: ms_endpoints keys (eps_id, 0 .. n_eps-1) */
-	__u32 pad;
+	__u32 flags;  /* enum ms_svc_flags */
 };
 
 /* ms_endpoints: one endpoint of a kernel-path service's set. A set is never
@@ -98,6 +102,28 @@ struct ms_orig {
 	__u16 flags;   /* enum ms_orig_flags */
 	__u32 pad2;
 };
+
+/* Kernel-path counters, kept by sockops without the agent: per endpoint
+ * (ms_ep_stats, keyed by the address the socket connected to), per pod
+ * (ms_pod_stats, by netns cookie) and per service port (ms_svc_stats, by
+ * ms_svc_key). Per-CPU LRU hashes: the agent sums the CPUs; an entry that
+ * ages out comes back from zero (the agent takes a smaller total as a reset). */
+struct ms_ep_stat_key {
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__u16 port;    /* host order */
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct ms_kstat {
+	__u64 opened;         /* connections established */
+	__u64 failed;         /* active opens that went SYN_SENT → CLOSE (reset, timeout, closed while connecting) */
+	__u64 closed;         /* established connections closed */
+	__u64 bytes_acked;    /* of closed connections: sent and acknowledged (RFC 4898 ThruOctetsAcked) */
+	__u64 bytes_received; /* of closed connections: received (ThruOctetsReceived) */
+};
+
+#define MS_MAX_EP_STATS 65536
 
 /* ms_conns: what the agent sees of a redirected socket → its original destination */
 struct ms_conn_key {
@@ -152,6 +178,8 @@ enum ms_counter {
 	MS_CNT_DNS_MAP_FAIL, /* the resolver of a UDP query could not be recorded: refused */
 	MS_CNT_DENY_PKT_REROUTE, /* an enabled pod's packet with a source route or routing header: dropped */
 	MS_CNT_DENY_NO_LISTENER, /* the pod's listener is not open (the agent retries): refused, never direct */
+	MS_CNT_KERNEL_UNHEALTHY, /* a kernel-path VIP whose endpoints are all unhealthy: ECONNREFUSED */
+	MS_CNT_KSTAT_FULL,       /* a kernel-path connection not counted (a stats entry could not be made) */
 	MS_CNT__MAX,
 };
 
@@ -164,6 +192,8 @@ _Static_assert(sizeof(struct ms_svc_key) == 24, "ms_svc_key layout");
 _Static_assert(sizeof(struct ms_svc) == 16, "ms_svc layout");
 _Static_assert(sizeof(struct ms_ep_key) == 8, "ms_ep_key layout");
 _Static_assert(sizeof(struct ms_ep) == 24, "ms_ep layout");
+_Static_assert(sizeof(struct ms_ep_stat_key) == 24, "ms_ep_stat_key layout");
+_Static_assert(sizeof(struct ms_kstat) == 40, "ms_kstat layout");
 _Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
 _Static_assert(sizeof(struct ms_conn_key) == 32, "ms_conn_key layout");
 _Static_assert(sizeof(struct ms_dns_key) == 16, "ms_dns_key layout");

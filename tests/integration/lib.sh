@@ -118,6 +118,8 @@ in_pod() {
 }
 
 # The agent sees the test's hosts file as /etc/hosts (private mount namespace).
+# Health probes are off (they would be connections the tests' servers count)
+# unless MS_AGENT_HEALTH says otherwise; a case passes its own --health-* after.
 start_agent() {
 	touch "$T/hosts"
 	# AGENT_NETNS: run the agent inside that netns (a test's "node"); nsenter,
@@ -128,7 +130,7 @@ start_agent() {
 	"${in_ns[@]}" unshare -m --propagation slave sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts" \
 		${AGENT_WRAP:-} "$AGENT_BIN" --config-dir "$T/conf" --cgroup "$CG" --control "$CTL" \
 		--state-dir "$T/state" --bpffs "$BPFFS/meshsplice" --connect-timeout 2000 --engine "${MS_ENGINE:-bpf}" --metrics "127.0.0.1:$MPORT" \
-		--log-level "${MS_LOG_LEVEL:-info}" "$@" >>"$T/agent.log" 2>&1 &
+		--log-level "${MS_LOG_LEVEL:-info}" ${MS_AGENT_HEALTH---health-interval 0} "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq "${MS_START_TRIES:-100}"); do
 		[ -S "$CTL" ] && "$CLI_BIN" --control "$CTL" status >/dev/null 2>&1 && return 0

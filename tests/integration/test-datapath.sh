@@ -52,6 +52,27 @@ mes halfclose 242.0.0.14 "    - address: 198.18.3.2
       port: 8082"
 mes record 242.0.0.15 "    - address: 198.18.3.2
       port: 8083"
+# health: a live and a dead endpoint (RST), a live and a black-holed one
+# (198.18.3.99: routed to the outside netns, which has it nowhere and does
+# not forward), priority levels, a service whose only endpoint is black-holed
+mes hc-dead 242.0.0.50 "    - address: 198.18.3.2
+      port: 8090
+    - address: 198.18.3.2
+      port: 8091"
+mes hc-hole 242.0.0.51 "    - address: 198.18.3.2
+      port: 8090
+    - address: 198.18.3.99
+      port: 80"
+mes hc-prio 242.0.0.52 "    - address: 198.18.3.2
+      port: 8092
+      priority: 0
+    - address: 198.18.3.2
+      port: 8093
+      priority: 1"
+mes hc-none 242.0.0.53 "    - address: 198.18.3.99
+      port: 81"
+mes hc-hole2 242.0.0.54 "    - address: 198.18.3.98
+      port: 80"
 mes ext-closed 242.0.0.30 "    - address: 198.18.3.2
       port: 8083" closed
 cat >"$T/conf/web.yaml" <<YAML
@@ -119,6 +140,8 @@ bg_out echo $PEER serve-echo 8080 || exit 1
 bg_out halfclose $PEER serve-halfclose 8082 || exit 1
 bg_out record $PEER serve-record 8083 "$T/record.log" || exit 1
 bg_out unix $PEER serve-unix-echo "$T/echo.sock" || exit 1
+bg_out hc-live $PEER serve-banner 8090 live || exit 1
+bg_out hc-lower $PEER serve-banner 8093 lower || exit 1
 echo "198.18.3.2 echo.test" >"$T/hosts"
 
 start_agent || exit 1
@@ -368,10 +391,10 @@ case_metrics() {
 	local m
 	in_pod "$NS_A" $PEER echo 242.0.0.12 80 100 >/dev/null || return 1 # a proxied one since the restart
 	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
-	echo "$m" | grep -E '^meshsplice_connections_opened_total [1-9]' || return 1
+	echo "$m" | grep -E '^meshsplice_connections_opened_total\{path="proxy"\} [1-9]' || return 1
 	echo "$m" | grep -q '^meshsplice_connections_refused_total{reason="passthrough_off"}' || return 1
 	echo "$m" | grep -q '^meshsplice_pod_connections_active{pod="test/a",mesh="default"}' || return 1
-	echo "$m" | grep -q '^meshsplice_bytes_total{direction="up"} [1-9]' || return 1
+	echo "$m" | grep -q '^meshsplice_bytes_total{direction="up",path="proxy"} [1-9]' || return 1
 	echo "$m" | grep -q '^meshsplice_service_connections_active{service="MeshExternalService/echo-ip",mesh="default"} ' || return 1
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ] || return 1
 	# never on a non-loopback address
@@ -420,7 +443,7 @@ sys.exit(0 if f["started"] == f["active"] + ended and f["started"] > 0 else 1)' 
 	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
 	echo "$m" | python3 -c 'import re,sys
 t = sys.stdin.read()
-started = int(re.search(r"^meshsplice_connections_opened_total (\d+)$", t, re.M).group(1))
+started = int(re.search(r"^meshsplice_connections_opened_total\{path=\"proxy\"\} (\d+)$", t, re.M).group(1))
 active = int(re.search(r"^meshsplice_connections_active (\d+)$", t, re.M).group(1))
 ended = sum(int(v) for v in re.findall(r"^meshsplice_connections_ended_total\{how=\"\w+\"\} (\d+)$", t, re.M))
 print("metrics: started %d = active %d + ended %d" % (started, active, ended))
@@ -448,6 +471,215 @@ sys.exit(0 if p["exclude_ports"] == [] and p["exclude_cidrs"] == [] else 1)' || 
 	in_pod "$NS_A" $PEER echo 242.0.0.10 80 100
 }
 check "a pod's exclusions can be cleared (--no-exclusions), a list not given is kept" case_exclusions_cleared
+
+# ---- endpoint health (eBPF engine: the kernel path's sets) ----
+# N connects to VIP:80, each with its own timeout: how many connected (and
+# the banners they read), were refused, timed out; the slowest refusal.
+cat >"$T/hc.py" <<'PY'
+import socket, sys, time
+host, port, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+ok = refused = timedout = 0
+refms = 0.0
+banners = {}
+for _ in range(n):
+    s = socket.socket()
+    s.settimeout(timeout)
+    t0 = time.monotonic()
+    try:
+        s.connect((host, port))
+        ok += 1
+        s.settimeout(1)
+        try:
+            b = s.recv(64).decode().strip()
+        except OSError:
+            b = ""
+        if b:
+            banners[b] = banners.get(b, 0) + 1
+    except ConnectionRefusedError:
+        refused += 1
+        refms = max(refms, (time.monotonic() - t0) * 1000)
+    except socket.timeout:
+        timedout += 1
+    s.close()
+print("ok=%d refused=%d timeout=%d refused_max_ms=%.1f banners=%s" % (
+    ok, refused, timedout, refms, ",".join("%s:%d" % kv for kv in sorted(banners.items()))))
+PY
+hc() { in_pod "$NS_A" python3 "$T/hc.py" "$@"; }
+# ep_field ADDRESS FIELD: one field of `endpoints -o json` for that address (first service naming it)
+ep_field() {
+	ms -o json endpoints | python3 -c 'import json,sys
+for e in json.load(sys.stdin)["endpoints"]:
+    if e["address"] == sys.argv[1]:
+        print(e[sys.argv[2]]); break' "$1" "$2"
+}
+ep_is() { [ "$(ep_field "$1" health)" = "$2" ] && [ "$(ep_field "$1" why)" = "$3" ]; }
+restart_agent() {
+	stop_agent || return 1
+	start_agent "$@" || return 1
+	wait_for 2 in_pod "$NS_A" $PEER echo 242.0.0.10 80 100 >/dev/null
+}
+
+# Passive: with probes off, one failed connect (reset, or a SYN nobody
+# answers) takes the endpoint out of the kernel's set at the agent's next
+# tick; control: before that, the dead endpoint was in the set.
+case_health_passive() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	restart_agent --health-interval 0 --health-unhealthy 1 --health-healthy 1 || return 1
+	local out
+	ep_is 198.18.3.2:8091 healthy new || return 1
+	out=$(hc 242.0.0.50 80 20 1) || return 1
+	echo "before: $out"
+	echo "$out" | grep -qv "refused=0 " || return 1 # control: some went to the dead one
+	sleep 0.6
+	ep_is 198.18.3.2:8091 unhealthy connect_failed || return 1
+	ep_is 198.18.3.2:8090 healthy new || return 1 # successes keep it as it was
+	out=$(hc 242.0.0.50 80 30 1) || return 1
+	echo "after: $out"
+	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=live:30$" || return 1
+	# black-holed: the connect times out (closed in SYN_SENT)
+	out=$(hc 242.0.0.51 80 20 0.3) || return 1
+	echo "black hole before: $out"
+	echo "$out" | grep -qv "timeout=0 " || return 1
+	sleep 0.6
+	ep_is 198.18.3.99:80 unhealthy connect_failed || return 1
+	[ "$(ep_field 198.18.3.99:80 kernel_failed)" -ge 1 ] || return 1
+	out=$(hc 242.0.0.51 80 20 1) || return 1
+	echo "black hole after: $out"
+	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 "
+}
+check "health, passive: a dead (RST) and a black-holed endpoint leave the kernel's set at the next tick" case_health_passive
+
+# No healthy endpoint: connect() refused at once with ECONNREFUSED, counted
+# as kernel_path_unhealthy (not kernel_path_no_endpoint); control: while the
+# endpoint was still in the set the connect hung.
+case_health_all_down() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	local out u0 n0 u1 n1
+	out=$(hc 242.0.0.53 80 1 0.5) || return 1
+	echo "control: $out"
+	echo "$out" | grep -q "^ok=0 refused=0 timeout=1 " || return 1
+	sleep 0.6
+	ep_is 198.18.3.99:81 unhealthy connect_failed || return 1
+	u0=$(stat bpf.kernel_path_unhealthy) n0=$(stat bpf.kernel_path_no_endpoint)
+	out=$(hc 242.0.0.53 80 5 2) || return 1
+	u1=$(stat bpf.kernel_path_unhealthy) n1=$(stat bpf.kernel_path_no_endpoint)
+	echo "all down: $out; kernel_path_unhealthy $u0 → $u1, no_endpoint $n0 → $n1"
+	echo "$out" | grep -q "^ok=0 refused=5 timeout=0 " || return 1
+	python3 -c 'import re,sys; sys.exit(0 if float(re.search(r"refused_max_ms=([0-9.]+)", sys.argv[1]).group(1)) < 100 else 1)' "$out" || return 1
+	[ "$u1" -eq $((u0 + 5)) ] && [ "$n1" -eq "$n0" ]
+}
+check "health: every endpoint down → ECONNREFUSED at once (< 100 ms), counted as kernel_path_unhealthy" case_health_all_down
+
+# wait_ep SECONDS ADDRESS HEALTH WHY: prints how long it took
+wait_ep() {
+	local t0=$(date +%s%N)
+	wait_for "$1" ep_is "$2" "$3" "$4" || { echo "$2 not $3 ($4) within $1 s: $(ep_field "$2" health) $(ep_field "$2" why)"; return 1; }
+	echo "$2 $3 ($4) after $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
+# Active: probes every 300 ms (timeout 200 ms, 2 failures, 1 success): a
+# dead endpoint leaves within the probe rounds, comes back when it listens.
+# The new agent takes over the passive cases' judgements (inherited); a
+# black-holed endpoint no pod tried is in the set until the probes time out.
+case_health_active() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
+	local out
+	[ "$(ep_field 198.18.3.2:8091 health)" = unhealthy ] || return 1
+	wait_ep 2 198.18.3.98:80 unhealthy probe_timeout || return 1
+	out=$(hc 242.0.0.50 80 20 1) || return 1
+	echo "dead one out: $out"
+	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 .*banners=live:20$" || return 1
+	bg_out hc-back $PEER serve-banner 8091 back || return 1
+	local back=${BG_PIDS[-1]}
+	wait_ep 2 198.18.3.2:8091 healthy probe_ok || return 1
+	out=$(hc 242.0.0.50 80 30 1) || return 1
+	echo "back: $out"
+	kill "$back"
+	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=back:[0-9]*,live:" || return 1
+	wait_ep 2 198.18.3.2:8091 unhealthy probe_refused # from healthy: within the rounds
+}
+check "health, active: probes take a dead and a black-holed endpoint out within their rounds; back when it listens" case_health_active
+
+# Priority levels: the lower level only while no better endpoint is healthy.
+case_health_priority() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	local out best
+	bg_out hc-best $PEER serve-banner 8092 best || return 1
+	best=${BG_PIDS[-1]}
+	wait_ep 2 198.18.3.2:8092 healthy probe_ok >/dev/null || true # new, or back from probe failures before it listened
+	out=$(hc 242.0.0.52 80 10 1) || return 1
+	echo "control, both up: $out"
+	echo "$out" | grep -q "^ok=10 refused=0 timeout=0 .*banners=best:10$" || return 1
+	kill "$best"
+	wait_ep 2 198.18.3.2:8092 unhealthy probe_refused || return 1
+	out=$(hc 242.0.0.52 80 10 1) || return 1
+	echo "better level down: $out"
+	echo "$out" | grep -q "^ok=10 refused=0 timeout=0 .*banners=lower:10$" || return 1
+	bg_out hc-best2 $PEER serve-banner 8092 best || return 1
+	wait_ep 2 198.18.3.2:8092 healthy probe_ok || return 1
+	out=$(hc 242.0.0.52 80 10 1) || return 1
+	kill "${BG_PIDS[-1]}"
+	echo "better level back: $out"
+	echo "$out" | grep -q "^ok=10 refused=0 timeout=0 .*banners=best:10$"
+}
+check "health: priority levels (the better level down → the lower used, then back)" case_health_priority
+
+# The kernel path's counters add up: N connections of S bytes each way are
+# N opened, N closed, at least N*S bytes up and down (at most 2 more per
+# connection: SYN and FIN take a sequence number each), also per endpoint and
+# in Prometheus; control: proxy-path connections are not counted there.
+kstat() { stat "kernel.$1"; }
+case_kernel_counters() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	local o0 c0 u0 d0 e0 f0 o1 c1 u1 d1 e1 f1 m s0 s1
+	svc_opened() {
+		curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" | awk -F'} ' \
+			'/^meshsplice_service_connections_total\{service="MeshExternalService\/echo-ip",mesh="default",port="80",path="kernel",what="opened"\}/ { print $2 }'
+	}
+	sleep 0.3
+	s0=$(svc_opened)
+	o0=$(kstat opened) c0=$(kstat closed) u0=$(kstat bytes_up) d0=$(kstat bytes_down)
+	e0=$(ep_field 198.18.3.2:8080 kernel_opened) f0=$(stat forwarder.started)
+	in_pod "$NS_A" $PEER many 242.0.0.10 80 20 4 1000 || return 1
+	in_pod "$NS_A" $PEER echo 242.0.0.12 80 100 >/dev/null || return 1 # control: the proxy path
+	sleep 0.3
+	o1=$(kstat opened) c1=$(kstat closed) u1=$(kstat bytes_up) d1=$(kstat bytes_down)
+	e1=$(ep_field 198.18.3.2:8080 kernel_opened) f1=$(stat forwarder.started)
+	s1=$(svc_opened)
+	echo "opened $o0 → $o1, closed $c0 → $c1, up $u0 → $u1, down $d0 → $d1, endpoint $e0 → $e1, service ${s0:-none} → $s1, forwarder $f0 → $f1"
+	[ $((s1 - ${s0:-0})) -eq 20 ] || return 1
+	[ $((o1 - o0)) -eq 20 ] && [ $((c1 - c0)) -eq 20 ] && [ $((e1 - e0)) -eq 20 ] || return 1
+	# measured (6.18): up 20 × 1002 (the SYN and the FIN acknowledged), down 20 × 1001 (the FIN)
+	[ $((u1 - u0)) -ge 20000 ] && [ $((u1 - u0)) -le 20040 ] || return 1
+	[ $((d1 - d0)) -ge 20000 ] && [ $((d1 - d0)) -le 20040 ] || return 1
+	[ $((f1 - f0)) -eq 1 ] || return 1
+	m=$(curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics") || return 1
+	echo "$m" | grep -q "^meshsplice_connections_opened_total{path=\"kernel\"} $o1\$" || return 1
+	echo "$m" | grep -Eq '^meshsplice_endpoint_healthy\{endpoint="198.18.3.2:8091",why="[a-z_]+"\} 0$' || return 1
+	echo "$m" | grep -Eq '^meshsplice_endpoint_healthy\{endpoint="198.18.3.2:8090",why="[a-z_]+"\} 1$'
+}
+check "kernel-path counters add up: connections and bytes, per endpoint and in Prometheus; proxy path apart" case_kernel_counters
+
+# The agent down: the sets stay as the agent last wrote them (health frozen);
+# control: the dead endpoint was out before the kill, and is still out after.
+case_health_agent_down() {
+	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	local out
+	[ "$(ep_field 198.18.3.2:8091 health)" = unhealthy ] || return 1
+	stop_agent KILL
+	out=$(hc 242.0.0.50 80 30 1) || return 1
+	echo "agent down: $out"
+	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
+	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=live:30$" || return 1
+	# the next agent starts from the sets as they froze, not with every endpoint back
+	ep_is 198.18.3.2:8091 unhealthy inherited || return 1
+	ep_is 198.18.3.2:8090 healthy new || return 1
+	out=$(hc 242.0.0.50 80 20 1) || return 1
+	echo "agent back: $out"
+	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 .*banners=live:20$"
+}
+check "agent killed: the kernel's sets keep their healthy endpoints only (health frozen), the next agent takes them over" case_health_agent_down
 
 check "SIGTERM: the agent exits 0, no sanitizer report (leaks, UB)" case_clean_exit
 

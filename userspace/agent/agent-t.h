@@ -24,6 +24,7 @@
 #include "dnsproxy.h"
 #include "ev.h"
 #include "fwd.h"
+#include "health.h"
 #include "resolver.h"
 #include "route.h"
 #include "steer.h"
@@ -115,6 +116,7 @@ struct agent_stats {
 	uint64_t accepted;
 	uint64_t reset_before_accept; /* client gone (reset) before we accepted */
 	uint64_t reloads_ok, reloads_failed;
+	uint64_t probes, probes_failed; /* active health probes done, and those that failed */
 };
 
 struct agent {
@@ -149,6 +151,11 @@ struct agent {
 	size_t n_enabled;
 	struct pending *pending;
 	struct agent_stats st;
+	struct health health;   /* endpoint health (health-agent.c feeds it) */
+	uint64_t health_synced; /* health.gen the engine's sets were last written for */
+	bool health_adopted;    /* the pinned sets' health taken over (at the first config) */
+	struct probe *probes;   /* active probes in flight */
+	uint64_t probe_at;      /* the next probe round */
 	uint64_t fd_log_ms;
 	/* resolvers any pod may use: --dns-upstream, else the node's resolv.conf */
 	struct ms_addr dns_upstream[CTL_MAX_DNS_SERVERS];
@@ -233,6 +240,16 @@ void clients_expire(struct agent *a);
 void clients_close_all(struct agent *a);
 void client_send(int fd, const char *s, size_t len);
 void client_send_json(int fd, json_object *resp);
+
+/* health-agent.c */
+void health_agent_init(struct agent *a);
+void health_agent_config(struct agent *a); /* a->cfg changed */
+void health_agent_tick(struct agent *a);
+void health_agent_fini(struct agent *a);
+/* fwd_opts.connected: a connect to an endpoint succeeded (err 0) or failed */
+void health_agent_connected(void *ctx, const struct sockaddr *sa, int err);
+/* `endpoints`: each endpoint of each service port, its level, path and health */
+json_object *health_agent_json(struct agent *a);
 
 /* metrics.c */
 int metrics_open(struct agent *a);

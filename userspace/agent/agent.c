@@ -119,6 +119,7 @@ static void on_timer(struct ev *ev, uint32_t events)
 		route_pending_retry(a, true);
 	if (++a->ticks % (1000 / TICK_MS) == 0)
 		pods_retry(a);
+	health_agent_tick(a);
 	if (a->reload_at && now_ms() >= a->reload_at && !a->draining) {
 		a->reload_at = 0;
 		reload(a, "config directory changed");
@@ -227,7 +228,7 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 			       .sockbuf = o->sockbuf, .pipe_pool = o->pipe_pool,
 			       .connect_timeout_ms = o->connect_timeout_ms, .idle_timeout_ms = o->idle_timeout_ms,
 			       .halfclose_timeout_ms = o->halfclose_timeout_ms, .max_conns = o->max_conns,
-			       .ended = pod_conn_ended, .ended_ctx = a };
+			       .ended = pod_conn_ended, .ended_ctx = a, .connected = health_agent_connected };
 	struct ms_config *c = NULL;
 	int r;
 
@@ -247,6 +248,7 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 		return r;
 	}
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	health_agent_init(a);
 	fwd_init(&a->fwd, a->epfd, &fo);
 	if ((r = resolver_new(o->dns_refresh_ms, &a->res)) < 0) {
 		cfg_unref(c);
@@ -274,6 +276,10 @@ static int agent_start(struct agent *a, const sigset_t *ss)
 static void agent_stop(struct agent *a)
 {
 	route_pending_clear(a);
+	/* the engine's sets stay as they are: health frozen at its last state
+	 * for the kernel path until an agent is back */
+	if (a->epfd > 0)
+		health_agent_fini(a);
 	pods_close_all(a);
 	clients_close_all(a);
 	dnsp_free(a->dns);

@@ -352,6 +352,7 @@ static json_object *handle_request(struct agent *a, const char *line, struct lin
 		break;
 	case CTL_PODS: resp = do_pods(a); break;
 	case CTL_CONNS: resp = do_conns(a); break;
+	case CTL_ENDPOINTS: resp = health_agent_json(a); break;
 	case CTL_STATS: resp = metrics_stats_json(a); break;
 	case CTL_STATUS: resp = do_status(a); break;
 	case CTL_DNS_LOOKUP: resp = do_dns_lookup(a, &rq); break;

@@ -56,7 +56,7 @@ enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, 
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
        O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE,
-       O_GLOO_CIDR, O_GLOO_MESH };
+       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -80,6 +80,10 @@ static void opts_default(struct agent_opts *o)
 		.dns_timeout_ms = 5000,
 		.drain_timeout_ms = 30000,
 		.halfclose_timeout_ms = 300000,
+		.health_interval_ms = 5000,
+		.health_timeout_ms = 1000,
+		.health_unhealthy = 3,
+		.health_healthy = 2,
 	};
 	cfg_opts_init(&o->cfg);
 }
@@ -112,6 +116,13 @@ static size_t num_table(struct agent_opts *o, struct num_opt *t)
 		NUM(O_DNS_TIMEOUT, "--dns-timeout", 100, 60000, dns_timeout_ms, "MS  wait for the pod's resolver"),
 		NUM(O_DRAIN, "--drain-timeout", 0, 3600000UL, drain_timeout_ms,
 		    "MS  on SIGTERM or a hand-over, let connections finish"),
+		NUM(O_HEALTH_INT, "--health-interval", 0, 3600000UL, health_interval_ms,
+		    "MS  TCP connect probes of each endpoint, from a pod (0: none; passive checks only)"),
+		NUM(O_HEALTH_TO, "--health-timeout", 1, 600000, health_timeout_ms, "MS  a probe's connect timeout"),
+		NUM(O_HEALTH_DOWN, "--health-unhealthy", 1, 1000, health_unhealthy,
+		    "N  consecutive failed connects or probes that make an endpoint unhealthy"),
+		NUM(O_HEALTH_UP, "--health-healthy", 1, 1000, health_healthy,
+		    "N  consecutive successes that make it healthy again"),
 	};
 	memcpy(t, v, sizeof(v));
 	return ARRAY_SIZE(v);
@@ -234,6 +245,10 @@ int main(int argc, char **argv)
 		{ "dns-port", required_argument, NULL, O_DNS_PORT },
 		{ "dns-ttl", required_argument, NULL, O_DNS_TTL },
 		{ "dns-timeout", required_argument, NULL, O_DNS_TIMEOUT },
+		{ "health-interval", required_argument, NULL, O_HEALTH_INT },
+		{ "health-timeout", required_argument, NULL, O_HEALTH_TO },
+		{ "health-unhealthy", required_argument, NULL, O_HEALTH_DOWN },
+		{ "health-healthy", required_argument, NULL, O_HEALTH_UP },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },

@@ -27,7 +27,8 @@ struct snap {
 	uint64_t tls_verify_cached;
 	uint64_t pods_enabled;
 	uint64_t pods_no_listener, pods_no_dns;
-	bool has_dns;
+	struct ms_kstat kern; /* the kernel path's, over every pod (the eBPF engine's sockops) */
+	bool has_dns, has_kernel;
 };
 
 enum col_type { COUNTER, GAUGE };
@@ -43,6 +44,7 @@ struct col {
 	size_t off; /* of a uint64_t in struct snap */
 	size_t n;   /* 1, or the length of an array indexed by name(i) */
 	const char *(*name)(int i);
+	const char *path; /* the path label's value (kernel | proxy), or NULL */
 };
 
 static const char *end_name(int i)
@@ -64,17 +66,28 @@ static const char *tls_fail(int i)
 #define IDX "" /* key and label value come from name(i) */
 
 static const struct col cols[] = {
-	{ "forwarder", "started", "connections_opened_total", NULL, NULL, "Proxied connections started.", COUNTER,
-	  S(fwd.started), 1, NULL },
+	{ "forwarder", "started", "connections_opened_total", NULL, NULL,
+	  "Connections opened, by path (proxy: started by the forwarder; kernel: established to an endpoint).",
+	  COUNTER, S(fwd.started), 1, NULL, "proxy" },
+	{ "kernel", "opened", "connections_opened_total", NULL, NULL, NULL, COUNTER, S(kern.opened), 1, NULL, "kernel" },
+	{ "kernel", "failed", "connect_failed_total", NULL, NULL,
+	  "Kernel-path connects that never established (reset, SYN timeout, closed while connecting).", COUNTER,
+	  S(kern.failed), 1, NULL, "kernel" },
+	{ "kernel", "closed", "connections_closed_total", NULL, NULL, "Kernel-path connections closed.", COUNTER,
+	  S(kern.closed), 1, NULL, "kernel" },
 	{ "forwarder", "active", "connections_active", NULL, NULL, "Proxied connections open now.", GAUGE,
 	  S(fwd.active), 1, NULL },
 	{ "forwarder", IDX, "connections_ended_total", "how", IDX,
 	  "Proxied connections ended, by how (each counted once).", COUNTER, S(fwd.ended), FWD_END__MAX, end_name },
 	{ "forwarder", "connect_retries", "connect_retries_total", NULL, NULL,
 	  "Endpoints tried after an earlier one failed.", COUNTER, S(fwd.connect_retries), 1, NULL },
-	{ "forwarder", "bytes_up", "bytes_total", "direction", "up", "Bytes forwarded (up: pod to upstream).", COUNTER,
-	  S(fwd.bytes_up), 1, NULL },
-	{ "forwarder", "bytes_down", "bytes_total", "direction", "down", NULL, COUNTER, S(fwd.bytes_down), 1, NULL },
+	{ "forwarder", "bytes_up", "bytes_total", "direction", "up",
+	  "Bytes carried (up: pod to upstream), by path (kernel: of closed connections, up acknowledged).", COUNTER,
+	  S(fwd.bytes_up), 1, NULL, "proxy" },
+	{ "forwarder", "bytes_down", "bytes_total", "direction", "down", NULL, COUNTER, S(fwd.bytes_down), 1, NULL, "proxy" },
+	{ "kernel", "bytes_up", "bytes_total", "direction", "up", NULL, COUNTER, S(kern.bytes_acked), 1, NULL, "kernel" },
+	{ "kernel", "bytes_down", "bytes_total", "direction", "down", NULL, COUNTER, S(kern.bytes_received), 1, NULL,
+	  "kernel" },
 	{ "forwarder", "pipes_created", "pipes_created_total", NULL, NULL, "Pipes made for splice.", COUNTER,
 	  S(fwd.pipes_created), 1, NULL },
 	{ "forwarder", "pipe_errors", "pipe_errors_total", NULL, NULL, "Pipes that could not be made.", COUNTER,
@@ -131,6 +144,10 @@ static void snap_take(struct agent *a, struct snap *s)
 		s->dns = dnsp_get_stats(a->dns);
 		s->has_dns = true;
 	}
+	if (a->steer->ops->kernel_total) {
+		a->steer->ops->kernel_total(a->steer, &s->kern);
+		s->has_kernel = true;
+	}
 }
 
 static uint64_t col_value(const struct snap *s, const struct col *c, size_t i)
@@ -143,6 +160,8 @@ static uint64_t col_value(const struct snap *s, const struct col *c, size_t i)
 
 static bool col_present(const struct snap *s, const struct col *c)
 {
+	if (c->group && !strcmp(c->group, "kernel"))
+		return s->has_kernel;
 	return s->has_dns || !c->group || strcmp(c->group, "dns") != 0;
 }
 
@@ -301,6 +320,38 @@ static void prom_conns(struct agent *a, struct strbuf *b)
 	free(l.svcs);
 }
 
+/* The kernel path's counts per service port (sockops' ms_svc_stats),
+ * labelled as the proxy path's per-service gauge is. */
+static void prom_kernel_svcs(struct agent *a, struct strbuf *b)
+{
+	static const char *const what[] = { "opened", "failed", "closed" };
+	struct steer_svc_stat *v = NULL;
+	size_t n;
+
+	if (!a->steer->ops->kernel_svcs)
+		return;
+	n = a->steer->ops->kernel_svcs(a->steer, &v);
+	prom_head(b, "service_connections_total",
+		  "Kernel-path connections per service port: opened, failed (never established), closed.", COUNTER);
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_mesh *m = NULL;
+		for (size_t k = 0; k < a->cfg->n_meshes && !m; k++)
+			if (a->cfg->meshes[k].id == v[i].mesh_id)
+				m = &a->cfg->meshes[k];
+		const struct ms_port *sp;
+		const struct ms_service *sv = m ? cfg_find_vip(a->cfg, m->name, &v[i].vip, v[i].port, &sp) : NULL;
+		if (!sv)
+			continue; /* a service gone since: its counts go with it */
+		char label[160];
+		snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(sv->kind), sv->name);
+		const uint64_t val[] = { v[i].k.opened, v[i].k.failed, v[i].k.closed };
+		for (size_t w = 0; w < ARRAY_SIZE(what); w++)
+			strbuf_printf(b, "meshsplice_service_connections_total{service=\"%s\",mesh=\"%s\",port=\"%u\",path=\"kernel\",what=\"%s\"} %llu\n",
+				      mlabel(label), mlabel(sv->mesh), v[i].port, what[w], (unsigned long long)val[w]);
+	}
+	free(v);
+}
+
 char *metrics_text(struct agent *a)
 {
 	struct steer_counter sc[STEER_MAX_COUNTERS];
@@ -318,7 +369,13 @@ char *metrics_text(struct agent *a)
 		last = c->metric;
 		for (size_t i = 0; i < c->n; i++) {
 			const char *v = c->name ? c->name((int)i) : c->value;
-			if (c->label)
+			if (c->label && c->path)
+				strbuf_printf(&b, "meshsplice_%s{%s=\"%s\",path=\"%s\"} %llu\n", c->metric, c->label, mlabel(v),
+					      c->path, (unsigned long long)col_value(&s, c, i));
+			else if (c->path)
+				strbuf_printf(&b, "meshsplice_%s{path=\"%s\"} %llu\n", c->metric, c->path,
+					      (unsigned long long)col_value(&s, c, i));
+			else if (c->label)
 				strbuf_printf(&b, "meshsplice_%s{%s=\"%s\"} %llu\n", c->metric, c->label, mlabel(v),
 					      (unsigned long long)col_value(&s, c, i));
 			else
@@ -326,6 +383,15 @@ char *metrics_text(struct agent *a)
 		}
 	}
 	prom_conns(a, &b);
+	prom_kernel_svcs(a, &b);
+	prom_head(&b, "endpoint_healthy", "Endpoint health (1 healthy, 0 unhealthy), per endpoint address.", GAUGE);
+	for (size_t i = 0; i < a->health.n; i++) {
+		char ep[MS_ADDR_STRLEN + 8];
+		const struct health_ep *e = &a->health.v[i];
+		addr_port_fmt(&e->addr, e->port, ep, sizeof(ep));
+		strbuf_printf(&b, "meshsplice_endpoint_healthy{endpoint=\"%s\",why=\"%s\"} %d\n", mlabel(ep),
+			      health_why_name(e->why), e->healthy ? 1 : 0);
+	}
 	size_t n = a->steer->ops->counters(a->steer, sc, ARRAY_SIZE(sc)), heads = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!sc[i].verdict) {

@@ -142,6 +142,7 @@ void reload_apply(struct agent *a, struct ms_config *c)
 	a->cfg = c;
 	a->tls = tls;
 	a->lb = lb;
+	health_agent_config(a);
 	a->steer->ops->svcs_sync(a->steer, c);
 	pods_refresh(a);
 	vips_save(a);

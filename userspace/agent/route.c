@@ -133,12 +133,21 @@ static void refused(struct route_out *out, enum refuse_reason r, const char *det
 	out->detail = detail;
 }
 
+/* An endpoint's rank in the failover order: healthy ones first, each half
+ * by priority level, then by position. */
+struct rank {
+	const struct ms_endpoint *eps;
+	const bool *down;
+};
+
 static int level_cmp(const void *a, const void *b, void *arg)
 {
-	const struct ms_endpoint *eps = arg;
+	const struct rank *rk = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int d = (int)eps[x].priority - (int)eps[y].priority;
+	int d = (int)rk->down[x] - (int)rk->down[y];
 
+	if (!d)
+		d = (int)rk->eps[x].priority - (int)rk->eps[y].priority;
 	return d ? d : (x < y ? -1 : x > y);
 }
 
@@ -151,25 +160,37 @@ static void reverse(size_t *v, size_t from, size_t to)
 	}
 }
 
-/* The endpoints in the order they are tried: the best priority level first,
- * rotated by the round-robin cursor; then the lower levels, each in its
- * order (Kuma: a level serves only while no better one can). Returns the
- * size of the best level. */
-static size_t failover_order(const struct ms_port *sp, size_t cursor, size_t *order)
+/* The endpoints in the order they are tried: the best priority level that
+ * has a healthy endpoint first (its healthy ones), rotated by the
+ * round-robin cursor; then the healthy ones of the lower levels, each in
+ * its order (Kuma: a level serves only while no better one can); then the
+ * unhealthy ones, in the same order. Unhealthy endpoints stay in the list,
+ * last: a connect costs little next to a refusal, health is a judgement
+ * made between connections (an endpoint may be back before its next probe),
+ * and with every endpoint unhealthy the forwarder still finds the one that
+ * answers (the kernel path, which cannot retry, refuses at once instead).
+ * Returns the size of the first group. */
+static size_t failover_order(const struct ms_port *sp, const struct health *h, size_t cursor, size_t *order)
 {
 	size_t n = sp->n_eps, best = 0;
-
+	bool small[64], *down = n <= ARRAY_SIZE(small) ? small : xcalloc(n, sizeof(*down));
+	struct rank rk = { sp->eps, down };
 	bool sorted = true;
 
 	for (size_t i = 0; i < n; i++) {
+		const struct ms_endpoint *e = &sp->eps[i];
 		order[i] = i;
-		sorted &= i == 0 || sp->eps[i - 1].priority <= sp->eps[i].priority;
+		down[i] = h && e->type == MS_EP_IP && !health_up(h, &e->ip, e->port);
+		sorted &= i == 0 || level_cmp(&order[i - 1], &order[i], &rk) < 0;
 	}
-	if (!sorted) /* most services have one level, already in order */
-		qsort_r(order, n, sizeof(*order), level_cmp, sp->eps);
-	while (best < n && sp->eps[order[best]].priority == sp->eps[order[0]].priority)
+	if (!sorted) /* most services have one level of healthy endpoints, already in order */
+		qsort_r(order, n, sizeof(*order), level_cmp, &rk);
+	while (best < n && down[order[best]] == down[order[0]] &&
+	       sp->eps[order[best]].priority == sp->eps[order[0]].priority)
 		best++;
-	/* rotate the best level left by cursor, in place (three reversals) */
+	if (down != small)
+		free(down);
+	/* rotate the first group left by cursor, in place (three reversals) */
 	size_t k = best ? cursor % best : 0;
 	reverse(order, 0, k);
 	reverse(order, k, best);
@@ -185,7 +206,7 @@ static struct fwd_targets *port_targets(const struct route_env *env, const struc
 {
 	size_t n_eps = sp->n_eps, n = 0, cap = 0, best = 0;
 	size_t *order = xcalloc(n_eps ? n_eps : 1, sizeof(*order));
-	size_t best_eps = failover_order(sp, 0, order);
+	size_t best_eps = failover_order(sp, env->health, 0, order);
 	struct fwd_target *v = NULL;
 
 	for (size_t k = 0; k < n_eps; k++) {
@@ -357,8 +378,9 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 	struct route_env env = {
 		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
 		.vip_cidrs = (const struct ms_cidr[]){ a->o->cfg.mes_cidr, a->o->cfg.ms_cidr, a->o->cfg.gloo_cidr },
-		.n_vip_cidrs = 3, .targets_gen = resolver_gen(a->res), .now_ms = now_ms(),
+		.n_vip_cidrs = 3, .targets_gen = resolver_gen(a->res) + a->health.gen, .now_ms = now_ms(),
 		.full = fwd_full(&a->fwd), .pod_full = pod_full(a, p), .resolve = resolve, .ctx = a,
+		.health = &a->health,
 	};
 	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,
 			       .timed_out = deadline_ms && now_ms() >= deadline_ms };

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "config.h"
 #include "fwd.h"
+#include "health.h"
 
 /* What happens to one redirected connection, decided without I/O over the
  * config snapshot and the agent's own state (HAProxy's assign_server()
@@ -56,6 +57,7 @@ struct route_env {
 	uint64_t now_ms;
 	bool full;     /* the forwarder holds its maximum of connections */
 	bool pod_full; /* the pod holds its share of them */
+	const struct health *health; /* endpoint health (NULL: every endpoint healthy) */
 	/* A DNS endpoint's addresses: 0, -EAGAIN while a lookup runs, -errno. */
 	int (*resolve)(void *ctx, const char *host, const struct ms_addr **ret, size_t *ret_n);
 	void *ctx;

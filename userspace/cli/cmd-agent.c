@@ -58,6 +58,20 @@ static void print_conns(json_object *r)
 	}
 }
 
+static void print_endpoints(json_object *r)
+{
+	json_object *es = jget(r, "endpoints");
+
+	printf("%-36s %-22s %-26s %5s %-6s %-9s %-16s %9s %8s %8s\n", "SERVICE", "VIP", "ADDRESS", "LEVEL", "PATH",
+	       "HEALTH", "WHY", "SINCE", "OPENED", "FAILED");
+	for (size_t i = 0; es && i < json_object_array_length(es); i++) {
+		json_object *e = json_object_array_get_idx(es, i);
+		printf("%-36s %-22s %-26s %5lld %-6s %-9s %-16s %8.1fs %8lld %8lld\n", jstr(e, "service"), jstr(e, "vip"),
+		       jstr(e, "address"), jint(e, "level"), jstr(e, "path"), jstr(e, "health"), jstr(e, "why"),
+		       (double)jint(e, "since_ms") / 1000.0, jint(e, "kernel_opened"), jint(e, "kernel_failed"));
+	}
+}
+
 static void print_flat(json_object *o, const char *prefix)
 {
 	json_object_object_foreach(o, k, v)
@@ -249,6 +263,8 @@ int cmd_agent(struct cli *c, int argc, char **argv, const char *verb)
 		print_pods(resp);
 	else if (streq(verb, "conns"))
 		print_conns(resp);
+	else if (streq(verb, "endpoints"))
+		print_endpoints(resp);
 	else if (lookup_reply(resp))
 		;
 	else if (streq(verb, "get"))

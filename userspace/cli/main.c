@@ -104,6 +104,7 @@ AGENT_CMD(pods)
 AGENT_CMD(enable)
 AGENT_CMD(disable)
 AGENT_CMD(conns)
+AGENT_CMD(endpoints)
 AGENT_CMD(stats)
 AGENT_CMD(get)
 AGENT_CMD(reload)
@@ -174,6 +175,12 @@ static const struct cmd commands[] = {
 	{ "conns", cmd_conns, "conns                       proxied connections",
 	  "Each proxied connection: pod, original destination, service, upstream,\n"
 	  "bytes each way, age.\n\n" AGENT_OPTS "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "endpoints", cmd_endpoints, "endpoints                   each endpoint: service, address, level, path, health and why",
+	  "Each endpoint of each service port: its service and VIP, address, priority\n"
+	  "level, path (kernel or proxy), health (healthy, unhealthy, or untracked for\n"
+	  "DNS names and unix sockets), why and for how long, and the kernel path's\n"
+	  "connections opened and connects failed to it.\n\n" AGENT_OPTS
+	  "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
 	{ "stats", cmd_stats, "stats                       counters",
 	  "The agent's counters: connections, refusals by reason, bytes, TLS, DNS,\n"
 	  "and the BPF programs' counters.\n\n" AGENT_OPTS

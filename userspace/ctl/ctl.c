@@ -15,6 +15,7 @@ static const char *const cmd_names[CTL__MAX] = {
 	[CTL_PODS] = "pods",     [CTL_CONNS] = "conns",     [CTL_STATS] = "stats",
 	[CTL_STATUS] = "status", [CTL_GET] = "get",         [CTL_RELOAD] = "reload",
 	[CTL_DNS_LOOKUP] = "dns-lookup", [CTL_HANDOVER] = "handover",
+	[CTL_ENDPOINTS] = "endpoints",
 };
 
 const char *ctl_cmd_name(enum ctl_cmd c)

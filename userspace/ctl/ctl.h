@@ -42,6 +42,7 @@ enum ctl_cmd {
 	CTL_RELOAD,
 	CTL_DNS_LOOKUP,
 	CTL_HANDOVER,
+	CTL_ENDPOINTS,
 	CTL__MAX,
 };
 

@@ -232,7 +232,10 @@ static int try_connect(struct fwd *f, struct fwd_conn *c)
 		if (t->sa.ss_family != AF_UNIX)
 			fwd_sockopts(&f->o, fd);
 		if (connect(fd, (struct sockaddr *)&t->sa, t->len) < 0 && errno != EINPROGRESS) {
-			log_info_errno(errno, "conn %llu: connect %s: %m", (unsigned long long)c->id, t->label);
+			int err = errno;
+			log_info_errno(err, "conn %llu: connect %s: %m", (unsigned long long)c->id, t->label);
+			if (f->o.connected)
+				f->o.connected(f->o.ended_ctx, (struct sockaddr *)&t->sa, err);
 			close(fd);
 			f->st.connect_retries++;
 			c->cur++;
@@ -301,6 +304,8 @@ static void connect_done(struct fwd *f, struct fwd_conn *c, uint32_t events)
 		err = errno;
 	if ((events & (EPOLLERR | EPOLLHUP)) && err == 0)
 		err = ECONNREFUSED;
+	if (f->o.connected)
+		f->o.connected(f->o.ended_ctx, (const struct sockaddr *)&fwd_cur(c)->sa, err);
 	if (err == 0) {
 		log_debug("conn %llu: connected to %s", (unsigned long long)c->id, fwd_cur(c)->label);
 		c->xprt = fwd_cur(c)->tls ? &xprt_tls : &xprt_splice;
@@ -404,6 +409,8 @@ void fwd_tick(struct fwd *f)
 	for (; c; c = next) {
 		next = c->next;
 		if (c->state != FWD_OPEN && now >= c->deadline_ms) {
+			if (c->state == FWD_CONNECTING && c->ufd >= 0 && c->ts && c->cur < c->ts->n && f->o.connected)
+				f->o.connected(f->o.ended_ctx, (const struct sockaddr *)&fwd_cur(c)->sa, ETIMEDOUT);
 			connect_failed(f, c, FWD_END_CONNECT_TIMEOUT, c->state == FWD_HANDSHAKE ? "TLS handshake timeout" : "connect timeout");
 		} else if (c->state == FWD_OPEN && f->o.halfclose_timeout_ms && (c->up.shut || c->down.shut) &&
 			   now - c->last_ms >= f->o.halfclose_timeout_ms) {

@@ -62,6 +62,9 @@ struct fwd_opts {
 	/* told when a connection whose owner is not NULL ends (the agent counts per pod) */
 	void (*ended)(void *ctx, void *owner);
 	void *ended_ctx;
+	/* told of each connect to a target's address: 0 (connected) or the
+	 * errno it failed with (ETIMEDOUT: the connect timeout); ended_ctx */
+	void (*connected)(void *ctx, const struct sockaddr *sa, int err);
 };
 
 struct fwd;

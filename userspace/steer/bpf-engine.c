@@ -38,6 +38,8 @@ struct bpf_engine {
 	uint32_t *retired; /* sets no service names since the last sync: deleted at the next */
 	size_t n_retired;
 	int lock_fd; /* the bpffs directory, flock()ed shared while we run */
+	bpf_engine_health_fn up; /* endpoint health (NULL: every endpoint healthy) */
+	void *up_ctx;
 };
 
 struct hook {
@@ -98,6 +100,8 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_FORGED_MARK] = "forged_agent_mark",
 	[MS_CNT_DNS_MAP_FAIL] = "deny_dns_map_full",
 	[MS_CNT_DENY_PKT_REROUTE] = "deny_packet_rerouted",
+	[MS_CNT_KERNEL_UNHEALTHY] = "kernel_path_unhealthy",
+	[MS_CNT_KSTAT_FULL] = "kernel_path_stats_full",
 };
 
 const char *bpf_counter_name(int idx)
@@ -420,26 +424,75 @@ static uint64_t eps_digest(const struct ms_ep *v, size_t n)
 	return h;
 }
 
-/* The endpoints of a kernel-path port, as the programs read them: those of
- * the best priority level (the lower ones serve only while it cannot, and
- * nothing here says it cannot yet: no health checks). */
-static size_t eps_of(const struct ms_port *p, struct ms_ep **ret)
+/* The endpoints of a kernel-path port, as the programs read them: the
+ * healthy ones of the best priority level that has a healthy endpoint (the
+ * lower levels serve only while no better endpoint is healthy). None
+ * healthy: an empty set, *unhealthy said (connect() is refused at once with
+ * ECONNREFUSED, counted apart from a service without endpoints). */
+static size_t eps_of(const struct bpf_engine *e, const struct ms_port *p, struct ms_ep **ret, bool *unhealthy)
 {
 	struct ms_ep *v = xcalloc(p->n_eps ? p->n_eps : 1, sizeof(*v));
 	unsigned best = 256;
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->n_eps; i++)
-		if (p->eps[i].priority < best)
+		if (p->eps[i].priority < best && (!e->up || e->up(e->up_ctx, &p->eps[i].ip, p->eps[i].port)))
 			best = p->eps[i].priority;
 	for (size_t i = 0; i < p->n_eps; i++) {
-		if (p->eps[i].priority != best)
+		if (p->eps[i].priority != best || (e->up && !e->up(e->up_ctx, &p->eps[i].ip, p->eps[i].port)))
 			continue;
 		memcpy(v[n].addr, p->eps[i].ip.b, 16);
 		v[n++].port = p->eps[i].port;
 	}
+	*unhealthy = p->n_eps && !n;
 	*ret = v;
 	return n;
+}
+
+void bpf_engine_health_set(struct bpf_engine *e, bpf_engine_health_fn up, void *ctx)
+{
+	e->up = up;
+	e->up_ctx = ctx;
+}
+
+/* Is endpoint x of port p in the pinned set of v? */
+static bool in_set(struct bpf_engine *e, const struct ms_svc *v, const struct ms_endpoint *x)
+{
+	for (uint32_t i = 0; i < v->n_eps; i++) {
+		struct ms_ep_key k = { .eps_id = v->eps_id, .idx = i };
+		struct ms_ep ep;
+		if (bpf_map__lookup_elem(e->skel->maps.ms_endpoints, &k, sizeof(k), &ep, sizeof(ep), 0) == 0 &&
+		    ep.port == x->port && !memcmp(ep.addr, x->ip.b, 16))
+			return true;
+	}
+	return false;
+}
+
+void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
+			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx)
+{
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct ms_service *s = &c->svcs[i];
+		const struct ms_mesh *mesh = cfg_find_mesh(c, s->mesh);
+		for (size_t p = 0; mesh && p < s->n_ports; p++) {
+			const struct ms_port *sp = &s->ports[p];
+			struct ms_svc_key k = { .mesh_id = mesh->id, .port = sp->port };
+			struct ms_svc v;
+			unsigned level = 256;
+			memcpy(k.vip, s->vip.b, 16);
+			if (steer_port_path(c, s, p, e->node_proxy, NULL) != MS_PATH_KERNEL ||
+			    bpf_map__lookup_elem(e->skel->maps.ms_services, &k, sizeof(k), &v, sizeof(v), 0) < 0 ||
+			    v.path != MS_PATH_KERNEL || (!v.n_eps && !(v.flags & MS_SVC_UNHEALTHY)))
+				continue;
+			/* the set's level: that of the best endpoint in it */
+			for (size_t j = 0; j < sp->n_eps; j++)
+				if (sp->eps[j].priority < level && in_set(e, &v, &sp->eps[j]))
+					level = sp->eps[j].priority;
+			for (size_t j = 0; j < sp->n_eps; j++)
+				if (sp->eps[j].priority <= level && !in_set(e, &v, &sp->eps[j]))
+					down(ctx, &sp->eps[j].ip, sp->eps[j].port);
+		}
+	}
 }
 
 static void del_sets(struct bpf_engine *e, const uint32_t *ids, size_t n)
@@ -520,7 +573,8 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 			vals[n] = (struct ms_svc){ .kind = s->kind == MS_KIND_MESH_SERVICE ? MS_SVC_MESH : MS_SVC_EXTERNAL };
 			if (steer_port_path(c, s, p, e->node_proxy, NULL) == MS_PATH_KERNEL) {
 				struct ms_ep *eps;
-				size_t ne = eps_of(&s->ports[p], &eps);
+				bool unhealthy;
+				size_t ne = eps_of(e, &s->ports[p], &eps, &unhealthy);
 				struct eps_cur want_cur = { .key = want[n], .n = (uint16_t)ne, .digest = eps_digest(eps, ne) };
 				const struct eps_cur *was = e->cur ? bsearch(&want_cur, e->cur, e->n_cur, sizeof(*e->cur), eps_cur_cmp) : NULL;
 				if (was && was->n == want_cur.n && was->digest == want_cur.digest) {
@@ -536,6 +590,7 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 				}
 				free(eps);
 				vals[n].path = MS_PATH_KERNEL;
+				vals[n].flags = unhealthy ? MS_SVC_UNHEALTHY : 0;
 				vals[n].n_eps = want_cur.n;
 				vals[n].eps_id = want_cur.eps_id;
 				cur = xrealloc(cur, n_cur + 1, sizeof(*cur));
@@ -666,4 +721,57 @@ int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX])
 	}
 	free(vals);
 	return 0;
+}
+
+/* The CPUs' values of one per-CPU ms_kstat, summed. */
+static void kstat_sum(const struct ms_kstat *v, int ncpu, struct ms_kstat *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (int c = 0; c < ncpu; c++) {
+		ret->opened += v[c].opened;
+		ret->failed += v[c].failed;
+		ret->closed += v[c].closed;
+		ret->bytes_acked += v[c].bytes_acked;
+		ret->bytes_received += v[c].bytes_received;
+	}
+}
+
+/* Every entry of a kernel-path stats map (key_size bytes of key), summed
+ * over the CPUs. */
+static int kstats_walk(struct bpf_engine *e, struct bpf_map *m, size_t key_size,
+		       void (*fn)(const void *key, const struct ms_kstat *v, void *ctx), void *ctx)
+{
+	uint8_t k[64], next[64];
+	struct ms_kstat *vals = xcalloc((size_t)e->ncpu, sizeof(*vals)), sum;
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (key_size <= sizeof(k) && bpf_map__get_next_key(m, prev, next, key_size) == 0 && n++ < 1u << 20) {
+		memcpy(k, next, key_size);
+		prev = k;
+		if (bpf_map__lookup_elem(m, k, key_size, vals, sizeof(*vals) * (size_t)e->ncpu, 0) < 0)
+			continue; /* gone meanwhile (LRU) */
+		kstat_sum(vals, e->ncpu, &sum);
+		fn(k, &sum, ctx);
+	}
+	free(vals);
+	return 0;
+}
+
+int bpf_engine_ep_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+			void *ctx)
+{
+	return kstats_walk(e, e->skel->maps.ms_ep_stats, sizeof(struct ms_ep_stat_key), fn, ctx);
+}
+
+int bpf_engine_pod_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+			 void *ctx)
+{
+	return kstats_walk(e, e->skel->maps.ms_pod_stats, sizeof(uint64_t), fn, ctx);
+}
+
+int bpf_engine_svc_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+			 void *ctx)
+{
+	return kstats_walk(e, e->skel->maps.ms_svc_stats, sizeof(struct ms_svc_key), fn, ctx);
 }

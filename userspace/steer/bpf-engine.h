@@ -42,8 +42,14 @@ int bpf_engine_pod_list(struct bpf_engine *e, uint64_t **ret, size_t *ret_n);
 /* Replace the pod's CIDR exclusions. */
 int bpf_engine_excl_set(struct bpf_engine *e, uint64_t cookie, const struct ms_cidr *cidrs,
 			size_t n);
+/* Whether an endpoint is healthy; the sets svcs_sync writes hold only those. */
+typedef bool (*bpf_engine_health_fn)(void *ctx, const struct ms_addr *addr, uint16_t port);
+void bpf_engine_health_set(struct bpf_engine *e, bpf_engine_health_fn up, void *ctx);
+/* See steer_ops.health_adopt. */
+void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
+			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx);
 /* Make ms_services hold exactly the VIPs of c, and ms_endpoints the
- * endpoint sets of the kernel-path ones. */
+ * endpoint sets of the kernel-path ones (healthy endpoints only). */
 int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c);
 /* Look up and delete the original destination of an accepted connection. */
 int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_addr *client,
@@ -56,3 +62,11 @@ int bpf_engine_dns_origin(struct bpf_engine *e, uint64_t cookie, uint16_t client
 void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns);
 int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX]);
 const char *bpf_counter_name(int idx);
+/* The kernel path's counters, one call of fn per entry (key: a struct
+ * ms_ep_stat_key, a netns cookie, a struct ms_svc_key), summed over CPUs. */
+int bpf_engine_ep_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+			void *ctx);
+int bpf_engine_pod_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+			 void *ctx);
+int bpf_engine_svc_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+			 void *ctx);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bpf-engine.h"
 #include "log.h"
@@ -100,6 +101,87 @@ static size_t sb_counters(struct steer *s, struct steer_counter *ret, size_t max
 	return n;
 }
 
+static void sb_health_set(struct steer *s, steer_health_fn up, void *ctx)
+{
+	bpf_engine_health_set(eng(s), up, ctx);
+}
+
+struct grow {
+	void *v;
+	size_t n, size;
+};
+
+static void *grow_one(struct grow *g)
+{
+	g->v = xrealloc(g->v, g->n + 1, g->size);
+	return (char *)g->v + g->n++ * g->size;
+}
+
+static void ep_one(const void *key, const struct ms_kstat *v, void *ctx)
+{
+	const struct ms_ep_stat_key *k = key;
+	struct steer_ep_stat *x = grow_one(ctx);
+
+	memset(x, 0, sizeof(*x));
+	memcpy(x->addr.b, k->addr, 16);
+	x->port = k->port;
+	x->k = *v;
+}
+
+static size_t sb_kernel_eps(struct steer *s, struct steer_ep_stat **ret)
+{
+	struct grow g = { .size = sizeof(**ret) };
+
+	bpf_engine_ep_stats(eng(s), ep_one, &g);
+	*ret = g.v;
+	return g.n;
+}
+
+static void svc_one(const void *key, const struct ms_kstat *v, void *ctx)
+{
+	const struct ms_svc_key *k = key;
+	struct steer_svc_stat *x = grow_one(ctx);
+
+	memset(x, 0, sizeof(*x));
+	x->mesh_id = k->mesh_id;
+	memcpy(x->vip.b, k->vip, 16);
+	x->port = k->port;
+	x->k = *v;
+}
+
+static size_t sb_kernel_svcs(struct steer *s, struct steer_svc_stat **ret)
+{
+	struct grow g = { .size = sizeof(**ret) };
+
+	bpf_engine_svc_stats(eng(s), svc_one, &g);
+	*ret = g.v;
+	return g.n;
+}
+
+static void pod_one(const void *key, const struct ms_kstat *v, void *ctx)
+{
+	struct ms_kstat *t = ctx;
+
+	(void)key;
+	t->opened += v->opened;
+	t->failed += v->failed;
+	t->closed += v->closed;
+	t->bytes_acked += v->bytes_acked;
+	t->bytes_received += v->bytes_received;
+}
+
+static void sb_kernel_total(struct steer *s, struct ms_kstat *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	bpf_engine_pod_stats(eng(s), pod_one, ret);
+}
+
+static void sb_health_adopt(struct steer *s, const struct ms_config *c,
+			    void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx)
+{
+	bpf_engine_health_adopt(eng(s), c, down, ctx);
+}
+
 static const char *sb_describe(struct steer *s)
 {
 	return container_of(s, struct steer_bpf, s)->desc;
@@ -117,6 +199,11 @@ static const struct steer_ops steer_bpf_ops = {
 	.dns_origin = sb_dns_origin,
 	.counters = sb_counters,
 	.describe = sb_describe,
+	.health_set = sb_health_set,
+	.kernel_eps = sb_kernel_eps,
+	.kernel_svcs = sb_kernel_svcs,
+	.kernel_total = sb_kernel_total,
+	.health_adopt = sb_health_adopt,
 };
 
 int steer_bpf_open(const struct steer_opts *o, struct steer **ret)

@@ -57,6 +57,24 @@ struct steer_counter {
 
 struct steer;
 
+/* Whether an endpoint is healthy (the agent's health checks). */
+typedef bool (*steer_health_fn)(void *ctx, const struct ms_addr *addr, uint16_t port);
+
+/* The kernel path's counters (struct ms_kstat: opened, failed, closed,
+ * bytes at close), as the engine keeps them without the agent. */
+struct steer_ep_stat {
+	struct ms_addr addr;
+	uint16_t port;
+	struct ms_kstat k;
+};
+
+struct steer_svc_stat {
+	uint32_t mesh_id;
+	struct ms_addr vip;
+	uint16_t port;
+	struct ms_kstat k;
+};
+
 struct steer_ops {
 	const char *name;
 	void (*close)(struct steer *s);
@@ -77,6 +95,21 @@ struct steer_ops {
 	int (*dns_origin)(struct steer *s, const struct steer_pod *p, const struct ms_addr *client, uint16_t cport,
 			  const struct ms_addr *self, uint16_t self_port, struct ms_addr *ret, uint16_t *ret_port);
 	size_t (*counters)(struct steer *s, struct steer_counter *ret, size_t max);
+	/* Optional (NULL: the engine has no kernel path). health_set: the sets
+	 * svcs_sync writes hold only endpoints up() says are healthy (the
+	 * caller calls svcs_sync again when health changes). kernel_eps and
+	 * kernel_svcs: the kernel path's totals per endpoint and per service
+	 * port (malloc'd array, its length); kernel_total: over every pod. */
+	void (*health_set)(struct steer *s, steer_health_fn up, void *ctx);
+	size_t (*kernel_eps)(struct steer *s, struct steer_ep_stat **ret);
+	size_t (*kernel_svcs)(struct steer *s, struct steer_svc_stat **ret);
+	void (*kernel_total)(struct steer *s, struct ms_kstat *ret);
+	/* Before the first svcs_sync: down() for each endpoint of c's
+	 * kernel-path ports that the sets already in the kernel (an earlier
+	 * agent's) leave out while they are at its level or a lower-numbered one
+	 * (it was unhealthy when that agent last wrote them). */
+	void (*health_adopt)(struct steer *s, const struct ms_config *c,
+			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx);
 	/* A line for `status` (back end, attach point). */
 	const char *(*describe)(struct steer *s);
 };
