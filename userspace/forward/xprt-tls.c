@@ -241,6 +241,10 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 			} else if (e == SSL_ERROR_WANT_READ) {
 				c->u_rd = false; /* edge-triggered: the next EPOLLIN sets it */
 			} else if (e != SSL_ERROR_WANT_WRITE) {
+				char why[256] = "";
+				ERR_error_string_n(ERR_peek_error(), why, sizeof(why));
+				log_debug("conn %llu: TLS read from %s failed (%d): %s", (unsigned long long)c->id,
+					  fwd_conn_upstream(c), e, why);
 				ERR_clear_error();
 				return xprt_end(c, FWD_END_RESET_UPSTREAM, true, false);
 			}
