@@ -218,9 +218,10 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 		/* kTLS RX: SSL_read only for a record splice refused, once the
 		 * pipe holds nothing that came before it. */
 		bool ssl_rd = !c->ktls_rx || (c->down.ctl && c->down.in_pipe == 0 && c->dlen == 0);
-		bool ctl = ssl_rd && c->ktls_rx;
+		bool ctl = ssl_rd && c->ktls_rx, read = false;
 		while (ssl_rd && !c->down.eof && c->doff == 0 && TLS_BUF - c->dlen >= TLS_RECORD &&
 		       (c->u_rd || SSL_has_pending(c->ssl))) {
+			read = true;
 			if (!c->dbuf)
 				c->dbuf = xrealloc(NULL, TLS_BUF, 1);
 			n = SSL_read(c->ssl, c->dbuf + c->dlen, (int)(TLS_BUF - c->dlen));
@@ -250,7 +251,7 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 			}
 			break;
 		}
-		if (ctl) {
+		if (ctl && read) {
 			c->down.ctl = false; /* taken (with any data after it): splice again */
 			progress = true;
 		}
