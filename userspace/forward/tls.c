@@ -393,7 +393,9 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 #ifdef SSL_OP_ENABLE_KTLS
-	c->ktls = tls_ktls_usable();
+	/* Kernel TLS cannot renegotiate (OpenSSL refuses once a direction is in
+	 * the kernel): a service that allows renegotiation stays in userspace. */
+	c->ktls = tls_ktls_usable() && !t->allow_renegotiation;
 	if (c->ktls)
 		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS); /* the kernel takes each direction it can */
 #endif
