@@ -33,6 +33,12 @@ EXTRA_NETNS=() # more namespaces a test made; removed on exit too
 
 log() { echo "[$(date +%T)] $*"; }
 
+# MS_TIME_SCALE (default 1): the factor a slow machine needs on the suites'
+# short waits and deadlines (tests/kernels/run.sh sets 4 under emulation).
+TIME_SCALE=${MS_TIME_SCALE:-1}
+ts() { awk -v t="$1" -v k="$TIME_SCALE" 'BEGIN { print t * k }'; } # seconds (or ms), scaled
+tsleep() { sleep "$(ts "$1")"; }
+
 cleanup() {
 	local rc=$?
 	set +e

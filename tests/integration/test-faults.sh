@@ -57,7 +57,7 @@ case_sigkill_under_load() {
 	done
 	t1=$(date +%s%N)
 	echo "pods still enabled: $(ms pods | grep -c enabled); first new connection $(((t1 - t0) / 1000000)) ms after the restarted agent was ready"
-	[ "$(ms pods | grep -c enabled)" = 2 ] && [ $(((t1 - t0) / 1000000)) -lt 1000 ] &&
+	[ "$(ms pods | grep -c enabled)" = 2 ] && [ $(((t1 - t0) / 1000000)) -lt "$(ts 1000)" ] &&
 		in_pod "$NS_B" $PEER many 242.0.0.10 80 200 16 1000
 }
 case_no_stale_entries() {
@@ -149,14 +149,14 @@ case_handover() {
 		[ $rc = 0 ] && [ "$(stat forwarder.started)" -gt 0 ] && [ "$(ms pods | grep -c enabled)" = 2 ]
 }
 case_sigterm_drains() {
-	in_pod "$NS_B" $PEER hold 242.0.0.10 80 2 >"$T/hold2.out" 2>&1 &
+	in_pod "$NS_B" $PEER hold 242.0.0.10 80 "$(ts 2)" >"$T/hold2.out" 2>&1 &
 	local hold=$! t0
-	sleep 0.5
+	tsleep 0.5
 	t0=$(date +%s%N)
 	kill -TERM "$AGENT_PID"
-	sleep 0.2
+	tsleep 0.2
 	# draining: a new connection of a fail-closed pod is refused at once
-	in_pod "$NS_B" $PEER timed-refused 242.0.0.10 80 0.5 || return 1
+	in_pod "$NS_B" $PEER timed-refused 242.0.0.10 80 "$(ts 0.5)" || return 1
 	wait $hold || { echo "held connection: $(cat "$T/hold2.out")"; return 1; }
 	wait "$AGENT_PID"
 	local rc=$?

@@ -160,7 +160,8 @@ networking:
       inline: $CA1
 YAML
 
-MESHSPLICE_SYSTEM_CA_PATH=$P/ca1.pem start_agent || exit 1
+# MS_KTLS: the agent's --ktls (auto: kernel TLS where the kernel has it)
+MESHSPLICE_SYSTEM_CA_PATH=$P/ca1.pem start_agent --ktls "${MS_KTLS:-auto}" || exit 1
 ms enable --netns "/var/run/netns/$NS_A" --name tls/a >/dev/null || exit 1
 
 last() { tail -1 "$T/tls-$1.log" 2>/dev/null; }
@@ -297,12 +298,12 @@ case_curl() {
 check "curl http://VIP through a MeshExternalService with TLS returns the nginx page" case_curl
 
 reneg() { # vip port expect(ok|fail)
-	in_pod "$NS_A" $PEER until "$1" 443 after 5 >"$T/reneg.out" 2>&1 &
+	in_pod "$NS_A" $PEER until "$1" 443 after "$(ts 5)" >"$T/reneg.out" 2>&1 &
 	local c=$!
-	for _ in $(seq 30); do grep -q connected "$T/reneg.out" && break; sleep 0.1; done
-	sleep 0.3
+	for _ in $(seq "$(ts 30)"); do grep -q connected "$T/reneg.out" && break; sleep 0.1; done
+	tsleep 0.3
 	echo r >"$T/f$2"   # s_server: renegotiate
-	sleep 0.5
+	tsleep 0.5
 	echo after >"$T/f$2"
 	wait $c
 	local rc=$?

@@ -56,7 +56,7 @@ enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, 
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
        O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE,
-       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP };
+       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP, O_KTLS };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -177,6 +177,8 @@ static void usage(void)
 		       num_get(&nums[i]));
 	}
 	printf("  --no-nodelay           leave Nagle on for proxied sockets (default: TCP_NODELAY)\n"
+	       "  --ktls auto|off        auto: TLS to endpoints goes to kernel TLS, bytes spliced, where\n"
+	       "                         the kernel and the cipher allow (default: auto)\n"
 	       "  --no-dns               capture no pod's DNS (mesh hostnames then do not resolve)\n"
 	       "  --dns-upstream IP,...  resolvers any pod may query when its mesh has passthrough off, beside\n"
 	       "                         its own (enable --dns-server) (default: the node's resolv.conf)\n"
@@ -253,6 +255,7 @@ int main(int argc, char **argv)
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
 		{ "force", no_argument, NULL, O_FORCE },
+		{ "ktls", required_argument, NULL, O_KTLS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -320,6 +323,13 @@ int main(int argc, char **argv)
 			o.no_nodelay = true;
 			break;
 		case O_NO_DNS: o.no_dns = true; break;
+		case O_KTLS:
+			if (!streq(optarg, "auto") && !streq(optarg, "off")) {
+				fprintf(stderr, "meshspliced: --ktls takes auto or off\n");
+				return 2;
+			}
+			tls_ktls_set(streq(optarg, "auto"));
+			break;
 		case O_LOG: {
 			enum log_level l;
 			if (log_parse_level(optarg, &l) < 0) {

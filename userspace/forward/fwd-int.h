@@ -18,6 +18,7 @@ struct fwd_dir {
 	uint64_t bytes; /* bytes delivered to the destination */
 	bool eof;       /* source sent FIN */
 	bool shut;      /* FIN forwarded (shutdown(SHUT_WR) on the destination) */
+	bool ctl;       /* kTLS source: its next record is not data; SSL_read takes it */
 };
 
 enum fwd_state { FWD_CONNECTING, FWD_HANDSHAKE, FWD_OPEN };
@@ -49,6 +50,8 @@ struct fwd_conn {
 	size_t ulen, uoff, dlen, doff;
 	bool reneg_seen;
 	bool reneg_allowed;
+	/* kernel TLS took this direction: bytes are spliced, not SSL_write/SSL_read */
+	bool ktls_tx, ktls_rx;
 	struct fwd_conn *prev, *next;
 };
 
@@ -99,3 +102,16 @@ void fwd_touch(struct fwd_conn *c);
 const char *fwd_conn_upstream(const struct fwd_conn *c);
 /* Bytes a direction holds in its pipe at most. */
 size_t fwd_pipe_cap(const struct fwd *f);
+
+enum pump_result { PUMP_OK, PUMP_SRC_RESET, PUMP_DST_RESET, PUMP_ERROR };
+enum {
+	PUMP_NO_FIN = 1,   /* at the source's EOF leave the FIN to the caller (close_notify first) */
+	PUMP_KTLS_SRC = 2, /* the source is a kTLS RX socket: EINVAL/EIO from splice sets d->ctl */
+};
+/* Move what can move from src to dst through d's pipe (xprt-splice.c).
+ * Consumes readiness until the kernel says EAGAIN, as edge-triggered epoll
+ * requires. */
+enum pump_result fwd_pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *d, int src, int dst, bool *src_rd,
+			  bool *dst_wr, unsigned flags);
+/* Give d's pipe back to the pool (closed if it holds bytes or failed). */
+void fwd_pipe_put(struct fwd *f, struct fwd_dir *d, bool failed);

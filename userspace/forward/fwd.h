@@ -92,7 +92,11 @@ struct fwd_stats {
 	uint64_t connect_retries;
 	uint64_t bytes_up, bytes_down;
 	uint64_t pipes_created, pipes_pooled, pipe_errors;
-	uint64_t tls_handshakes, tls_resumed, tls_ktls;
+	uint64_t tls_handshakes, tls_resumed;
+	/* connections whose TX (to the endpoint) or RX went to kernel TLS; with
+	 * kTLS usable, those that stayed in userspace both ways (a cipher or
+	 * version the kernel or OpenSSL cannot hand over) */
+	uint64_t tls_ktls_tx, tls_ktls_rx, tls_ktls_userspace;
 	uint64_t tls_fail[TLS_FAIL__MAX];
 };
 

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -11,10 +13,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "util.h"
+
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
 
 #define MAX_SESSIONS 64
 /* How long a verified chain is accepted again without building it anew, at
@@ -82,6 +91,34 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 		return 1;
 	}
 	return ok;
+}
+
+static bool ktls_off;
+static int ktls_kernel = -1; /* -1: not probed yet; 0: no TLS ULP; 1: it is there */
+
+void tls_ktls_set(bool on)
+{
+	ktls_off = !on;
+}
+
+/* Once per process and silent where the kernel has no TLS (a debug line):
+ * the ULP needs an established socket, so an unconnected one tells whether
+ * it exists without setting it up (the module loads on demand here). */
+bool tls_ktls_usable(void)
+{
+	if (ktls_off)
+		return false;
+	if (ktls_kernel < 0) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
+		if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0)
+			e = errno;
+		if (fd >= 0)
+			close(fd);
+		ktls_kernel = fd >= 0 && e != ENOENT && e != ENOPROTOOPT;
+		log_debug("kTLS: the kernel %s the TLS ULP (%s)", ktls_kernel ? "offers" : "lacks",
+			  fd < 0 ? "no socket" : e ? strerror(e) : "set");
+	}
+	return ktls_kernel == 1;
 }
 
 static uint64_t verify_cached;
@@ -359,10 +396,14 @@ int tls_ctx_new(const struct ms_tls *t, enum ms_proto proto, struct tls_ctx **re
 	/* A peer's EOF without close_notify is forwarded as a FIN (one documented way;
 	 * counted by the forwarder), like most HTTP clients treat it. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-#ifdef SSL_OP_ENABLE_KTLS
-	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS); /* used only where the kernel has CONFIG_TLS */
-#endif
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_ENABLE_KTLS
+	/* Kernel TLS cannot renegotiate (OpenSSL refuses once a direction is in
+	 * the kernel): a service that allows renegotiation stays in userspace. */
+	c->ktls = tls_ktls_usable() && !t->allow_renegotiation;
+	if (c->ktls)
+		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS); /* the kernel takes each direction it can */
+#endif
 	/* read several records per recv(2) instead of header, then body */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(ctx, 65536);

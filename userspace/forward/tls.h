@@ -42,6 +42,7 @@ struct tls_ctx {
 	enum ms_verify_mode mode;
 	bool allow_renegotiation;
 	bool no_resume; /* MESHSPLICE_TLS_NO_RESUME=1: full handshakes (benchmarks) */
+	bool ktls;      /* asked OpenSSL for kernel TLS (tls_ktls_usable) */
 	char *server_name; /* NULL: the endpoint's DNS name */
 	bool sni_disabled;
 	struct ms_san *sans;
@@ -87,6 +88,15 @@ int tls_verify_chain(X509_STORE_CTX *x, void *arg);
 
 /* The name check alone, on a certificate (mode not consulted). */
 int tls_check_cert(const struct tls_ctx *c, X509 *cert, const struct tls_target *tt);
+
+/* Kernel TLS: with it on (the default) and a kernel that offers the TLS ULP
+ * (probed once: TCP_ULP "tls" on an unconnected socket gives ENOTCONN where
+ * the ULP exists, ENOENT where it does not), contexts ask OpenSSL for kTLS
+ * (SSL_OP_ENABLE_KTLS) and the forwarder splices what went to the kernel.
+ * Call before the first tls_ctx_new. */
+void tls_ktls_set(bool on);
+/* Whether new contexts ask for kTLS (the option, and the kernel's answer). */
+bool tls_ktls_usable(void);
 
 /* Pure matchers, exposed for the unit tests. */
 bool tls_san_match(const struct ms_san *want, size_t n, X509 *cert);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The plain transport: bytes move socket → pipe → socket with splice(2),
  * never through userspace; a pipe per direction is lent from the pool only
- * while bytes are in flight. */
+ * while bytes are in flight. The TLS transport pumps the directions the
+ * kernel's TLS took over with the same loop (fwd_pump). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -34,7 +35,7 @@ static int pipe_get(struct fwd *f, struct fwd_dir *d)
 
 /* An empty pipe goes back to the pool; one with bytes in it or that failed
  * is closed (its content cannot be trusted to belong to nobody). */
-static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
+void fwd_pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
 {
 	if (d->pipe[0] < 0)
 		return;
@@ -50,19 +51,15 @@ static void pipe_put(struct fwd *f, struct fwd_dir *d, bool failed)
 	d->in_pipe = 0;
 }
 
-enum pump_result { PUMP_OK, PUMP_SRC_RESET, PUMP_DST_RESET, PUMP_ERROR };
-
-/* Move what can move from src to dst through d's pipe. Consumes readiness
- * until the kernel says EAGAIN, as edge-triggered epoll requires. */
-static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *d, int src,
-			     int dst, bool *src_rd, bool *dst_wr)
+enum pump_result fwd_pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *d, int src, int dst, bool *src_rd,
+			  bool *dst_wr, unsigned flags)
 {
 	size_t cap = fwd_pipe_cap(f);
 
 	for (;;) {
 		bool progress = false;
 
-		if (!d->eof && *src_rd && d->in_pipe < cap) {
+		if (!d->eof && !d->ctl && *src_rd && d->in_pipe < cap) {
 			if (pipe_get(f, d) < 0)
 				return PUMP_ERROR;
 			ssize_t n = splice(src, NULL, d->pipe[1], NULL, cap - d->in_pipe,
@@ -80,6 +77,14 @@ static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *
 					*src_rd = false;
 			} else if (errno == EINTR) {
 				progress = true;
+			} else if ((flags & PUMP_KTLS_SRC) && (errno == EINVAL || errno == EIO)) {
+				/* kTLS: the next record is not data (an alert, a
+				 * handshake message); the pipe drains first, then
+				 * the caller reads it with recvmsg (SSL_read). */
+				d->ctl = true;
+				progress = true;
+			} else if ((flags & PUMP_KTLS_SRC) && errno == EBADMSG) {
+				return PUMP_SRC_RESET; /* a record that does not decrypt: as SSL_read's failure */
 			} else if (errno == ECONNRESET || errno == ETIMEDOUT || errno == EPIPE) {
 				return PUMP_SRC_RESET;
 			} else {
@@ -111,12 +116,12 @@ static enum pump_result pump(struct fwd *f, struct fwd_conn *c, struct fwd_dir *
 			break;
 	}
 	/* FIN goes only after every byte before it. */
-	if (d->eof && d->in_pipe == 0 && !d->shut) {
+	if (!(flags & PUMP_NO_FIN) && d->eof && d->in_pipe == 0 && !d->shut) {
 		shutdown(dst, SHUT_WR);
 		d->shut = true;
 	}
 	if (d->in_pipe == 0)
-		pipe_put(f, d, false); /* idle connections hold no pipe */
+		fwd_pipe_put(f, d, false); /* idle connections hold no pipe */
 	return PUMP_OK;
 }
 
@@ -148,9 +153,9 @@ static enum xprt_rc splice_run(struct fwd *f, struct fwd_conn *c)
 	enum pump_result up, down = PUMP_OK;
 	bool client_reset = false, upstream_reset = false;
 
-	up = pump(f, c, &c->up, c->cfd, c->ufd, &c->c_rd, &c->u_wr);
+	up = fwd_pump(f, c, &c->up, c->cfd, c->ufd, &c->c_rd, &c->u_wr, 0);
 	if (up == PUMP_OK)
-		down = pump(f, c, &c->down, c->ufd, c->cfd, &c->u_rd, &c->c_wr);
+		down = fwd_pump(f, c, &c->down, c->ufd, c->cfd, &c->u_rd, &c->c_wr, 0);
 	if (c->up.bytes + c->down.bytes != before || c->up.eof != up_eof || c->down.eof != down_eof)
 		fwd_touch(c);
 	/* Client → upstream: the source is the client; upstream → client: the reverse. */
@@ -187,8 +192,8 @@ static enum xprt_rc splice_start(struct fwd *f, struct fwd_conn *c)
 
 static void splice_release(struct fwd *f, struct fwd_conn *c, bool failed)
 {
-	pipe_put(f, &c->up, failed);
-	pipe_put(f, &c->down, failed);
+	fwd_pipe_put(f, &c->up, failed);
+	fwd_pipe_put(f, &c->down, failed);
 }
 
 const struct xprt_ops xprt_splice = {

@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* The TLS transport: the forwarder originates TLS to the endpoint (OpenSSL 3;
  * tls.c builds the contexts and verifies); plaintext from the client is
- * staged in bounded buffers and goes out with SSL_write, and the reverse. */
+ * staged in bounded buffers and goes out with SSL_write, and the reverse.
+ * Where OpenSSL handed a direction to kernel TLS after the handshake
+ * (SSL_OP_ENABLE_KTLS: TLS 1.2 both ways, TLS 1.3 sending only with
+ * OpenSSL 3.0), that direction's bytes are spliced as in xprt-splice.c:
+ * plaintext into the kTLS socket, plaintext out of it. A record splice
+ * cannot take (an alert, a handshake message) is read with SSL_read, whose
+ * kTLS path takes it with recvmsg and its record-type cmsg; then splicing
+ * resumes. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,9 +86,16 @@ static enum xprt_rc tls_handshake(struct fwd *f, struct fwd_conn *c)
 		if (SSL_session_reused(c->ssl))
 			f->st.tls_resumed++;
 #ifdef BIO_get_ktls_send
-		if (BIO_get_ktls_send(SSL_get_wbio(c->ssl)))
-			f->st.tls_ktls++;
+		c->ktls_tx = BIO_get_ktls_send(SSL_get_wbio(c->ssl));
+		c->ktls_rx = BIO_get_ktls_recv(SSL_get_rbio(c->ssl));
 #endif
+		f->st.tls_ktls_tx += c->ktls_tx;
+		f->st.tls_ktls_rx += c->ktls_rx;
+		if (t->tls->ktls && !c->ktls_tx && !c->ktls_rx)
+			f->st.tls_ktls_userspace++;
+		/* Records OpenSSL read ahead before the kernel took over go through
+		 * SSL_read first. */
+		c->down.ctl = c->ktls_rx && SSL_has_pending(c->ssl);
 		/* A full handshake's session is kept for the next connection; a
 		 * resumed one would only put back the ticket it just used (TLS 1.3
 		 * tickets arrive later, through the new-session callback). */
@@ -91,8 +105,10 @@ static enum xprt_rc tls_handshake(struct fwd *f, struct fwd_conn *c)
 			SSL_SESSION_free(sess);
 		}
 		c->u_rd = c->u_wr = true; /* OpenSSL may hold decrypted bytes already */
-		log_debug("conn %llu: TLS %s to %s%s", (unsigned long long)c->id, SSL_get_version(c->ssl),
-			  log_escape(t->label), SSL_session_reused(c->ssl) ? " (resumed)" : "");
+		log_debug("conn %llu: TLS %s %s to %s%s%s%s", (unsigned long long)c->id, SSL_get_version(c->ssl),
+			  SSL_get_cipher_name(c->ssl), log_escape(t->label),
+			  SSL_session_reused(c->ssl) ? " (resumed)" : "", c->ktls_tx ? ", kTLS TX" : "",
+			  c->ktls_rx ? ", kTLS RX" : "");
 		return XPRT_READY;
 	}
 	e = SSL_get_error(c->ssl, r);
@@ -102,14 +118,40 @@ static enum xprt_rc tls_handshake(struct fwd *f, struct fwd_conn *c)
 	return tls_failed(f, c, fail, why);
 }
 
+/* A spliced direction failed; up: client → upstream. */
+static enum xprt_rc ktls_failed(struct fwd_conn *c, enum pump_result r, bool up)
+{
+	if (r == (up ? PUMP_SRC_RESET : PUMP_DST_RESET))
+		return xprt_end(c, FWD_END_RESET_CLIENT, false, true);
+	if (r == (up ? PUMP_DST_RESET : PUMP_SRC_RESET))
+		return xprt_end(c, FWD_END_RESET_UPSTREAM, true, false);
+	log_warn_errno(errno, "conn %llu: splice %s kTLS failed: %m; resetting both sides", (unsigned long long)c->id,
+		       up ? "into" : "out of");
+	return xprt_end(c, FWD_END_ERROR, true, true);
+}
+
+/* What a spliced direction changes besides bytes (the loop goes on while
+ * anything moves). */
+static unsigned ktls_flags(const struct fwd_conn *c)
+{
+	return (unsigned)c->up.eof | (unsigned)c->down.eof << 1 | (unsigned)c->down.ctl << 2 |
+	       (unsigned)(c->up.in_pipe > 0) << 3 | (unsigned)(c->down.in_pipe > 0) << 4;
+}
+
 static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 {
 	for (;;) {
 		bool progress = false;
+		uint64_t moved = c->up.bytes + c->down.bytes;
+		unsigned eofs = ktls_flags(c);
 		int n, e;
 
 		/* client → upstream */
-		if (!c->up.eof && c->ulen == 0 && c->c_rd) {
+		if (c->ktls_tx) {
+			enum pump_result r = fwd_pump(f, c, &c->up, c->cfd, c->ufd, &c->c_rd, &c->u_wr, PUMP_NO_FIN);
+			if (r != PUMP_OK)
+				return ktls_failed(c, r, true);
+		} else if (!c->up.eof && c->ulen == 0 && c->c_rd) {
 			if (!c->ubuf)
 				c->ubuf = xrealloc(NULL, TLS_BUF, 1); /* not zeroed: filled before read */
 			ssize_t r = recv(c->cfd, c->ubuf, TLS_BUF, 0);
@@ -148,7 +190,7 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 				return xprt_end(c, FWD_END_RESET_UPSTREAM, true, false);
 			}
 		}
-		if (c->up.eof && c->ulen == 0 && !c->up.shut) {
+		if (c->up.eof && c->ulen == 0 && c->up.in_pipe == 0 && !c->up.shut) {
 			/* close_notify, then FIN: TLS half-close. Into a full send
 			 * buffer the alert goes only in part (WANT_WRITE): a FIN after
 			 * half an alert is a truncated record, and the server drops
@@ -168,8 +210,18 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 		 * has room for one, so the client gets them in one send. Only read
 		 * when the socket said readable or OpenSSL holds bytes already (a
 		 * read that would block costs a syscall per record otherwise). */
-		while (!c->down.eof && c->doff == 0 && TLS_BUF - c->dlen >= TLS_RECORD &&
+		if (c->ktls_rx && !c->down.ctl && c->dlen == 0) {
+			enum pump_result r = fwd_pump(f, c, &c->down, c->ufd, c->cfd, &c->u_rd, &c->c_wr, PUMP_KTLS_SRC);
+			if (r != PUMP_OK)
+				return ktls_failed(c, r, false);
+		}
+		/* kTLS RX: SSL_read only for a record splice refused, once the
+		 * pipe holds nothing that came before it. */
+		bool ssl_rd = !c->ktls_rx || (c->down.ctl && c->down.in_pipe == 0 && c->dlen == 0);
+		bool ctl = ssl_rd && c->ktls_rx, read = false;
+		while (ssl_rd && !c->down.eof && c->doff == 0 && TLS_BUF - c->dlen >= TLS_RECORD &&
 		       (c->u_rd || SSL_has_pending(c->ssl))) {
+			read = true;
 			if (!c->dbuf)
 				c->dbuf = xrealloc(NULL, TLS_BUF, 1);
 			n = SSL_read(c->ssl, c->dbuf + c->dlen, (int)(TLS_BUF - c->dlen));
@@ -190,10 +242,18 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 			} else if (e == SSL_ERROR_WANT_READ) {
 				c->u_rd = false; /* edge-triggered: the next EPOLLIN sets it */
 			} else if (e != SSL_ERROR_WANT_WRITE) {
+				char why[256] = "";
+				ERR_error_string_n(ERR_peek_error(), why, sizeof(why));
+				log_debug("conn %llu: TLS read from %s failed (%d): %s", (unsigned long long)c->id,
+					  fwd_conn_upstream(c), e, why);
 				ERR_clear_error();
 				return xprt_end(c, FWD_END_RESET_UPSTREAM, true, false);
 			}
 			break;
+		}
+		if (ctl && read) {
+			c->down.ctl = false; /* taken (with any data after it): splice again */
+			progress = true;
 		}
 		if (c->dlen == 0 && c->dbuf) {
 			free(c->dbuf); /* an idle connection holds no buffer */
@@ -214,11 +274,13 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 				return xprt_end(c, FWD_END_RESET_CLIENT, false, true);
 			}
 		}
-		if (c->down.eof && c->dlen == 0 && !c->down.shut) {
+		if (c->down.eof && c->dlen == 0 && c->down.in_pipe == 0 && !c->down.shut) {
 			shutdown(c->cfd, SHUT_WR);
 			c->down.shut = true;
 			progress = true;
 		}
+		if (moved != c->up.bytes + c->down.bytes || eofs != ktls_flags(c))
+			progress = true;
 		if (!progress)
 			break;
 		fwd_touch(c);
@@ -230,8 +292,9 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 
 static void tls_release(struct fwd *f, struct fwd_conn *c, bool failed)
 {
-	(void)f;
-	(void)failed;
+	fwd_pipe_put(f, &c->up, failed);
+	fwd_pipe_put(f, &c->down, failed);
+	c->ktls_tx = c->ktls_rx = c->down.ctl = false;
 	if (c->ssl) {
 		/* However the connection ended, its session stays resumable (RFC
 		 * 5246 7.2.1, from TLS 1.1 on). Without this OpenSSL marks the
