@@ -10,6 +10,7 @@
 
 #include "agent-t.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 
 void vips_load(struct agent *a)
@@ -133,9 +134,15 @@ void reload(struct agent *a, const char *why)
 	struct ms_config *c = NULL;
 	uint64_t t0 = now_ms();
 
+	/* RELOADING=1, then READY=1 whatever the outcome; not while draining
+	 * (STOPPING=1 was said) */
+	if (!a->draining)
+		(void)notify_reloading();
 	if (reload_load(a, &c) < 0) {
 		a->st.reloads_failed++;
 		log_error("config reload (%s) failed; the last good config stays in force", why);
+		if (!a->draining)
+			(void)notify_ready();
 		return;
 	}
 	reload_apply(a, c);
@@ -144,6 +151,8 @@ void reload(struct agent *a, const char *why)
 	a->last_reload_error = NULL;
 	log_info("config reloaded (%s): %zu files, %zu meshes, %zu services in %llu ms", why, c->n_files,
 		 c->n_meshes, c->n_svcs, (unsigned long long)(now_ms() - t0));
+	if (!a->draining)
+		(void)notify_ready();
 }
 
 void reload_fini(struct agent *a)
