@@ -55,7 +55,8 @@ struct num_opt {
 enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, O_MARK, O_MES,
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
-       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE };
+       O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE,
+       O_LOG_FORMAT };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -166,6 +167,8 @@ static void usage(void)
 	       "  --dns-upstream IP,...  resolvers any pod may query when its mesh has passthrough off, beside\n"
 	       "                         its own (enable --dns-server) (default: the node's resolv.conf)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
+	       "  --log-format text|json text, or one JSON object per line: ts, level, msg (default: text;\n"
+	       "                         under journald no timestamp, a <priority> prefix)\n"
 	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
 	       "  --uninstall            detach the programs, remove every pin, exit; refused\n"
 	       "                         while an agent runs on the same --bpffs\n"
@@ -229,6 +232,7 @@ int main(int argc, char **argv)
 		{ "dns-ttl", required_argument, NULL, O_DNS_TTL },
 		{ "dns-timeout", required_argument, NULL, O_DNS_TIMEOUT },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
 		{ "force", no_argument, NULL, O_FORCE },
@@ -297,6 +301,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			log_set_level(l);
+			break;
+		}
+		case O_LOG_FORMAT: {
+			enum log_format f;
+			if (log_parse_format(optarg, &f) < 0) {
+				fprintf(stderr, "meshspliced: --log-format takes text or json\n");
+				return 2;
+			}
+			log_set_format(f);
 			break;
 		}
 		case O_UNINSTALL: uninstall = true; break;
