@@ -144,6 +144,36 @@ PY
 }
 check "--log-format json: every line parses, no secret" case_json
 
+# The unit's LimitNOFILE carries the default --max-conns: no start-up
+# warning under it; control: under 1024 the warning is there. The unit's
+# formula is 6 fds a connection plus 1536; where this machine's hard limit is
+# below the unit's (no CAP_SYS_RESOURCE to raise it), the same formula is
+# checked at the largest --max-conns the hard limit takes.
+case_nofile() { # LIMIT WARNED(0|1) [AGENT ARGS]
+	local limit=$1 warned=$2
+	shift 2
+	: >"$T/agent.log"
+	AGENT_WRAP="prlimit --nofile=$limit:$limit" start_agent "$@" || return 1
+	stop_agent
+	if grep -q 'RLIMIT_NOFILE is' "$T/agent.log"; then
+		[ "$warned" = 1 ] || { grep 'RLIMIT_NOFILE' "$T/agent.log"; return 1; }
+	else
+		[ "$warned" = 0 ] || { echo "no warning under $limit"; return 1; }
+	fi
+	echo "LimitNOFILE=$limit $*: warning $([ "$warned" = 1 ] && echo said || echo absent)"
+}
+UNIT_NOFILE=$(sed -n 's/^LimitNOFILE=//p' "$SRC/deploy/meshspliced.service")
+[ "$UNIT_NOFILE" = $((6 * 65536 + 512 + 1024)) ] || { echo "FAIL: LimitNOFILE $UNIT_NOFILE is not 6 * 65536 + 1536"; FAILED=$((FAILED + 1)); }
+HARD=$(ulimit -Hn)
+if [ "$HARD" = unlimited ] || [ "$HARD" -ge "$UNIT_NOFILE" ]; then
+	check "the unit's LimitNOFILE ($UNIT_NOFILE): no start-up warning" case_nofile "$UNIT_NOFILE" 0
+else
+	N=$(((HARD - 1536) / 6))
+	log "hard RLIMIT_NOFILE $HARD < $UNIT_NOFILE here: the unit's formula at --max-conns $N"
+	check "6 * max-conns + 1536 ($((6 * N + 1536))): no start-up warning" case_nofile $((6 * N + 1536)) 0 --max-conns "$N"
+fi
+check "LimitNOFILE 1024: the warning (control)" case_nofile 1024 1
+
 case_json_bad() {
 	"$AGENT_BIN" --log-format xml >/dev/null 2>"$T/err"
 	local rc=$?
