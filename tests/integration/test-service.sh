@@ -174,6 +174,47 @@ else
 fi
 check "LimitNOFILE 1024: the warning (control)" case_nofile 1024 1
 
+# http GET URL [NETNS]: "STATUS BODY"
+http() {
+	local pre=()
+	[ -n "${2:-}" ] && pre=(ip netns exec "$2")
+	"${pre[@]}" python3 -c 'import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=3)
+    print(r.status, r.read().decode().strip()[:40])
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode().strip()[:40])' "$1"
+}
+
+# Probes on the metrics listener; --metrics on a non-loopback address only
+# with --metrics-allow-remote (control: refused without it, usage 2). The
+# remote case runs the agent in the outside netns, bound to its 198.18.1.2.
+case_probes() {
+	start_agent || return 1
+	local h r n
+	h=$(http "http://127.0.0.1:$MPORT/healthz")
+	r=$(http "http://127.0.0.1:$MPORT/readyz")
+	n=$(http "http://127.0.0.1:$MPORT/nothing")
+	stop_agent
+	[ "$h" = "200 ok" ] && [ "$r" = "200 ready" ] && [ "${n%% *}" = 404 ] || { echo "healthz '$h' readyz '$r' other '$n'"; return 1; }
+	echo "/healthz $h, /readyz $r, /nothing ${n%% *}"
+}
+check "/healthz and /readyz on the metrics listener" case_probes
+
+case_remote() {
+	local rc
+	"$AGENT_BIN" --metrics 198.18.1.2:9102 --control "$T/none.sock" --bpffs "$BPFFS/none" --state-dir "$T/none" --cgroup "$CG" >"$T/err" 2>&1
+	rc=$?
+	[ $rc = 2 ] && grep -q 'metrics-allow-remote' "$T/err" || { echo "without the flag: rc $rc $(cat "$T/err")"; return 1; }
+	AGENT_NETNS=$NS_O start_agent --metrics "198.18.1.2:$MPORT" --metrics-allow-remote || return 1
+	local m
+	m=$(http "http://198.18.1.2:$MPORT/metrics" "$NS_A")
+	stop_agent
+	[ "${m%% *}" = 200 ] || { echo "from pod A: $m"; return 1; }
+	echo "non-loopback refused without the flag (2); with it scraped from another netns: ${m%% *}"
+}
+check "--metrics on a non-loopback address needs --metrics-allow-remote" case_remote
+
 case_json_bad() {
 	"$AGENT_BIN" --log-format xml >/dev/null 2>"$T/err"
 	local rc=$?
