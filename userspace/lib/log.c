@@ -115,7 +115,7 @@ int log_emit(enum log_level l, int err, const char *fmt, ...)
 				*p = ' ';
 		struct timespec ts;
 		struct tm tm;
-		char stamp[32];
+		char stamp[64]; /* room for any int the format could take (gcc -Wformat-truncation) */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
