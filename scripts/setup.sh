@@ -20,6 +20,7 @@ TEST_PKGS=(
 	iproute2 iptables socat ncat iperf3 bind9-dnsutils netcat-openbsd openssl curl procps psmisc valgrind
 	python3 nginx-light containernetworking-plugins
 	podman runc conmon busybox-static containers-storage
+	debootstrap python3-yaml
 )
 
 # Peers the benchmarks compare against (scripts/bench.sh passes --bench).

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "ms-build.h"
 #include "netns.h"
+#include "notify.h"
 #include "util.h"
 
 #define TICK_MS 250
@@ -29,6 +30,7 @@ void agent_drain_start(struct agent *a, const char *why)
 {
 	a->draining = true;
 	a->drain_deadline = now_ms() + a->o->drain_timeout_ms;
+	(void)notify_stopping();
 	log_info("%s: draining %llu connections (at most %u ms), taking no new ones", why,
 		 (unsigned long long)a->fwd.st.active, a->o->drain_timeout_ms);
 }
@@ -66,6 +68,7 @@ static void on_signal(struct ev *ev, uint32_t events)
 		} else if (a->draining || a->fwd.st.active == 0) {
 			log_info("%s: stopping; pods stay enabled in the pinned maps",
 				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			(void)notify_stopping();
 			a->stop = true;
 		} else {
 			/* New connections are refused (fail-closed) or go direct
@@ -315,6 +318,9 @@ int agent_run(const struct agent_opts *o)
 	if ((r = agent_start(&a, &ss)) < 0)
 		goto out;
 	log_info("meshspliced %s ready: control socket %s", MS_VERSION, o->control);
+	/* the control socket listens, the programs are attached: READY=1 */
+	if ((r = notify_ready()) < 0)
+		log_warn_errno(r, "NOTIFY_SOCKET: %m; the service manager is not told the agent is ready");
 
 	int batch = o->epoll_batch ? (int)o->epoll_batch : 256;
 	evs = ev_buf_new(batch);

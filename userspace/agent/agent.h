@@ -25,6 +25,7 @@ struct agent_opts {
 	const char *state_dir;
 	const char *bpffs;
 	const char *metrics; /* loopback host:port, or NULL */
+	bool metrics_allow_remote; /* --metrics on any address */
 	uint32_t mark;
 	uint16_t listen_port;
 	int pipe_size;
@@ -66,8 +67,10 @@ enum refuse_reason {
 };
 
 int agent_run(const struct agent_opts *o);
-/* Check a --metrics value (loopback IP literal and port); -EINVAL with *ret_err. */
-int agent_parse_metrics(const char *spec, struct sockaddr_storage *ss, socklen_t *ret_len, char **ret_err);
+/* Check a --metrics value (loopback IP literal, any with allow_remote, and
+ * port); -EINVAL with *ret_err. */
+int agent_parse_metrics(const char *spec, bool allow_remote, struct sockaddr_storage *ss, socklen_t *ret_len,
+			char **ret_err);
 int agent_uninstall(const struct agent_opts *o);
 /* The root of the unified cgroup v2 hierarchy, from /proc/self/mountinfo. */
 int agent_find_cgroup2(char **ret);

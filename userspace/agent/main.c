@@ -56,7 +56,8 @@ enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, 
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
        O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE,
-       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP, O_KTLS };
+       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP, O_KTLS, O_LOG_FORMAT,
+       O_METRICS_REMOTE };
 
 /* Every default, written once: usage() prints them from here. */
 static void opts_default(struct agent_opts *o)
@@ -183,7 +184,11 @@ static void usage(void)
 	       "  --dns-upstream IP,...  resolvers any pod may query when its mesh has passthrough off, beside\n"
 	       "                         its own (enable --dns-server) (default: the node's resolv.conf)\n"
 	       "  --log-level LEVEL      error, warn, info, debug (default: info)\n"
-	       "  --metrics HOST:PORT    Prometheus metrics on a loopback address (default: off)\n"
+	       "  --log-format text|json text, or one JSON object per line: ts, level, msg (default: text;\n"
+	       "                         under journald no timestamp, a <priority> prefix)\n"
+	       "  --metrics HOST:PORT    Prometheus metrics, /healthz and /readyz on a loopback address\n"
+	       "                         (default: off)\n"
+	       "  --metrics-allow-remote let --metrics take a non-loopback address (Kubernetes scraping)\n"
 	       "  --uninstall            detach the programs, remove every pin, exit; refused\n"
 	       "                         while an agent runs on the same --bpffs\n"
 	       "  --force                with --uninstall: even then (its pods go direct)\n"
@@ -252,7 +257,9 @@ int main(int argc, char **argv)
 		{ "health-unhealthy", required_argument, NULL, O_HEALTH_DOWN },
 		{ "health-healthy", required_argument, NULL, O_HEALTH_UP },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "metrics-allow-remote", no_argument, NULL, O_METRICS_REMOTE },
 		{ "uninstall", no_argument, NULL, O_UNINSTALL },
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "ktls", required_argument, NULL, O_KTLS },
@@ -339,9 +346,19 @@ int main(int argc, char **argv)
 			log_set_level(l);
 			break;
 		}
+		case O_LOG_FORMAT: {
+			enum log_format f;
+			if (log_parse_format(optarg, &f) < 0) {
+				fprintf(stderr, "meshspliced: --log-format takes text or json\n");
+				return 2;
+			}
+			log_set_format(f);
+			break;
+		}
 		case O_UNINSTALL: uninstall = true; break;
 		case O_FORCE: force = true; break;
 		case O_METRICS: o.metrics = optarg; break;
+		case O_METRICS_REMOTE: o.metrics_allow_remote = true; break;
 		case O_VERSION: ms_version_print(stdout, "meshspliced"); return 0;
 		case 'h':
 		case O_HELP: usage(); return 0;
@@ -378,7 +395,7 @@ int main(int argc, char **argv)
 		struct sockaddr_storage ss;
 		socklen_t len;
 		char *err = NULL;
-		if (agent_parse_metrics(o.metrics, &ss, &len, &err) < 0) {
+		if (agent_parse_metrics(o.metrics, o.metrics_allow_remote, &ss, &len, &err) < 0) {
 			fprintf(stderr, "meshspliced: %s\n", err);
 			free(err);
 			return 2;

@@ -419,13 +419,22 @@ static bool metrics_done(const struct line_client *c)
 	return strstr(c->buf, "\r\n\r\n") || strstr(c->buf, "\n\n") || c->len >= 8192;
 }
 
+/* GET /metrics (or /): the counters; /healthz: the event loop answers;
+ * /readyz: 200 while the agent takes connections (its control socket
+ * listens, no drain), else 503 (liveness and readiness probes). */
 static void metrics_serve(struct line_client *c)
 {
 	bool get = strncmp(c->buf, "GET /metrics ", 13) == 0 || strncmp(c->buf, "GET / ", 6) == 0;
-	_cleanup_free_ char *body = get ? metrics_text(c->a) : xstrdup("not found\n");
+	bool healthz = strncmp(c->buf, "GET /healthz ", 13) == 0, readyz = strncmp(c->buf, "GET /readyz ", 12) == 0;
+	bool ready = c->a->ctl_fd >= 0 && !c->a->draining;
+	const char *status = get || healthz || (readyz && ready) ? "200 OK" :
+			     readyz ? "503 Service Unavailable" : "404 Not Found";
+	_cleanup_free_ char *body = get ? metrics_text(c->a) :
+				    healthz ? xstrdup("ok\n") :
+				    readyz ? xstrdup(ready ? "ready\n" : "not ready\n") : xstrdup("not found\n");
 	_cleanup_free_ char *head = xasprintf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
 					      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-					      get ? "200 OK" : "404 Not Found", strlen(body));
+					      status, strlen(body));
 
 	client_send(c->fd, head, strlen(head));
 	client_send(c->fd, body, strlen(body));
@@ -439,8 +448,10 @@ static void metrics_accept(struct ev *ev, uint32_t events)
 	client_accept(a, a->metrics_fd, CLIENT_METRICS, metrics_done, metrics_serve);
 }
 
-/* host:port on loopback only: metrics say which pods talk to what. */
-int agent_parse_metrics(const char *spec, struct sockaddr_storage *ss, socklen_t *ret_len, char **ret_err)
+/* host:port on loopback only (metrics say which pods talk to what), any
+ * address with --metrics-allow-remote (Kubernetes scraping). */
+int agent_parse_metrics(const char *spec, bool allow_remote, struct sockaddr_storage *ss, socklen_t *ret_len,
+			char **ret_err)
 {
 	char host[128];
 	const char *colon = strrchr(spec, ':');
@@ -463,8 +474,9 @@ int agent_parse_metrics(const char *spec, struct sockaddr_storage *ss, socklen_t
 		*ret_err = xasprintf("--metrics %s: expected an IP literal and a port", spec);
 		return -EINVAL;
 	}
-	if (!addr_is_local(&ad) || (addr_is_v4(&ad) ? addr_to_v4(&ad) == 0 : ad.b[15] == 0)) {
-		*ret_err = xasprintf("--metrics %s: binds loopback only (127.0.0.0/8 or ::1)", spec);
+	if (!allow_remote && (!addr_is_local(&ad) || (addr_is_v4(&ad) ? addr_to_v4(&ad) == 0 : ad.b[15] == 0))) {
+		*ret_err = xasprintf("--metrics %s: binds loopback only (127.0.0.0/8 or ::1) unless "
+				     "--metrics-allow-remote", spec);
 		return -EINVAL;
 	}
 	*ret_len = addr_to_sockaddr(&ad, (uint16_t)port, false, ss);
@@ -478,7 +490,7 @@ int metrics_open(struct agent *a)
 	char *err = NULL;
 	int fd, one = 1;
 
-	if (agent_parse_metrics(a->o->metrics, &ss, &len, &err) < 0) {
+	if (agent_parse_metrics(a->o->metrics, a->o->metrics_allow_remote, &ss, &len, &err) < 0) {
 		log_error("%s", err);
 		free(err);
 		return -EINVAL;

@@ -15,6 +15,7 @@
 
 #include "agent-t.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 
 void vips_load(struct agent *a)
@@ -229,6 +230,9 @@ static void job_done(struct ev *ev, uint32_t events)
 		log_info("config reloaded (%s): %zu files, %zu meshes, %zu services in %llu ms", j->why, c->n_files,
 			 c->n_meshes, c->n_svcs, (unsigned long long)(now_ms() - j->t0));
 	}
+	/* READY=1 whatever the outcome; not while draining (STOPPING=1 was said) */
+	if (!a->draining)
+		(void)notify_ready();
 	waiters_answer(j->waiters, j->n_waiters, err);
 	free(err);
 	free(j->why);
@@ -253,6 +257,8 @@ static void job_start(struct agent *a, const char *why)
 	a->reload_waiters = NULL;
 	a->n_reload_waiters = 0;
 	ev_init(&j->ev, job_done);
+	if (!a->draining)
+		(void)notify_reloading();
 	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (j->efd < 0 || (r = ev_add(a->epfd, j->efd, &j->ev, EPOLLIN)) < 0 ||
 	    (r = -pthread_create(&j->thread, NULL, load_thread, j)) < 0) {
@@ -262,6 +268,8 @@ static void job_start(struct agent *a, const char *why)
 			close(j->efd);
 		}
 		a->st.reloads_failed++;
+		if (!a->draining)
+			(void)notify_ready();
 		waiters_answer(j->waiters, j->n_waiters, "reload failed: cannot start the loader");
 		free(j->why);
 		free(j);

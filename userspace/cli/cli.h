@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
 
 struct cli {
@@ -18,7 +19,13 @@ struct cmd {
 	int (*fn)(struct cli *c, int argc, char **argv);
 	const char *help;  /* one line: the grammar and what it does */
 	const char *usage; /* COMMAND --help: what it does, its options, its exit status */
+	bool hidden;       /* not in `meshsplice help` (completion) */
 };
+
+/* The command table and the global options (main.c), read by completion. */
+extern const struct cmd cli_commands[];
+
+extern const struct option cli_global_opts[];
 
 /* Run the command of table that argv[0] names (a unique prefix is enough);
  * --help or -h among its arguments prints its usage instead. */
@@ -31,4 +38,5 @@ int cli_usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf,
 int cmd_validate(struct cli *c, int argc, char **argv);
 int cmd_render(struct cli *c, int argc, char **argv);
 int cmd_iptables(struct cli *c, int argc, char **argv);
+int cmd_completion(struct cli *c, int argc, char **argv);
 int cmd_agent(struct cli *c, int argc, char **argv, const char *verb);

@@ -135,7 +135,7 @@ static int cmd_version(struct cli *c, int argc, char **argv)
 	"  --gloo-vip-cidr CIDR, --gloo-mesh MESH (after the command): Gloo's VIPs and\n" \
 	"             the mesh of a Gloo resource without the kuma.io/mesh label\n"
 
-static const struct cmd commands[] = {
+const struct cmd cli_commands[] = {
 	{ "validate", cmd_validate, "validate [--strict] PATH... check config files; every problem as file:line:col",
 	  "Load the files and directories as the agent would and report every problem,\n"
 	  "one per line as file:line:col: field: why; warnings (what Kuma accepts and\n"
@@ -218,6 +218,10 @@ static const struct cmd commands[] = {
 	  "OpenSSL, libyaml and json-c it runs with. Same as --version.\n" },
 	{ "help", do_help, "help [COMMAND]              this text, or a command's",
 	  "The list of commands, or one command's help (as COMMAND --help).\n" },
+	{ "completion", cmd_completion, "completion bash|zsh         the shell completion script",
+	  "Print the bash or zsh completion script, generated from these commands'\n"
+	  "options; install.sh installs both.\n\n"
+	  "Exit status: 0, 2 usage.\n", true },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -225,7 +229,7 @@ static int do_help(struct cli *c, int argc, char **argv)
 {
 	if (argc > 1) {
 		int r = CLI_EXIT_USAGE;
-		const struct cmd *t = cmd_find(c, commands, argv[1], "command", &r);
+		const struct cmd *t = cmd_find(c, cli_commands, argv[1], "command", &r);
 		if (!t)
 			return r;
 		cmd_usage(t);
@@ -233,30 +237,32 @@ static int do_help(struct cli *c, int argc, char **argv)
 	}
 	printf("Usage: meshsplice [--control SOCK] [-o table|json] [--mes-cidr C] [--ms-cidr C] COMMAND [ARGS]\n"
 	       "       meshsplice COMMAND --help | --version | --help\n\nCommands:\n");
-	for (const struct cmd *t = commands; t->name; t++)
-		printf("  %s\n", t->help);
+	for (const struct cmd *t = cli_commands; t->name; t++)
+		if (!t->hidden)
+			printf("  %s\n", t->help);
 	printf("\nCommands may be abbreviated to a unique prefix. The agent's socket defaults to %s.\n"
 	       "Exit status: 0 ok, 1 problems found (invalid config, agent error or absent), 2 usage.\n",
 	       MS_DEFAULT_CONTROL);
 	return CLI_EXIT_OK;
 }
 
+const struct option cli_global_opts[] = {
+	{ "control", required_argument, NULL, 'c' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "mes-cidr", required_argument, NULL, 'E' },
+	{ "ms-cidr", required_argument, NULL, 'S' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "control", required_argument, NULL, 'c' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "mes-cidr", required_argument, NULL, 'E' },
-		{ "ms-cidr", required_argument, NULL, 'S' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli c = { .control = MS_DEFAULT_CONTROL };
 	int o;
 
 	/* Options before the command only; the command parses its own. */
-	while ((o = getopt_long(argc, argv, "+c:o:hV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+c:o:hV", cli_global_opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			c.control = optarg;
@@ -284,5 +290,5 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return do_help(&c, 0, NULL), CLI_EXIT_USAGE;
-	return cli_dispatch(&c, commands, argc - optind, argv + optind, "command");
+	return cli_dispatch(&c, cli_commands, argc - optind, argv + optind, "command");
 }
