@@ -207,6 +207,9 @@ void loader_free(struct loader *L)
 		free(L->sels[i].dp_name);
 	}
 	free(L->sels);
+	for (size_t i = 0; i < L->n_passes; i++)
+		pass_doc_free(&L->passes[i]);
+	free(L->passes);
 }
 
 void doc_meta_free(struct meta *m)
