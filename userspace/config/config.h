@@ -72,6 +72,9 @@ const char *cfg_label(const struct ms_labels *l, const char *key);
 /* What a mesh lets through outside it (decode-passthrough.c). The mode in
  * effect: MeshPassthrough's, else the Mesh's passthrough flag (ALL/NONE). */
 enum ms_pass_mode cfg_pass_mode(const struct ms_mesh *m);
+/* Not ALL, and some match may allow a destination (mode MATCHED, or a
+ * registry match): the data plane must look. */
+bool cfg_pass_matching(const struct ms_mesh *m);
 /* The first IP or CIDR match (Kuma's order) that allows a:port under the
  * mesh's mode (every match with MATCHED, registry ones always), or NULL. */
 const struct ms_pass_match *cfg_pass_ip(const struct ms_mesh *mesh, const struct ms_addr *a, uint16_t port);

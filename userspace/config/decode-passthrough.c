@@ -398,6 +398,18 @@ enum ms_pass_mode cfg_pass_mode(const struct ms_mesh *m)
 	return m->passthrough ? MS_PASS_ALL : MS_PASS_NONE;
 }
 
+bool cfg_pass_matching(const struct ms_mesh *m)
+{
+	enum ms_pass_mode mode = cfg_pass_mode(m);
+
+	if (mode == MS_PASS_MATCHED)
+		return true;
+	for (size_t i = 0; mode == MS_PASS_NONE && i < m->n_matches; i++)
+		if (m->matches[i].registry)
+			return true;
+	return false;
+}
+
 /* A match applies under the mesh's mode: every one with Matched, only the
  * registry ones (Gloo's) otherwise; with All nothing needs to. */
 static bool match_live(const struct ms_mesh *mesh, const struct ms_pass_match *m)
