@@ -117,6 +117,8 @@ static void on_timer(struct ev *ev, uint32_t events)
 		dnsp_tick(a->dns);
 	if (a->pending)
 		route_pending_retry(a, true);
+	if (a->peeking)
+		route_peek_tick(a);
 	if (a->reload_at && now_ms() >= a->reload_at && !a->draining) {
 		a->reload_at = 0;
 		reload(a, "config directory changed");
