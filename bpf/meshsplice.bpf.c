@@ -116,6 +116,23 @@ struct {
 } ms_excl SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MS_MAX_PASS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_pass_key);
+	__type(value, struct ms_pass_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_pass SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ms_pass_gen SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MS_CNT_SLOTS);
 	__type(key, __u32);
@@ -298,6 +315,35 @@ static __always_inline struct ms_orig *save_orig(struct bpf_sock_addr *ctx, cons
 	return orig;
 }
 
+/* MeshPassthrough's IP and CIDR matches for a destination outside the mesh:
+ * the longest prefix on that port, then on every port; an IP or CIDR match
+ * on either allows it. 0 (nothing allows it), MS_PASSV_ALLOW or
+ * MS_PASSV_DOMAIN (only a Domain match may: the forwarder decides). */
+static __always_inline int pass_lookup(const struct ms_pod *pod, const __u8 *dst, __u16 port)
+{
+	struct ms_pass_key k = { .prefixlen = MS_PASS_FIXED_BITS + 128 };
+	const struct ms_pass_val *v;
+	__u32 zero = 0, *gen;
+	int verdict = 0;
+
+	gen = bpf_map_lookup_elem(&ms_pass_gen, &zero);
+	if (!gen || !*gen)
+		return 0;
+	k.gen = *gen;
+	k.mesh_id = pod->mesh_id;
+	k.family = ms_is_mapped((const __u32 *)dst) ? 4 : 6;
+	__builtin_memcpy(k.addr, dst, 16);
+	for (int i = 0; i < 2; i++) {
+		k.port = i ? 0 : port;
+		v = bpf_map_lookup_elem(&ms_pass, &k);
+		if (v && v->verdict == MS_PASSV_ALLOW)
+			return MS_PASSV_ALLOW;
+		if (v && v->verdict == MS_PASSV_DOMAIN)
+			verdict = MS_PASSV_DOMAIN;
+	}
+	return verdict;
+}
+
 /* Where decide() sends a socket. */
 struct steer_to {
 	__u16 port;     /* the pod's loopback port (proxy path, DNS), or 0 */
@@ -383,16 +429,25 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(MS_CNT_DENY_EXTERNAL);
 		return VERDICT_DENY;
 	}
+	int pass = 0;
 	if (!svc && !(pod->flags & MS_POD_PASSTHROUGH)) {
-		count(MS_CNT_DENY_PASSTHROUGH);
-		return VERDICT_DENY;
+		if (!(pod->flags & MS_POD_PASS_MATCH)) {
+			count(MS_CNT_DENY_PASSTHROUGH);
+			return VERDICT_DENY;
+		}
+		pass = pass_lookup(pod, dst, port);
+		if (!pass) {
+			count(MS_CNT_DENY_PASS_MATCH);
+			return VERDICT_DENY;
+		}
+		count(pass == MS_PASSV_ALLOW ? MS_CNT_PASS_MATCH : MS_CNT_PASS_DOMAIN);
 	}
 	if (svc && svc->path == MS_PATH_KERNEL && !(pod->flags & MS_POD_PROXY)) {
 		int k = kernel_path(ctx, svc, dst, port, to);
 		if (k >= 0)
 			return k ? VERDICT_ALLOW : VERDICT_DENY;
 	}
-	if (!svc && !(pod->flags & MS_POD_PROXY) && !in_vip_range(dst)) {
+	if (!svc && pass != MS_PASSV_DOMAIN && !(pod->flags & MS_POD_PROXY) && !in_vip_range(dst)) {
 		/* passthrough the mesh allows needs nothing from the agent */
 		count(MS_CNT_PASSTHROUGH);
 		return VERDICT_ALLOW;

@@ -32,6 +32,7 @@ enum ms_pod_flags {
 	 * say): the pod stays enforced, and what needs the listener is refused. */
 	MS_POD_NO_LISTENER = 1 << 5,
 	MS_POD_NO_DNS = 1 << 6,      /* ... nor its DNS responder: port 53 as fail_open_dns says */
+	MS_POD_PASS_MATCH = 1 << 7,  /* not MS_POD_PASSTHROUGH, and ms_pass may allow some (MeshPassthrough Matched, registry matches) */
 };
 
 struct ms_pod {
@@ -150,6 +151,36 @@ struct ms_excl_key {
 	__u8 addr[16];
 };
 
+/* ms_pass: LPM trie of what a mesh lets through outside it (MeshPassthrough
+ * IP and CIDR matches; a Domain match on a port puts a prefix over the fixed
+ * part alone, so that any address on that port goes to the forwarder, which
+ * reads the name). The fixed part is always matched whole; a port-0 entry
+ * ("every port") needs a second lookup. The set in force is the generation
+ * in ms_pass_gen[0]: the agent writes a new generation, then swaps that one
+ * value, and deletes the one before the previous a sync later. */
+enum ms_pass_verdict {
+	MS_PASSV_ALLOW = 1,  /* an IP or CIDR match: leave it alone */
+	MS_PASSV_DOMAIN = 2, /* a Domain match may apply on that port: to the forwarder */
+};
+
+struct ms_pass_key {
+	__u32 prefixlen; /* MS_PASS_FIXED_BITS + address prefix over the 128-bit form */
+	__u32 gen;
+	__u32 mesh_id;
+	__u16 port;   /* host order; 0: every port */
+	__u8 family;  /* 4 or 6: an IPv6 prefix never takes an IPv4-mapped address */
+	__u8 addr[16];
+	__u8 pad;
+};
+
+#define MS_PASS_FIXED_BITS ((4 + 4 + 2 + 1) * 8)
+#define MS_MAX_PASS 16384
+
+struct ms_pass_val {
+	__u16 verdict; /* enum ms_pass_verdict */
+	__u16 idx;     /* the match's index on the mesh (Kuma's order), for the agent's logs */
+};
+
 /* Counter indexes (ms_counters, per-CPU array): why a connect was or was not steered. */
 enum ms_counter {
 	MS_CNT_REDIRECTED,
@@ -180,6 +211,9 @@ enum ms_counter {
 	MS_CNT_DENY_NO_LISTENER, /* the pod's listener is not open (the agent retries): refused, never direct */
 	MS_CNT_KERNEL_UNHEALTHY, /* a kernel-path VIP whose endpoints are all unhealthy: ECONNREFUSED */
 	MS_CNT_KSTAT_FULL,       /* a kernel-path connection not counted (a stats entry could not be made) */
+	MS_CNT_PASS_MATCH,      /* a MeshPassthrough IP or CIDR match allowed it: left alone */
+	MS_CNT_PASS_DOMAIN,     /* a MeshPassthrough Domain match may apply: to the forwarder */
+	MS_CNT_DENY_PASS_MATCH, /* MeshPassthrough: no match allows it (EPERM) */
 	MS_CNT__MAX,
 };
 
@@ -198,3 +232,5 @@ _Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
 _Static_assert(sizeof(struct ms_conn_key) == 32, "ms_conn_key layout");
 _Static_assert(sizeof(struct ms_dns_key) == 16, "ms_dns_key layout");
 _Static_assert(sizeof(struct ms_excl_key) == 28, "ms_excl_key layout");
+_Static_assert(sizeof(struct ms_pass_key) == 32, "ms_pass_key layout");
+_Static_assert(sizeof(struct ms_pass_val) == 4, "ms_pass_val layout");

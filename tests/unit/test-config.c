@@ -293,8 +293,6 @@ static void test_ignored_kinds(void **state)
 	expect_err("apiVersion: kuma.io/v1alpha1\nkind: Foo\nmetadata:\n  name: x\n", 2, "kind",
 		   "unknown resource \"Foo\"");
 	expect_err("type: Foo\nname: x\n", 1, "type", "unknown resource \"Foo\"");
-	expect_err("type: MeshPassthrough\nname: x\nmesh: default\nspec:\n  default:\n    passthroughMode: None\n", 1,
-		   "type", "refused, not ignored");
 	/* a known kind without its spec still says so */
 	expect_err("apiVersion: kuma.io/v1alpha1\nkind: MeshService\nmetadata:\n  name: x\n", 1, "spec",
 		   "required field is missing");
@@ -1883,6 +1881,156 @@ static void test_gloo_examples(void **state)
 	cfg_errors_clear(&e);
 }
 
+/* MeshPassthrough, both styles: the mode over the Mesh flag, Kuma's rules
+ * (validator.go), its order, and the matching the data plane uses. */
+#define MP_HEAD "type: MeshPassthrough\nname: mp\nmesh: default\nspec:\n  targetRef:\n    kind: Mesh\n  default:\n"
+#define MP(body) MP_HEAD "    appendMatch:\n" body
+
+static void test_passthrough(void **state)
+{
+	(void)state;
+	struct ms_config *c;
+	const struct ms_mesh *m;
+	struct ms_addr a;
+
+	/* no policy: the Mesh flag decides */
+	c = expect_ok("type: Mesh\nname: default\nnetworking:\n  outbound:\n    passthrough: false\n");
+	m = cfg_find_mesh(c, "default");
+	assert_int_equal(m->pass_mode, MS_PASS_UNSET);
+	assert_int_equal(cfg_pass_mode(m), MS_PASS_NONE);
+	cfg_unref(c);
+	/* the policy's mode takes precedence over the Mesh's flag */
+	c = expect_ok("type: Mesh\nname: default\nnetworking:\n  outbound:\n    passthrough: false\n---\n" MP_HEAD
+		      "    passthroughMode: All\n");
+	assert_int_equal(cfg_pass_mode(cfg_find_mesh(c, "default")), MS_PASS_ALL);
+	cfg_unref(c);
+	c = expect_ok("apiVersion: kuma.io/v1alpha1\nkind: MeshPassthrough\nmetadata:\n  name: mp\n  namespace: kuma-system\n"
+		      "  labels:\n    kuma.io/mesh: default\nspec:\n  default:\n    passthroughMode: None\n");
+	assert_int_equal(cfg_pass_mode(cfg_find_mesh(c, "default")), MS_PASS_NONE);
+	cfg_unref(c);
+	/* unset mode: Matched, as Kuma's plugin reads it */
+	c = expect_ok(MP("    - type: CIDR\n      value: 198.18.0.5/24\n      port: 443\n"
+			 "    - type: Domain\n      value: '*.Ext.test'\n      protocol: tls\n"
+			 "    - type: IP\n      value: 2001:2::7\n"
+			 "    - type: Domain\n      value: api.ext.test\n      port: 80\n      protocol: http\n"
+			 "    - type: CIDR\n      value: 198.18.0.0/16\n"
+			 "    - type: CIDR\n      value: 2001:2::/48\n      protocol: tls\n"));
+	m = cfg_find_mesh(c, "default");
+	assert_int_equal(cfg_pass_mode(m), MS_PASS_MATCHED);
+	assert_int_equal(m->n_matches, 6);
+	/* Kuma's order: IP, CIDR longest first, exact Domain, wildcard */
+	assert_int_equal(m->matches[0].type, MS_MATCH_IP);
+	assert_int_equal(m->matches[1].type, MS_MATCH_CIDR);
+	assert_int_equal(m->matches[1].cidr.plen, 96 + 24);
+	assert_int_equal(m->matches[2].cidr.plen, 96 + 16); /* over the 128-bit form */
+	assert_int_equal(m->matches[3].cidr.plen, 48);
+	assert_string_equal(m->matches[4].domain, "api.ext.test");
+	assert_string_equal(m->matches[5].domain, "*.ext.test");
+	assert_string_equal(m->matches[5].origin, "MeshPassthrough/mp appendMatch[1]");
+	assert_int_equal(m->matches[5].line, 12);
+	/* host bits of a CIDR are dropped, as Go's ParseCIDR does */
+	assert_int_equal(addr_parse("198.18.0.200", &a), 0);
+	assert_ptr_equal(cfg_pass_ip(m, &a, 443), &m->matches[1]);
+	assert_ptr_equal(cfg_pass_ip(m, &a, 80), &m->matches[2]);
+	assert_int_equal(addr_parse("198.19.0.1", &a), 0);
+	assert_null(cfg_pass_ip(m, &a, 443)); /* control: outside every prefix */
+	assert_int_equal(addr_parse("2001:2::7", &a), 0);
+	assert_ptr_equal(cfg_pass_ip(m, &a, 5), &m->matches[0]);
+	assert_int_equal(addr_parse("2001:3::7", &a), 0);
+	assert_null(cfg_pass_ip(m, &a, 5));
+	assert_ptr_equal(cfg_pass_domain(m, "API.ext.test", 80, MS_MATCH_HTTP), &m->matches[4]);
+	assert_null(cfg_pass_domain(m, "api.ext.test", 81, MS_MATCH_HTTP));
+	assert_ptr_equal(cfg_pass_domain(m, "api.ext.test", 80, MS_MATCH_TLS), &m->matches[5]);
+	assert_null(cfg_pass_domain(m, "api.other.test", 80, MS_MATCH_TLS));
+	assert_null(cfg_pass_domain(m, "b.ext.test", 80, MS_MATCH_HTTP)); /* the wildcard is for tls */
+	assert_ptr_equal(cfg_pass_domain(m, "a.b.ext.test", 8443, MS_MATCH_TLS), &m->matches[5]);
+	assert_null(cfg_pass_domain(m, "ext.test", 8443, MS_MATCH_TLS));
+	assert_true(cfg_pass_has_domain(m, 1234));
+	cfg_unref(c);
+	/* the wildcard: any deeper name, not the name itself nor a suffix */
+	assert_true(cfg_domain_match("*.ext.test", "a.ext.test"));
+	assert_true(cfg_domain_match("*.ext.test", "a.b.ext.test."));
+	assert_false(cfg_domain_match("*.ext.test", "ext.test"));
+	assert_false(cfg_domain_match("*.ext.test", "aext.test"));
+	assert_true(cfg_domain_match("*", "x"));
+	assert_false(cfg_domain_match("a.test", "b.a.test"));
+	/* an IPv6 prefix does not take IPv4-mapped addresses */
+	c = expect_ok(MP("    - type: CIDR\n      value: ::/0\n"));
+	m = cfg_find_mesh(c, "default");
+	assert_int_equal(addr_parse("198.18.0.1", &a), 0);
+	assert_null(cfg_pass_ip(m, &a, 80));
+	assert_int_equal(addr_parse("2001:2::1", &a), 0);
+	assert_non_null(cfg_pass_ip(m, &a, 80));
+	cfg_unref(c);
+	/* Matched with registry-less matches means nothing under None */
+	c = expect_ok(MP_HEAD "    passthroughMode: None\n    appendMatch:\n    - type: CIDR\n      value: 198.18.0.0/15\n");
+	assert_int_equal(addr_parse("198.18.0.1", &a), 0);
+	assert_null(cfg_pass_ip(cfg_find_mesh(c, "default"), &a, 80));
+	cfg_unref(c);
+	/* two policies: appended, the last mode given (by name) wins */
+	c = expect_ok(MP("    - type: IP\n      value: 198.18.0.1\n") "---\n"
+		      "type: MeshPassthrough\nname: zz\nmesh: default\nspec:\n  default:\n    passthroughMode: All\n"
+		      "    appendMatch:\n    - type: IP\n      value: 198.18.0.2\n");
+	m = cfg_find_mesh(c, "default");
+	assert_int_equal(m->n_matches, 2);
+	assert_int_equal(m->pass_mode, MS_PASS_ALL);
+	cfg_unref(c);
+
+	/* Kuma's rules, each at its field */
+	expect_err(MP("    - type: Domain\n      value: a.test\n      protocol: tcp\n"), 11,
+		   "spec.default.appendMatch[0].protocol", "protocol tcp is not supported for a domain");
+	expect_err(MP("    - type: Domain\n      value: a.test\n      port: 3306\n      protocol: mysql\n"), 12,
+		   "spec.default.appendMatch[0].protocol", "protocol mysql is not supported for a domain");
+	expect_err(MP("    - type: Domain\n      value: a.test\n"), 9, "spec.default.appendMatch[0].protocol",
+		   "not supported for a domain"); /* the default protocol is tcp */
+	expect_err(MP("    - type: IP\n      value: 198.18.0.1\n      protocol: mysql\n"), 9,
+		   "spec.default.appendMatch[0].port", "port must be defined for Mysql protocol");
+	expect_err(MP("    - type: Domain\n      value: '*.a.test'\n      protocol: http\n"), 9,
+		   "spec.default.appendMatch[0].port", "wildcard domains doesn't work for all ports");
+	expect_err(MP("    - type: Domain\n      value: '*w.a.test'\n      port: 80\n      protocol: http\n"), 10,
+		   "spec.default.appendMatch[0].value", "partial wildcard is currently not supported");
+	expect_err(MP("    - type: Domain\n      value: '*.hello@world'\n      protocol: tls\n"), 10,
+		   "spec.default.appendMatch[0].value", "provided DNS has incorrect value");
+	expect_err(MP("    - type: Domain\n      value: 1.2.3.4\n      protocol: tls\n"), 10,
+		   "spec.default.appendMatch[0].value", "provided DNS has incorrect value");
+	expect_err(MP("    - type: IP\n      value: a.test\n"), 10, "spec.default.appendMatch[0].value",
+		   "provided IP has incorrect value");
+	expect_err(MP("    - type: CIDR\n      value: 198.18.0.1\n"), 10, "spec.default.appendMatch[0].value",
+		   "provided CIDR has incorrect value");
+	expect_err(MP("    - type: CIDR\n      value: 198.18.0.0/33\n"), 10, "spec.default.appendMatch[0].value",
+		   "provided CIDR has incorrect value");
+	expect_err(MP("    - type: Host\n      value: a\n"), 9, "spec.default.appendMatch[0].type",
+		   "provided type Host is not supported");
+	expect_err(MP("    - type: IP\n      value: 198.18.0.1\n      port: 0\n"), 11, "spec.default.appendMatch[0].port",
+		   "port must be a valid (1-65535)");
+	expect_err(MP("    - type: IP\n      value: 198.18.0.1\n      port: 65536\n"), 11,
+		   "spec.default.appendMatch[0].port", "port must be a valid (1-65535)");
+	expect_err(MP("    - type: IP\n      value: 198.18.0.1\n      protocol: udp\n"), 11,
+		   "spec.default.appendMatch[0].protocol", "unknown value \"udp\"");
+	expect_err(MP("    - type: Domain\n      value: a.test\n      port: 80\n      protocol: http\n"
+		      "    - type: Domain\n      value: a.test\n      port: 80\n      protocol: http2\n"),
+		   15, "spec.default.appendMatch[1].port", "requires the same protocol");
+	expect_err(MP("    - type: Domain\n      value: g.test\n      port: 80\n      protocol: http\n"
+		      "    - type: Domain\n      value: g.test\n      port: 80\n      protocol: http\n"),
+		   14, "spec.default.appendMatch[1].value", "value g.test is already defiend for this port and protocol");
+	expect_err(MP_HEAD "    passthroughMode: Some\n", 8, "spec.default.passthroughMode", "unknown value \"Some\"");
+	expect_err("type: MeshPassthrough\nname: mp\nmesh: default\nspec:\n  targetRef:\n    kind: MeshService\n    name: x\n",
+		   6, "spec.targetRef.kind", "value 'MeshService' is not supported");
+	expect_err("type: MeshPassthrough\nname: mp\nmesh: default\nspec:\n  targetRef:\n    kind: Mesh\n    name: x\n",
+		   7, "spec.targetRef.name", "using name with kind Mesh");
+	expect_err("type: MeshPassthrough\nname: mp\nmesh: default\nspec:\n  targetRef:\n    kind: Dataplane\n"
+		   "    labels:\n      app: a\n", 6, "spec.targetRef.kind", "not supported by this meshsplice");
+	expect_err("type: MeshPassthrough\nname: mp\nmesh: other\nspec:\n  default:\n    passthroughMode: All\n", 1,
+		   "mesh", "mesh \"other\" does not exist");
+	/* controls: the same rules let through what Kuma lets through */
+	cfg_unref(expect_ok(MP("    - type: Domain\n      value: a.test\n      port: 80\n      protocol: http\n"
+			       "    - type: Domain\n      value: b.test\n      port: 80\n      protocol: http\n"
+			       "    - type: IP\n      value: 198.18.0.1\n      port: 80\n"
+			       "    - type: IP\n      value: 198.18.0.9\n      port: 3306\n      protocol: mysql\n"
+			       "    - type: Domain\n      value: '*.a.test'\n      port: 8080\n      protocol: grpc\n"
+			       "    - type: Domain\n      value: '*'\n      protocol: tls\n")));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1932,6 +2080,7 @@ int main(void)
 		cmocka_unit_test(test_gloo_errors),
 		cmocka_unit_test(test_gloo_tls),
 		cmocka_unit_test(test_gloo_examples),
+		cmocka_unit_test(test_passthrough),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -607,12 +607,117 @@ static void test_dns_targets_refreshed(void **state)
 	free_out(&a);
 	free_out(&b);
 }
+/* MeshPassthrough: the mode over the Mesh flag, IP and CIDR matches at
+ * once, Domain matches after a peek (exact before wildcard, per port and
+ * protocol), and what a silent client gets. */
+static const char pass_yaml[] =
+	"type: Mesh\nname: default\nnetworking:\n  outbound:\n    passthrough: false\n"
+	"---\n"
+	"type: Mesh\nname: all\nnetworking:\n  outbound:\n    passthrough: false\n"
+	"---\n"
+	"type: Mesh\nname: none\n"
+	"---\n"
+	"type: MeshPassthrough\nname: a\nmesh: all\nspec:\n  default:\n    passthroughMode: All\n"
+	"---\n"
+	"type: MeshPassthrough\nname: nn\nmesh: none\nspec:\n  default:\n    passthroughMode: None\n"
+	"    appendMatch:\n    - type: CIDR\n      value: 198.18.0.0/15\n"
+	"---\n"
+	"type: MeshPassthrough\nname: m\nmesh: default\nspec:\n  default:\n    appendMatch:\n"
+	"    - type: IP\n      value: 198.18.0.10\n      port: 8080\n"
+	"    - type: CIDR\n      value: 2001:2::/48\n"
+	"    - type: Domain\n      value: api.ext.test\n      port: 443\n      protocol: tls\n"
+	"    - type: Domain\n      value: '*.ext.test'\n      port: 443\n      protocol: tls\n"
+	"    - type: Domain\n      value: web.ext.test\n      port: 80\n      protocol: http\n";
+
+static struct route_out decide_pass(const struct route_env *env, const char *mesh, const char *ip, uint16_t port,
+				    bool peeked, const char *name, enum ms_match_proto seen)
+{
+	struct route_in in = to(mesh, ip, port);
+	struct route_out out;
+
+	in.peeked = peeked;
+	in.name = name;
+	in.seen = seen;
+	route_decide(env, &in, &out);
+	return out;
+}
+
+static void test_meshpassthrough(void **state)
+{
+	struct cfg_errors errs = { 0 };
+	struct ms_config *c = NULL;
+	struct cfg_opts co;
+	struct route_out out;
+
+	(void)state;
+	cfg_opts_init(&co);
+	assert_int_equal(cfg_load_buffer(pass_yaml, strlen(pass_yaml), "p.yaml", &co, &errs, &c), 0);
+	cfg_errors_clear(&errs);
+	struct route_env env = { .cfg = c };
+
+	/* All over passthrough: false; None over passthrough: true */
+	out = decide_pass(&env, "all", "198.19.1.1", 5, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_string_equal(out.label, "passthrough");
+	free_out(&out);
+	out = decide_pass(&env, "none", "198.18.0.10", 8080, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_REFUSE); /* its matches mean nothing under None */
+	assert_int_equal(out.reason, REFUSE_PASSTHROUGH);
+	assert_non_null(strstr(out.detail, "None"));
+	/* an IP match on its port; the same address on another port is refused */
+	out = decide_pass(&env, "default", "198.18.0.10", 8080, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_non_null(out.match);
+	assert_string_equal(out.label, "passthrough IP (MeshPassthrough/m appendMatch[0])");
+	free_out(&out);
+	out = decide_pass(&env, "default", "198.18.0.10", 8081, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_int_equal(out.reason, REFUSE_PASS_NO_MATCH);
+	/* a CIDR on every port, IPv6 */
+	out = decide_pass(&env, "default", "2001:2::99", 9999, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	free_out(&out);
+	/* a port with Domain rules: look first */
+	out = decide_pass(&env, "default", "198.18.0.20", 443, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_PEEK);
+	assert_null(out.targets);
+	/* then the name: exact before wildcard */
+	out = decide_pass(&env, "default", "198.18.0.20", 443, true, "api.ext.test", MS_MATCH_TLS);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_string_equal(out.match->domain, "api.ext.test");
+	assert_non_null(strstr(out.label, "appendMatch[2]"));
+	assert_string_equal(tgt(&out, 0)->label, "198.18.0.20:443"); /* the original destination */
+	free_out(&out);
+	out = decide_pass(&env, "default", "198.18.0.20", 443, true, "a.b.ext.test", MS_MATCH_TLS);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	assert_string_equal(out.match->domain, "*.ext.test");
+	free_out(&out);
+	/* refused: another name, the right name in another protocol, no name */
+	out = decide_pass(&env, "default", "198.18.0.20", 443, true, "evil.test", MS_MATCH_TLS);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_int_equal(out.reason, REFUSE_PASS_NO_MATCH);
+	assert_non_null(strstr(out.detail, "evil.test"));
+	out = decide_pass(&env, "default", "198.18.0.20", 443, true, "api.ext.test", MS_MATCH_HTTP);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	out = decide_pass(&env, "default", "198.18.0.20", 443, true, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_non_null(strstr(out.detail, "no name"));
+	out = decide_pass(&env, "default", "198.18.0.20", 80, true, "web.ext.test", MS_MATCH_HTTP);
+	assert_int_equal(out.verdict, ROUTE_FORWARD);
+	free_out(&out);
+	/* a port with no Domain rule: refused at once, never peeked */
+	out = decide_pass(&env, "default", "198.18.0.20", 8443, false, NULL, MS_MATCH_TCP);
+	assert_int_equal(out.verdict, ROUTE_REFUSE);
+	assert_int_equal(out.reason, REFUSE_PASS_NO_MATCH);
+	cfg_unref(c);
+}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
+		cmocka_unit_test(test_meshpassthrough),
 		cmocka_unit_test_setup_teardown(test_failover_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lb_carried_over_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_and_unix_endpoints, setup, teardown),

@@ -76,6 +76,22 @@ struct pending {
 	struct pending *next;
 };
 
+/* A client whose destination only a MeshPassthrough Domain match may
+ * allow: its first bytes are looked at (MSG_PEEK) before anything goes
+ * upstream. Silent for PEEK_SILENT_MS (a server-speaks-first protocol):
+ * decided without a name; at most PEEK_MAX bytes and the connect timeout. */
+#define PEEK_SILENT_MS 1000
+struct peeking {
+	struct ev ev;
+	struct agent *a;
+	int cfd;
+	struct pod *pod;
+	struct ms_addr orig;
+	uint16_t port;
+	uint64_t silent_ms, deadline_ms;
+	struct peeking *next;
+};
+
 /* A control or metrics client: one request, one answer, within
  * CLIENT_TIMEOUT_MS; at most MAX_CLIENTS of each kind at once. */
 #define CLIENT_TIMEOUT_MS 5000
@@ -150,6 +166,7 @@ struct agent {
 	struct pod *pods;
 	size_t n_enabled;
 	struct pending *pending;
+	struct peeking *peeking;
 	struct agent_stats st;
 	struct health health;   /* endpoint health (health-agent.c feeds it) */
 	uint64_t health_synced; /* health.gen the engine's sets were last written for */
@@ -206,6 +223,8 @@ void route_accept(struct ev *ev, uint32_t events);
 void route_pending_retry(struct agent *a, bool only_expired);
 void route_pending_drop_pod(struct agent *a, const struct pod *p);
 void route_pending_clear(struct agent *a);
+/* Decide for the peeking clients whose wait is over (the timer). */
+void route_peek_tick(struct agent *a);
 bool agent_dns_local(void *ctx, void *pod, const char *name, struct ms_addr *ret_vip);
 bool agent_dns_strict(void *ctx, void *pod);
 bool agent_dns_allowed(void *ctx, void *pod, const struct ms_addr *resolver, uint16_t port);

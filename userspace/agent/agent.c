@@ -123,6 +123,8 @@ static void on_timer(struct ev *ev, uint32_t events)
 	if (++a->ticks % (1000 / TICK_MS) == 0)
 		pods_retry(a);
 	health_agent_tick(a);
+	if (a->peeking)
+		route_peek_tick(a);
 	if (a->reload_at && now_ms() >= a->reload_at && !a->draining) {
 		a->reload_at = 0;
 		reload(a, "config directory changed");

@@ -63,6 +63,7 @@ enum refuse_reason {
 	REFUSE_NO_FD,        /* out of file descriptors: reset at accept */
 	REFUSE_POD_GONE,     /* the pod was removed while its client waited for DNS */
 	REFUSE_POD_LIMIT,    /* the pod holds its share of the connection limit */
+	REFUSE_PASS_NO_MATCH, /* MeshPassthrough: no IP, CIDR or Domain match allows it */
 	REFUSE__MAX,
 };
 

@@ -145,7 +145,8 @@ struct steer_pod pod_steer(struct agent *a, const struct pod *p)
 	v->listen_port = a->o->listen_port;
 	if (m) {
 		v->mesh_id = m->id;
-		v->flags = (m->passthrough ? MS_POD_PASSTHROUGH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0) |
+		v->flags = (cfg_pass_mode(m) == MS_PASS_ALL ? MS_POD_PASSTHROUGH : 0) |
+			   (cfg_pass_matching(m) ? MS_POD_PASS_MATCH : 0) | (m->forbid_external ? MS_POD_FORBID_EXT : 0) |
 			   (m->fail_open ? MS_POD_FAIL_OPEN : 0);
 		if (steer_mesh_proxied(a->cfg, p->mesh, a->o->datapath_proxy))
 			v->flags |= MS_POD_PROXY;

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "agent-t.h"
 #include "log.h"
+#include "peek.h"
 #include "util.h"
 
 static const char *const refuse_names[REFUSE__MAX] = {
@@ -27,6 +29,7 @@ static const char *const refuse_names[REFUSE__MAX] = {
 	[REFUSE_NO_FD] = "out_of_fds",
 	[REFUSE_POD_GONE] = "pod_gone",
 	[REFUSE_POD_LIMIT] = "pod_connection_limit",
+	[REFUSE_PASS_NO_MATCH] = "passthrough_no_match",
 };
 
 const char *route_refuse_name(enum refuse_reason r)
@@ -272,6 +275,50 @@ static struct fwd_targets *port_targets(const struct route_env *env, const struc
 	return ts;
 }
 
+/* A destination outside the mesh: the mesh's mode, then its IP and CIDR
+ * matches, then (once the first bytes are seen) its Domain matches. true
+ * when it may go; else out says why (refused, or ROUTE_PEEK). */
+static bool passthrough_allowed(const struct ms_mesh *mesh, const struct route_in *in, struct route_out *out)
+{
+	enum ms_pass_mode mode = cfg_pass_mode(mesh);
+	const struct ms_pass_match *m;
+
+	if (mode == MS_PASS_ALL)
+		return true;
+	if (!cfg_pass_matching(mesh)) {
+		refused(out, REFUSE_PASSTHROUGH,
+			mesh->pass_mode == MS_PASS_NONE ? "MeshPassthrough mode None" : "the mesh has passthrough off");
+		return false;
+	}
+	if ((m = cfg_pass_ip(mesh, &in->orig, in->port))) {
+		out->match = m;
+		snprintf(out->label, sizeof(out->label), "passthrough %s (%s)", cfg_match_type_name(m->type), m->origin);
+		return true;
+	}
+	if (cfg_pass_has_domain(mesh, in->port)) {
+		if (!in->peeked) {
+			out->verdict = ROUTE_PEEK;
+			return false;
+		}
+		if (in->name && (m = cfg_pass_domain(mesh, in->name, in->port, in->seen))) {
+			out->match = m;
+			snprintf(out->label, sizeof(out->label), "passthrough Domain %s (%s %s)", in->name, m->origin,
+				 m->domain);
+			return true;
+		}
+		if (in->name)
+			snprintf(out->why, sizeof(out->why), "%s name %s on port %u: no MeshPassthrough match allows it",
+				 cfg_match_proto_name(in->seen), in->name, in->port);
+		else
+			snprintf(out->why, sizeof(out->why),
+				 "no name in the first bytes (or none within the wait), and no IP or CIDR match allows it");
+		refused(out, REFUSE_PASS_NO_MATCH, out->why);
+		return false;
+	}
+	refused(out, REFUSE_PASS_NO_MATCH, "no MeshPassthrough IP or CIDR match allows it");
+	return false;
+}
+
 void route_decide(const struct route_env *env, const struct route_in *in, struct route_out *out)
 {
 	const struct ms_config *cfg = env->cfg;
@@ -291,14 +338,15 @@ void route_decide(const struct route_env *env, const struct route_in *in, struct
 	if (!svc) {
 		if (in_vip_range(env, &in->orig))
 			return refused(out, REFUSE_NO_SERVICE, "no service of this mesh has this VIP:port");
-		if (!mesh->passthrough)
-			return refused(out, REFUSE_PASSTHROUGH, "the mesh has passthrough off");
+		if (!passthrough_allowed(mesh, in, out))
+			return;
 		if (addr_is_local(&in->orig))
 			return refused(out, REFUSE_LOOP, "a loopback destination is never proxied");
 		out->targets = fwd_targets_new(1);
 		out->targets->best = 1;
 		target_ip(&out->targets->t[0], &in->orig, in->port);
-		snprintf(out->label, sizeof(out->label), "passthrough");
+		if (!out->match)
+			snprintf(out->label, sizeof(out->label), "passthrough");
 		out->verdict = ROUTE_FORWARD;
 		return;
 	}
@@ -371,9 +419,18 @@ static void route_refuse(struct agent *a, int cfd, enum refuse_reason r, const s
 	log_info("refused %s → %s: %s (%s)", p ? p->name : "?", dst, refuse_names[r], detail);
 }
 
-/* Decide and start, or park the client until its endpoints resolve. */
-static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port,
-			uint64_t deadline_ms)
+static void peek_start(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port);
+
+/* What the first bytes said, for a second decision. */
+struct peeked {
+	const char *name;
+	enum ms_match_proto seen;
+};
+
+/* Decide and start, or park the client until its endpoints resolve, or
+ * look at its first bytes first (pk: what they said, once looked at). */
+static void route_apply_seen(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port,
+			     uint64_t deadline_ms, const struct peeked *pk)
 {
 	struct route_env env = {
 		.cfg = a->cfg, .tls = a->tls, .lb = &a->lb,
@@ -383,7 +440,8 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 		.health = &a->health,
 	};
 	struct route_in in = { .mesh = p->mesh, .nsfd = p->nsfd, .orig = *orig, .port = port,
-			       .timed_out = deadline_ms && now_ms() >= deadline_ms };
+			       .timed_out = deadline_ms && now_ms() >= deadline_ms,
+			       .peeked = pk != NULL, .name = pk ? pk->name : NULL, .seen = pk ? pk->seen : MS_MATCH_TCP };
 	struct route_out out;
 	char dst[MS_ADDR_STRLEN + 8];
 
@@ -400,15 +458,123 @@ static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms
 		a->pending = pd;
 		return;
 	}
+	case ROUTE_PEEK:
+		peek_start(a, cfd, p, orig, port);
+		return;
 	case ROUTE_FORWARD:
 		if (out.cursor != SIZE_MAX)
 			a->lb.next[out.cursor]++;
 		addr_port_fmt(orig, port, dst, sizeof(dst));
+		if (out.match)
+			log_info("pod %s → %s: %s", p->name, dst, out.label);
 		p->active++; /* back down when the forwarder says it ended (pod_conn_ended) */
 		fwd_start(&a->fwd, &(struct fwd_start){ .cfd = cfd, .ts = out.targets, .start = out.start,
 							.netns_fd = p->nsfd, .pod = p->name, .orig = dst,
 							.service = out.label, .owner = p });
 		return;
+	}
+}
+
+static void route_apply(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port,
+			uint64_t deadline_ms)
+{
+	route_apply_seen(a, cfd, p, orig, port, deadline_ms, NULL);
+}
+
+/* ---------- MeshPassthrough Domain rules: the first bytes ---------- */
+
+static void peek_unlink(struct agent *a, struct peeking *pk)
+{
+	for (struct peeking **pp = &a->peeking; *pp; pp = &(*pp)->next)
+		if (*pp == pk) {
+			*pp = pk->next;
+			break;
+		}
+	ev_del(a->epfd, pk->cfd);
+	pk->ev.dead = true;
+	ev_defer_free(pk);
+}
+
+/* Look at what the client sent so far; decide when it names a host, says
+ * it never will, fills PEEK_MAX, or its wait is over. Nothing is read:
+ * the forwarder sends these bytes upstream untouched. */
+static void peek_try(struct peeking *pk, uint64_t now)
+{
+	static uint8_t buf[PEEK_MAX];
+	struct agent *a = pk->a;
+	struct peek res;
+	struct peeked seen = { 0 };
+	enum peek_result r = PEEK_MORE;
+	ssize_t n = recv(pk->cfd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	bool over = now >= pk->deadline_ms;
+
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		int cfd = pk->cfd;
+		struct pod *p = pk->pod;
+		struct ms_addr orig = pk->orig;
+		uint16_t port = pk->port;
+		peek_unlink(a, pk);
+		route_refuse(a, cfd, REFUSE_PASS_NO_MATCH, p, &orig, port, "the client went away before it named a host");
+		return;
+	}
+	if (n <= 0) {
+		/* nothing yet (or EOF with nothing): a server-speaks-first client */
+		if (n < 0 && now < pk->silent_ms && !over)
+			return;
+	} else {
+		r = peek_name(buf, (size_t)n, &res);
+		if (r == PEEK_MORE && (size_t)n < sizeof(buf) && !over)
+			return;
+	}
+	if (r == PEEK_FOUND || r == PEEK_NO_NAME)
+		seen.seen = res.proto == PEEK_TLS ? MS_MATCH_TLS : res.proto == PEEK_HTTP1 ? MS_MATCH_HTTP : MS_MATCH_HTTP2;
+	if (r == PEEK_FOUND)
+		seen.name = res.name;
+	int cfd = pk->cfd;
+	struct pod *p = pk->pod;
+	struct ms_addr orig = pk->orig;
+	uint16_t port = pk->port;
+	char name[sizeof(res.name)];
+	if (seen.name) {
+		snprintf(name, sizeof(name), "%s", seen.name);
+		seen.name = name;
+	}
+	peek_unlink(a, pk);
+	route_apply_seen(a, cfd, p, &orig, port, 0, &seen);
+}
+
+static void on_peek(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	peek_try(container_of(ev, struct peeking, ev), now_ms());
+}
+
+static void peek_start(struct agent *a, int cfd, struct pod *p, const struct ms_addr *orig, uint16_t port)
+{
+	struct peeking *pk = xcalloc(1, sizeof(*pk));
+	uint64_t now = now_ms();
+
+	*pk = (struct peeking){ .a = a, .cfd = cfd, .pod = p, .orig = *orig, .port = port,
+				.silent_ms = now + PEEK_SILENT_MS, .deadline_ms = now + a->o->connect_timeout_ms,
+				.next = a->peeking };
+	ev_init(&pk->ev, on_peek);
+	if (ev_add(a->epfd, cfd, &pk->ev, EPOLLIN | EPOLLRDHUP | EPOLLET) < 0) {
+		free(pk);
+		route_refuse(a, cfd, REFUSE_PASS_NO_MATCH, p, orig, port, "cannot wait for the client's first bytes");
+		return;
+	}
+	a->peeking = pk;
+}
+
+void route_peek_tick(struct agent *a)
+{
+	uint64_t now = now_ms();
+	struct peeking *next;
+
+	for (struct peeking *pk = a->peeking; pk; pk = next) {
+		next = pk->next;
+		if (now >= pk->silent_ms || now >= pk->deadline_ms)
+			peek_try(pk, now);
 	}
 }
 
@@ -444,6 +610,17 @@ void route_pending_drop_pod(struct agent *a, const struct pod *p)
 		route_refuse(a, pd->cfd, REFUSE_POD_GONE, p, &pd->orig, pd->port, "the pod was removed");
 		free(pd);
 	}
+	struct peeking *next;
+	for (struct peeking *pk = a->peeking; pk; pk = next) {
+		next = pk->next;
+		if (pk->pod != p)
+			continue;
+		int cfd = pk->cfd;
+		struct ms_addr orig = pk->orig;
+		uint16_t port = pk->port;
+		peek_unlink(a, pk);
+		route_refuse(a, cfd, REFUSE_POD_GONE, p, &orig, port, "the pod was removed");
+	}
 }
 
 void route_pending_clear(struct agent *a)
@@ -453,6 +630,11 @@ void route_pending_clear(struct agent *a)
 		a->pending = pd->next;
 		fwd_reset_fd(pd->cfd);
 		free(pd);
+	}
+	while (a->peeking) {
+		int cfd = a->peeking->cfd;
+		peek_unlink(a, a->peeking);
+		fwd_reset_fd(cfd);
 	}
 }
 
@@ -537,7 +719,7 @@ bool agent_dns_strict(void *ctx, void *pod)
 	const struct pod *p = pod;
 	const struct ms_mesh *m = cfg_find_mesh(a->cfg, p->mesh);
 
-	return !m || !m->passthrough;
+	return !m || cfg_pass_mode(m) != MS_PASS_ALL;
 }
 
 bool agent_dns_allowed(void *ctx, void *pod, const struct ms_addr *resolver, uint16_t port)

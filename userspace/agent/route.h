@@ -69,9 +69,17 @@ struct route_in {
 	struct ms_addr orig;
 	uint16_t port;
 	bool timed_out; /* its DNS wait is over */
+	/* MeshPassthrough Domain rules: the forwarder has looked at the first
+	 * bytes (peeked); name is what they ask for (NULL: none, or nothing
+	 * came within the wait), seen the protocol they speak */
+	bool peeked;
+	const char *name;
+	enum ms_match_proto seen;
 };
 
-enum route_verdict { ROUTE_REFUSE, ROUTE_FORWARD, ROUTE_WAIT };
+/* ROUTE_PEEK: only a Domain match may allow it: look at the client's first
+ * bytes (without consuming them), then decide again with the name. */
+enum route_verdict { ROUTE_REFUSE, ROUTE_FORWARD, ROUTE_WAIT, ROUTE_PEEK };
 
 struct route_out {
 	enum route_verdict verdict;
@@ -81,7 +89,9 @@ struct route_out {
 	 * the connection starts its walk of them at */
 	struct fwd_targets *targets;
 	size_t start;
-	char label[160]; /* kind/name, or "passthrough" */
+	char label[160]; /* kind/name, or "passthrough" (and the MeshPassthrough rule that allowed it) */
+	char why[224];   /* backs detail when it names a rule */
+	const struct ms_pass_match *match; /* the MeshPassthrough rule that allowed it, or NULL */
 	/* the cursor route_apply advances: lb->next[cursor] (SIZE_MAX: none) */
 	size_t cursor;
 };

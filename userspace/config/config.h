@@ -71,5 +71,30 @@ int cfg_template_check(const char *tmpl, char **ret_err);
 
 const char *cfg_label(const struct ms_labels *l, const char *key);
 
+/* What a mesh lets through outside it (decode-passthrough.c). The mode in
+ * effect: MeshPassthrough's, else the Mesh's passthrough flag (ALL/NONE). */
+enum ms_pass_mode cfg_pass_mode(const struct ms_mesh *m);
+/* Not ALL, and some match may allow a destination (mode MATCHED, or a
+ * registry match): the data plane must look. */
+bool cfg_pass_matching(const struct ms_mesh *m);
+/* The first IP or CIDR match (Kuma's order) that allows a:port under the
+ * mesh's mode (every match with MATCHED, registry ones always), or NULL. */
+const struct ms_pass_match *cfg_pass_ip(const struct ms_mesh *mesh, const struct ms_addr *a, uint16_t port);
+/* The Domain match for a name seen on port (TLS SNI: MS_MATCH_TLS, HTTP/1
+ * Host: MS_MATCH_HTTP, HTTP/2 :authority: MS_MATCH_HTTP2): exact names
+ * before wildcards, the port's own before any-port ones; or NULL. */
+const struct ms_pass_match *cfg_pass_domain(const struct ms_mesh *mesh, const char *name, uint16_t port,
+					    enum ms_match_proto seen);
+/* Some Domain match could apply to a connection to that port. */
+bool cfg_pass_has_domain(const struct ms_mesh *mesh, uint16_t port);
+/* "api.example.com" exactly, or "*.example.com": any deeper name (Envoy's
+ * wildcard: a.example.com and a.b.example.com, not example.com), or "*". */
+bool cfg_domain_match(const char *pattern, const char *name);
+bool cfg_match_contains(const struct ms_pass_match *m, const struct ms_addr *a);
+/* Kuma's order: IP, CIDR longest first, exact Domain (longer first), wildcard. */
+void cfg_sort_matches(struct ms_pass_match *v, size_t n);
+const char *cfg_match_proto_name(enum ms_match_proto p);
+const char *cfg_match_type_name(enum ms_match_type t);
+
 /* base64 (RFC 4648, padding required, whitespace ignored). 0 or -EINVAL. */
 int cfg_base64_decode(const char *s, size_t len, unsigned char **ret, size_t *ret_len);

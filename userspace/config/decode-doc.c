@@ -233,6 +233,7 @@ static const struct {
 	{ "ExternalService", decode_es },
 	{ "Secret", decode_secret },
 	{ "Dataplane", decode_dataplane },
+	{ "MeshPassthrough", decode_passthrough },
 };
 
 /* Kuma's other kinds (v2.14: pkg/core/resources/apis, pkg/plugins/policies):
@@ -312,12 +313,6 @@ static void decode_doc(struct loader *L, struct dctx *d, const struct ynode *doc
 				       ignored_kinds[i]);
 				return;
 			}
-		/* it decides which connections are allowed: ignoring it could open
-		 * what the operator closed */
-		if (!decode && streq(kn->str, "MeshPassthrough")) {
-			d_err(d, kn, kfield, "MeshPassthrough is not implemented by this meshsplice: refused, not ignored");
-			return;
-		}
 		if (!decode) {
 			d_err(d, kn, kfield,
 			      "unknown resource \"%s\" (expected Mesh, MeshExternalService, MeshService, HostnameGenerator, ExternalService, Secret, Dataplane or another Kuma kind)",

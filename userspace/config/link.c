@@ -265,6 +265,7 @@ int loader_finish(struct loader *L, struct ms_config **ret)
 		if (L->c->svcs[i].kind != MS_KIND_MESH_SERVICE)
 			check_tls_material(L, &L->c->svcs[i]);
 	link_mesh_services(L);
+	link_passthrough(L);
 	vips_assign(L);
 	vips_check_clashes(L);
 	hostnames_generate(L);

@@ -48,6 +48,17 @@ struct ms_selector {
 	char *dp_name;         /* SEL_REF: "name", or Kubernetes' "name.namespace" */
 };
 
+/* One MeshPassthrough, kept until every Mesh is known (link_passthrough). */
+struct pass_doc {
+	char *name, *mesh;
+	enum ms_pass_mode mode;
+	bool mode_set;
+	struct ms_pass_match *matches;
+	size_t n_matches;
+	char *file;
+	unsigned line, col;
+};
+
 struct loader {
 	const struct cfg_opts *o;
 	struct cfg_errors *errs;
@@ -60,6 +71,8 @@ struct loader {
 	size_t n_dps;
 	struct ms_selector *sels;
 	size_t n_sels;
+	struct pass_doc *passes;
+	size_t n_passes;
 	unsigned n_entries; /* YAML names met in directories (MS_CONFIG_MAX_FILES) */
 	struct gloo_state *gloo; /* decode-gloo.c: ExternalEndpoints, selectors, matches */
 };
@@ -110,6 +123,9 @@ void decode_hostgen(struct loader *L, struct dctx *d, struct meta *m);
 void decode_mesh(struct loader *L, struct dctx *d, struct meta *m);
 void decode_secret(struct loader *L, struct dctx *d, struct meta *m);
 void decode_dataplane(struct loader *L, struct dctx *d, struct meta *m);
+void decode_passthrough(struct loader *L, struct dctx *d, struct meta *m);
+void pass_doc_free(struct pass_doc *pd);
+void link_passthrough(struct loader *L);
 
 /* decode-gloo.c: Gloo Mesh's ExternalService and ExternalEndpoint */
 bool gloo_api(const struct ynode *doc); /* apiVersion networking.gloo.solo.io/... */

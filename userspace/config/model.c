@@ -213,6 +213,9 @@ void loader_free(struct loader *L)
 	}
 	free(L->sels);
 	gloo_free(L);
+	for (size_t i = 0; i < L->n_passes; i++)
+		pass_doc_free(&L->passes[i]);
+	free(L->passes);
 }
 
 void doc_meta_free(struct meta *m)

@@ -102,6 +102,9 @@ static const char *const counter_names[MS_CNT__MAX] = {
 	[MS_CNT_DENY_PKT_REROUTE] = "deny_packet_rerouted",
 	[MS_CNT_KERNEL_UNHEALTHY] = "kernel_path_unhealthy",
 	[MS_CNT_KSTAT_FULL] = "kernel_path_stats_full",
+	[MS_CNT_PASS_MATCH] = "passthrough_match",
+	[MS_CNT_PASS_DOMAIN] = "passthrough_domain_to_proxy",
+	[MS_CNT_DENY_PASS_MATCH] = "deny_passthrough_no_match",
 };
 
 const char *bpf_counter_name(int idx)
@@ -651,6 +654,102 @@ int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c)
 out:
 	free(cur);
 	free(want);
+	free(vals);
+	return r;
+}
+
+static void pass_put(struct ms_pass_key **v, struct ms_pass_val **vals, size_t *n, const struct ms_pass_key *k,
+		     const struct ms_pass_val *val)
+{
+	*v = xrealloc(*v, *n + 1, sizeof(**v));
+	*vals = xrealloc(*vals, *n + 1, sizeof(**vals));
+	(*v)[*n] = *k;
+	(*vals)[(*n)++] = *val;
+}
+
+/* Make ms_pass hold the IP and CIDR matches of every mesh that looks (see
+ * cfg_pass_matching), and a port-wide Domain entry where a Domain match may
+ * apply. The whole set is written under a new generation, then the one
+ * ms_pass_gen value is swapped: a connect reads the old set or the new one
+ * whole. The set before the previous one is deleted now (a connect that
+ * read the previous generation may still be looking in it). */
+int bpf_engine_pass_sync(struct bpf_engine *e, const struct ms_config *c)
+{
+	struct bpf_map *m = e->skel->maps.ms_pass, *gm = e->skel->maps.ms_pass_gen;
+	struct ms_pass_key *keys = NULL, k, next, *prev = NULL, *gone = NULL;
+	struct ms_pass_val *vals = NULL;
+	size_t n = 0, n_gone = 0, written = 0;
+	uint32_t zero = 0, cur = 0, gen;
+	int r = 0;
+
+	if (bpf_map__lookup_elem(gm, &zero, sizeof(zero), &cur, sizeof(cur), 0) < 0)
+		cur = 0;
+	gen = cur + 1 ? cur + 1 : 1;
+	for (size_t i = 0; i < c->n_meshes; i++) {
+		const struct ms_mesh *mesh = &c->meshes[i];
+		if (!cfg_pass_matching(mesh))
+			continue;
+		/* Domain entries first: an IP or CIDR entry on the same key wins */
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t j = 0; j < mesh->n_matches; j++) {
+				const struct ms_pass_match *pm = &mesh->matches[j];
+				struct ms_pass_val val = { .idx = (uint16_t)j };
+				if ((pass == 0) != (pm->type == MS_MATCH_DOMAIN))
+					continue;
+				if (!pm->registry && cfg_pass_mode(mesh) != MS_PASS_MATCHED)
+					continue;
+				memset(&k, 0, sizeof(k));
+				k.gen = gen;
+				k.mesh_id = mesh->id;
+				k.port = pm->port;
+				if (pm->type == MS_MATCH_DOMAIN) {
+					val.verdict = MS_PASSV_DOMAIN;
+					k.prefixlen = MS_PASS_FIXED_BITS;
+					for (int fam = 0; fam < 2; fam++) {
+						k.family = fam ? 6 : 4;
+						pass_put(&keys, &vals, &n, &k, &val);
+					}
+					continue;
+				}
+				val.verdict = MS_PASSV_ALLOW;
+				bool v4 = pm->cidr.plen >= 96 && addr_is_v4(&pm->cidr.addr);
+				k.family = v4 ? 4 : 6;
+				k.prefixlen = MS_PASS_FIXED_BITS + pm->cidr.plen;
+				memcpy(k.addr, pm->cidr.addr.b, 16);
+				pass_put(&keys, &vals, &n, &k, &val);
+			}
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (bpf_map__update_elem(m, &keys[i], sizeof(keys[i]), &vals[i], sizeof(vals[i]), BPF_ANY) < 0)
+			r = -errno;
+		else
+			written++;
+	}
+	if (r < 0) {
+		/* not whole: the set in force stays, the partial one goes */
+		log_error_errno(r, "BPF passthrough map: %m; the previous passthrough matches stay in force");
+		for (size_t i = 0; i < written; i++)
+			bpf_map__delete_elem(m, &keys[i], sizeof(keys[i]), 0);
+		goto out;
+	}
+	if (bpf_map__update_elem(gm, &zero, sizeof(zero), &gen, sizeof(gen), BPF_ANY) < 0) {
+		r = log_error_errno(errno, "BPF passthrough generation: %m");
+		goto out;
+	}
+	while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+		if (next.gen != gen && next.gen != cur) {
+			gone = xrealloc(gone, n_gone + 1, sizeof(*gone));
+			gone[n_gone++] = next;
+		}
+		k = next;
+		prev = &k;
+	}
+	for (size_t i = 0; i < n_gone; i++)
+		bpf_map__delete_elem(m, &gone[i], sizeof(gone[i]), 0);
+	log_debug("BPF passthrough map: generation %u, %zu entries, %zu of older generations removed", gen, n, n_gone);
+out:
+	free(gone);
+	free(keys);
 	free(vals);
 	return r;
 }

@@ -51,6 +51,9 @@ void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
 /* Make ms_services hold exactly the VIPs of c, and ms_endpoints the
  * endpoint sets of the kernel-path ones (healthy endpoints only). */
 int bpf_engine_svcs_sync(struct bpf_engine *e, const struct ms_config *c);
+/* Make ms_pass hold c's MeshPassthrough IP/CIDR matches (and a port-wide
+ * entry where a Domain match may apply), swapped in whole. */
+int bpf_engine_pass_sync(struct bpf_engine *e, const struct ms_config *c);
 /* Look up and delete the original destination of an accepted connection. */
 int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_addr *client,
 			 uint16_t client_port, struct ms_addr *ret_addr, uint16_t *ret_port);

@@ -66,7 +66,9 @@ static void sb_pod_del_cookie(struct steer *s, uint64_t cookie)
 
 static int sb_svcs_sync(struct steer *s, const struct ms_config *c)
 {
-	return bpf_engine_svcs_sync(eng(s), c);
+	int r = bpf_engine_svcs_sync(eng(s), c), q = bpf_engine_pass_sync(eng(s), c);
+
+	return r < 0 ? r : q;
 }
 
 static int sb_orig_dst(struct steer *s, const struct steer_pod *p, int cfd, const struct ms_addr *peer,
