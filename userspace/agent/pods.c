@@ -207,7 +207,7 @@ static void pod_dns_sync(struct agent *a, struct pod *p)
 		if (p->dns_err != r)
 			log_error_errno(r, "pod %s: no DNS responder on 127.0.0.1:%u: %m; port 53 %s until it opens (retried every second)",
 					p->name, a->o->dns_port,
-					m && m->passthrough ? "goes direct" : "is refused");
+					m && cfg_pass_mode(m) == MS_PASS_ALL ? "goes direct" : "is refused");
 		p->dns_err = r;
 		return;
 	}
