@@ -311,5 +311,24 @@ assert m["tls"]["clientCert"]["source"].startswith("file:") and m["tls"]["server
 }
 check "the agent shows them as GlooExternalService with namespace, host and VIP; TLS files by path" case_render
 
+# The certificate files are watched: the CA file of up.test replaced by
+# another CA's, the agent reloads and the server no longer verifies; put
+# back, it does again.
+reloads_for_files() { grep -c "config reloaded (certificate file $P/ca1.pem changed)" "$T/agent.log"; }
+case_cert_file_reload() {
+	local n0 page
+	n0=$(reloads_for_files)
+	cp "$P/ca1.pem" "$T/ca1.keep" && cp "$P/ca2.pem" "$P/ca1.pem"
+	for _ in $(seq 50); do [ "$(reloads_for_files)" -gt "$n0" ] && break; sleep 0.1; done
+	[ "$(reloads_for_files)" -gt "$n0" ] || { cp "$T/ca1.keep" "$P/ca1.pem"; echo "no reload within 5 s"; return 1; }
+	page=$(curl_vip up.test "$(vip_of origin)")
+	cp "$T/ca1.keep" "$P/ca1.pem"
+	echo "$page" | grep -q "s_server" && { echo "still verified with the other CA"; return 1; }
+	for _ in $(seq 50); do [ "$(reloads_for_files)" -gt $((n0 + 1)) ] && break; sleep 0.1; done
+	page=$(curl_vip up.test "$(vip_of origin)") || return 1
+	echo "$page" | grep -q "s_server" || { echo "not verified again: ${page:0:80}"; return 1; }
+	echo "CA file swapped: reloaded, refused; put back: reloaded, verified"
+}
+check "clientsideTls files by path are watched: a CA file replaced is reloaded and used (refused), put back it verifies again" case_cert_file_reload
 check "SIGTERM: clean exit, no sanitizer report" case_clean_exit
 finish

@@ -152,6 +152,7 @@ struct agent {
 	int *reload_waiters;    /* control clients waiting for the next load */
 	size_t n_reload_waiters;
 	uint64_t ticks; /* of the timer, since start */
+	uint64_t files_reload_ms; /* when reload_watch_files last asked */
 	char *last_reload_error;
 	struct fwd fwd;
 	struct resolver *res;
@@ -239,6 +240,8 @@ void reload_apply(struct agent *a, struct ms_config *c);
 void reload(struct agent *a, const char *why);
 void reload_request(struct agent *a, const char *why, int reply_fd);
 bool reload_busy(const struct agent *a);
+/* From the timer: reload when a certificate file the config names changed. */
+void reload_watch_files(struct agent *a);
 void reload_fini(struct agent *a);
 void vips_load(struct agent *a);
 

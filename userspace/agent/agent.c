@@ -122,6 +122,8 @@ static void on_timer(struct ev *ev, uint32_t events)
 		route_pending_retry(a, true);
 	if (++a->ticks % (1000 / TICK_MS) == 0)
 		pods_retry(a);
+	if (a->ticks % (2000 / TICK_MS) == 0)
+		reload_watch_files(a);
 	health_agent_tick(a);
 	if (a->peeking)
 		route_peek_tick(a);

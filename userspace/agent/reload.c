@@ -304,6 +304,45 @@ bool reload_busy(const struct agent *a)
 	return a->job != NULL;
 }
 
+/* Certificate files named by path (Gloo's clientsideTls) are part of the
+ * config: when one no longer holds what the snapshot read, reload. Small
+ * files, read every couple of seconds; after a failed reload (a half-written
+ * key, say) at most every 10 s, until one succeeds. */
+static bool blob_changed(const struct ms_blob *b, const char **ret_path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!b->origin || strncmp(b->origin, "file:", 5) != 0)
+		return false;
+	*ret_path = b->origin + 5;
+	if (read_file(b->origin + 5, 1u << 20, &buf, &len) < 0)
+		return true;
+	bool changed = len != b->len || memcmp(buf, b->data, len) != 0;
+	free(buf);
+	return changed;
+}
+
+void reload_watch_files(struct agent *a)
+{
+	const char *path = NULL;
+
+	if (!a->cfg || a->job || a->draining || (a->last_reload_error && now_ms() - a->files_reload_ms < 10000))
+		return;
+	for (size_t i = 0; i < a->cfg->n_svcs && !path; i++) {
+		const struct ms_tls *t = &a->cfg->svcs[i].tls;
+		const char *p = NULL;
+		if (blob_changed(&t->ca, &p) || blob_changed(&t->cert, &p) || blob_changed(&t->key, &p))
+			path = p;
+	}
+	if (!path)
+		return;
+	char why[320];
+	snprintf(why, sizeof(why), "certificate file %s changed", path);
+	a->files_reload_ms = now_ms();
+	reload(a, why);
+}
+
 void reload_fini(struct agent *a)
 {
 	if (a->job) { /* a load under way at exit: wait for it, drop its result */
