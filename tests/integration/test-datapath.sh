@@ -123,6 +123,7 @@ networking:
   inbound:
     - port: 8080
       tags:
+        kuma.io/service: web
         app: web
 ---
 type: Dataplane
@@ -133,6 +134,7 @@ networking:
   inbound:
     - port: 8080
       tags:
+        kuma.io/service: web
         app: web
 YAML
 
