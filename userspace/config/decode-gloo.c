@@ -120,15 +120,6 @@ static void blob_copy(struct ms_blob *dst, const struct ms_blob *src)
 	dst->origin = src->origin ? xstrdup(src->origin) : NULL;
 }
 
-static void blob_clear(struct ms_blob *b)
-{
-	if (b->data)
-		OPENSSL_cleanse(b->data, b->len);
-	free(b->data);
-	free(b->origin);
-	memset(b, 0, sizeof(*b));
-}
-
 /* caCertificates, clientCertificate, privateKey: a file path on this node,
  * read now (Istio mounts them into the proxy; here the agent reads them). */
 static void read_path(struct dctx *d, const struct ynode *tls, const char *key, const char *path,
@@ -219,9 +210,9 @@ static void decode_tls(struct dctx *d, const struct ynode *n, const char *path, 
 static void gtls_free(struct gtls *g)
 {
 	free(g->t.server_name);
-	blob_clear(&g->t.ca);
-	blob_clear(&g->t.cert);
-	blob_clear(&g->t.key);
+	cfg_blob_free(&g->t.ca);
+	cfg_blob_free(&g->t.cert);
+	cfg_blob_free(&g->t.key);
 	free(g->cred);
 }
 

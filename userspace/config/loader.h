@@ -100,6 +100,7 @@ void cfg_labels_set(struct ms_labels *l, const char *k, const char *v);
 /* Every pair of sel is in l. */
 bool cfg_labels_match(const struct ms_labels *sel, const struct ms_labels *l);
 void cfg_endpoint_free(struct ms_endpoint *e);
+void cfg_blob_free(struct ms_blob *b); /* wiped: key material */
 void cfg_config_free(struct ms_config *c);
 void loader_free(struct loader *L);
 void doc_meta_free(struct meta *m);

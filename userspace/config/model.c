@@ -89,7 +89,7 @@ bool cfg_labels_match(const struct ms_labels *sel, const struct ms_labels *l)
 	return true;
 }
 
-static void blob_free(struct ms_blob *b)
+void cfg_blob_free(struct ms_blob *b)
 {
 	if (b->data)
 		OPENSSL_cleanse(b->data, b->len);
@@ -123,9 +123,9 @@ static void service_free(struct ms_service *s)
 	for (size_t i = 0; i < s->tls.n_sans; i++)
 		free(s->tls.sans[i].value);
 	free(s->tls.sans);
-	blob_free(&s->tls.ca);
-	blob_free(&s->tls.cert);
-	blob_free(&s->tls.key);
+	cfg_blob_free(&s->tls.ca);
+	cfg_blob_free(&s->tls.cert);
+	cfg_blob_free(&s->tls.key);
 	free(s->tls.unusable);
 	for (size_t i = 0; i < s->n_hostnames; i++)
 		free(s->hostnames[i]);
