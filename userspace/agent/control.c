@@ -462,7 +462,7 @@ int control_open(struct agent *a)
 		return log_error_errno(errno, "bind %s: %m", a->o->control);
 	}
 	umask(old);
-	if (listen(fd, 64) < 0) {
+	if (listen(fd, 512) < 0) { /* room for a burst: past MAX_CLIENTS the oldest is shed */
 		close(fd);
 		return -errno;
 	}

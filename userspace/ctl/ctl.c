@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -74,11 +75,17 @@ int ctl_call(const char *path, json_object *req, int timeout_ms, json_object **r
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN)
+	/* A unix socket's connect does not complete later: EAGAIN means the
+	 * agent's backlog is full (it is shedding idle clients), so try again
+	 * until the deadline. */
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
 			return -errno;
-		if ((r = wait_fd(fd, POLLOUT, deadline)) < 0)
-			return r;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(10 * 1000);
 	}
 	msg = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	len = strlen(msg);

@@ -87,6 +87,8 @@ static int sb_dns_origin(struct steer *s, const struct steer_pod *p, const struc
 	return bpf_engine_dns_origin(eng(s), p->cookie, cport, ret, ret_port);
 }
 
+_Static_assert(STEER_MAX_COUNTERS >= MS_CNT__MAX + 2, "room for every BPF counter and the two map sizes");
+
 static size_t sb_counters(struct steer *s, struct steer_counter *ret, size_t max)
 {
 	uint64_t cnt[MS_CNT__MAX];

@@ -53,7 +53,7 @@ struct steer_counter {
 	bool verdict; /* a connect() verdict (a counter); else a gauge */
 };
 
-#define STEER_MAX_COUNTERS 32
+#define STEER_MAX_COUNTERS 48 /* the BPF counters (MS_CNT_SLOTS at most) and the map sizes */
 
 struct steer;
 
