@@ -308,23 +308,28 @@ PY
 	[ $((rss1 - rss0)) -gt 1000 ] || return 1
 	[ "$pending" = 20 ] || return 1
 	# the one shared list (~2.5 MB: 10,000 targets of ~250 B) and 20
-	# connections, where a copy each took 20 x 8.5 MB
-	[ $((rss2 - rss1)) -lt 20000 ]
+	# connections, where a copy each took 20 x 8.5 MB (not asserted under
+	# sanitizers, whose allocator keeps freed memory)
+	case ${MS_SANITIZED:-none} in none | "") [ $((rss2 - rss1)) -lt 20000 ] ;; *) echo "RSS bound not asserted under $MS_SANITIZED" ;; esac
 }
 # A reload reads and validates on a thread of its own (#17 item 5): while
 # 100,000 endpoints in 20 files load, a proxied connection's round trips do
 # not wait for it.
 case_reload_off_loop() {
-	python3 - "$T/conf" <<'PY'
+	# sanitizers make the load several times slower: a fifth of it is as long
+	local per_file=5000
+	case ${MS_SANITIZED:-none} in none | "") ;; *) per_file=1000 ;; esac
+	python3 - "$T/conf" "$per_file" <<'PY'
 import os, sys
 for f in range(20):
     with open(os.path.join(sys.argv[1], "big%02d.yaml.tmp" % f), "w") as o:
         o.write("type: MeshExternalService\nname: big%d\nspec:\n  match:\n    port: 80\n    protocol: tcp\n  endpoints:\n" % f)
-        for i in range(5000):
+        for i in range(int(sys.argv[2])):
             o.write("    - address: 198.19.%d.%d\n      port: 80\n" % (i // 250, i % 250 + 1))
 PY
 	for f in "$T"/conf/big*.yaml.tmp; do mv "$f" "${f%.tmp}"; done
-	ms reload >/dev/null || return 1 # the first load of them, and what it costs
+	# the first load of them, and what it costs
+	ms reload >/dev/null || { rm -f "$T"/conf/big*.yaml; ms reload >/dev/null; echo "reload failed"; return 1; }
 	in_pod "$NS_B" python3 - "$CTL" "$CLI_BIN" >"$T/rtt.out" 2>&1 <<'PY' &
 import socket, subprocess, sys, time
 s = socket.create_connection(("242.0.0.10", 80), timeout=5)

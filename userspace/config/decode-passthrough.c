@@ -383,7 +383,8 @@ void link_passthrough(struct loader *L)
 		if (mesh->pass_mode == MS_PASS_UNSET || pd->mode_set)
 			mesh->pass_mode = pd->mode;
 		mesh->matches = xrealloc(mesh->matches, mesh->n_matches + pd->n_matches + 1, sizeof(*mesh->matches));
-		memcpy(mesh->matches + mesh->n_matches, pd->matches, pd->n_matches * sizeof(*pd->matches));
+		if (pd->n_matches)
+			memcpy(mesh->matches + mesh->n_matches, pd->matches, pd->n_matches * sizeof(*pd->matches));
 		mesh->n_matches += pd->n_matches;
 		pd->n_matches = 0;
 	}
