@@ -633,7 +633,9 @@ static struct route_out decide_pass(const struct route_env *env, const char *mes
 				    bool peeked, const char *name, enum ms_match_proto seen)
 {
 	struct route_in in = to(mesh, ip, port);
-	struct route_out out;
+	/* static: a refusal's detail may point into its why, which must outlive
+	 * this call for the caller's checks (until the next one) */
+	static struct route_out out;
 
 	in.peeked = peeked;
 	in.name = name;
