@@ -1,44 +1,55 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Scale: the cost of steering a connect() with 10 and with 10,000 services
-# configured, eBPF engine vs iptables engine, and how long a config reload of
-# 10,000 services takes. Two agents read the same config directory: one with
+# Scale: the cost of steering a connect() with 10 and with 10,000 services of
+# EPS (16) endpoints each, eBPF engine vs iptables engine, against the same
+# connect() with no steering at all, and how long a config reload of 10,000
+# services takes. Two agents read the same config directory: one with
 # --engine bpf, one with --engine iptables. Every measurement runs in a pod
-# netns made for it and removed after it, so REDIRECT's conntrack entries
-# never carry over from one run to the next.
-#   connect cost: `connrate connect` times N blocking connect()s to a VIP, one
-#   after another, each closed with a reset; the hook or the nat rule runs
-#   inside that call, so its p50/mean is the steering cost plus a loopback
-#   handshake.
+# netns made for it and removed after it, so DNAT's conntrack entries never
+# carry over from one run to the next.
+#   connect cost: `connrate connect` times N blocking connect()s, one after
+#   another, each closed with a reset; the hook or the nat rule runs inside
+#   that call, so its p50/mean is the steering cost plus a handshake over a
+#   veth. Three contenders per engine:
+#     direct      the endpoint's address from a pod that is not enabled
+#     passthrough the endpoint's address from an enabled pod (allowed, so
+#                 the hook looks and leaves it alone)
+#     kernel      the service's VIP from an enabled pod: the kernel path
+#                 rewrites it to one of the EPS endpoints
+#   "over direct" is the kernel path's mean minus direct's, in microseconds.
 #   reload: wall time of `meshsplice reload` (the agent answers once the new
-#   config is parsed, indexed and in the BPF maps), after the file changed.
+#   config is parsed, indexed and in the BPF maps or the chains), after the
+#   file changed.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib-bench.sh"
 CONNECTS=${CONNECTS:-3000}
 SCALES=${SCALES:-"10 10000"}
+EPS=${EPS:-16}
+BPFSTATS=$BUILD/tests/bench/bpfstats
 CTL2=$T/agent2.sock
 make_topology || exit 1
+# the measured service's endpoints: 198.18.3.2 .. 198.18.3.(EPS+1), port 7000,
+# all answered by one connrate server in the outside netns
+for i in $(seq 3 $((EPS + 1))); do ip -n "$NS_O" addr add "198.18.3.$i/32" dev lo || exit 1; done
 
 # services: the measured one (rr, 242.0.0.51:7000) and N-1 others
 write_config() { # N
-	python3 - "$1" >"$T/conf/bench.yaml.tmp" <<'PY'
+	python3 - "$1" "$EPS" >"$T/conf/bench.yaml.tmp" <<'PY'
 import sys
-n = int(sys.argv[1])
-doc = """type: MeshExternalService
-name: %s
-spec:
-  match:
-    port: 7000
-  endpoints:
-    - address: 198.18.3.2
-      port: 7000
-status:
-  vip:
-    ip: %s
-"""
-out = [doc % ("rr", "242.0.0.51")]
+n, eps = int(sys.argv[1]), int(sys.argv[2])
+def svc(name, vip, eps_list):
+    lines = ["type: MeshExternalService", "name: %s" % name, "spec:", "  match:",
+             "    port: 7000", "  endpoints:"]
+    for a, p in eps_list:
+        lines += ["    - address: %s" % a, "      port: %d" % p]
+    lines += ["status:", "  vip:", "    ip: %s" % vip]
+    return "\n".join(lines) + "\n"
+out = [svc("rr", "242.0.0.51", [("198.18.3.%d" % (2 + e), 7000) for e in range(eps)])]
 for i in range(1, n):
-    out.append(doc % ("svc-%d" % i, "242.1.%d.%d" % (i // 250, i % 250 + 1)))
+    # never dialled: their endpoints are in 198.19/16, one address per service
+    a = "198.19.%d.%d" % (i // 250, i % 250 + 1)
+    out.append(svc("svc-%d" % i, "242.1.%d.%d" % (i // 250, i % 250 + 1),
+                   [(a, 7000 + e) for e in range(eps)]))
 print("---\n".join(out), end="")
 PY
 	mv "$T/conf/bench.yaml.tmp" "$T/conf/bench.yaml"
@@ -73,13 +84,24 @@ mkdir -p "$T/state2"
 BG_PIDS+=($!)
 for _ in $(seq 100); do "$CLI_BIN" --control "$CTL2" status >/dev/null 2>&1 && break; sleep 0.05; done
 
-# one connect-cost run in $POD, enabled on the engine's agent
-measure() { # engine -> "p50 mean" in us
-	local ctl=$CTL run=()
-	if [ "$1" = bpf ]; then run=(in_pod "$POD"); else ctl=$CTL2 run=(ip netns exec "$POD"); fi
-	"$CLI_BIN" --control "$ctl" enable --netns "/var/run/netns/$POD" --name "bench/$POD" >/dev/null || return 1
-	"${run[@]}" "$CONNRATE" connect 242.0.0.51 7000 "$CONNECTS" | awk '{ print $2, $8 }'
-	"$CLI_BIN" --control "$ctl" disable "bench/$POD" >/dev/null
+# one connect-cost run in $POD: measure ENGINE CONTENDER -> "p50 mean bpf"
+# in us, bpf being what the cgroup's BPF programs took per connect (the
+# kernel's run-time statistics, bpfstats), none when nothing of ours ran
+measure() {
+	local ctl=$CTL dst=242.0.0.51 bpf cmd=()
+	[ "$1" = iptables ] && ctl=$CTL2
+	[ "$2" = kernel ] || dst=198.18.3.2
+	cmd=(ip netns exec "$POD" "$CONNRATE" connect "$dst" 7000 "$CONNECTS")
+	if [ "$2" != direct ]; then
+		"$CLI_BIN" --control "$ctl" enable --netns "/var/run/netns/$POD" --name "bench/$POD" >/dev/null || return 1
+		# the eBPF engine's hooks apply to the processes of its cgroup
+		[ "$1" = bpf ] && cmd=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "${cmd[@]}")
+	fi
+	"$BPFSTATS" "$CG" -- "${cmd[@]}" 2>"$T/bpfstats.err" >"$T/connrate.out" || { cat "$T/bpfstats.err"; return 1; }
+	bpf=$(awk -v n="$CONNECTS" '/^bpfstats: total ns/ { printf "%.3f", $4 / n / 1000 }' "$T/bpfstats.err")
+	cp "$T/bpfstats.err" "$T/bpfstats-$1-$2-$n.txt"
+	echo "$(awk '{ print $2, $8 }' "$T/connrate.out") $bpf"
+	[ "$2" = direct ] || "$CLI_BIN" --control "$ctl" disable "bench/$POD" >/dev/null
 }
 reload_ms() { # ctl -> ms
 	local t0 t1
@@ -98,31 +120,47 @@ for r in $(seq "$ROUNDS"); do
 		R[iptables_reload$n]+=" $(reload_ms "$CTL2")"
 		sleep 0.5 # past the directory watch's debounce: no reload during the run
 		for e in bpf iptables; do
-			fresh_pod || exit 1
-			read -r p50 mean < <(measure $e) || exit 1
-			drop_pod
-			R[${e}_p50at$n]+=" $p50"
-			R[${e}_meanat$n]+=" $mean"
+			for c in direct passthrough kernel; do
+				fresh_pod || exit 1
+				read -r p50 mean bpf < <(measure $e $c) || exit 1
+				drop_pod
+				[ -n "$bpf" ] || { echo "bench-scale: no figure for $e $c at $n services"; exit 1; }
+				R[${e}-${c}_p50at$n]+=" $p50"
+				R[${e}-${c}_meanat$n]+=" $mean"
+				R[${e}-${c}_bpfat$n]+=" $bpf"
+			done
 		done
 	done
 done
 echo
-printf "%-36s %14s %14s %10s\n" "workload (median, min..max)" ebpf iptables "ebpf/ipt"
-row() { # key label
-	local e i
-	e=$(echo "${R[bpf_$1]}" | median) i=$(echo "${R[iptables_$1]}" | median)
-	printf "%-36s %14s %14s %10s\n" "$2" "$e" "$i" "$(ratio "$e" "$i")"
-	printf "%-36s %14s %14s\n" "" "$(echo "${R[bpf_$1]}" | minmax)" "$(echo "${R[iptables_$1]}" | minmax)"
-}
-for n in $SCALES; do
-	row "p50at$n" "connect p50, $n services (us)"
-	row "meanat$n" "connect mean, $n services (us)"
+med() { echo "${R[$1]}" | median; }
+printf "%-40s %12s %12s %12s %12s\n" "connect() in us (median of rounds)" direct passthrough kernel "over direct"
+for e in bpf iptables; do
+	for n in $SCALES; do
+		for m in p50 mean bpf; do
+			d=$(med "$e-direct_${m}at$n") p=$(med "$e-passthrough_${m}at$n") k=$(med "$e-kernel_${m}at$n")
+			printf "%-40s %12s %12s %12s %12s\n" "$e, $n services x $EPS endpoints, ${m/bpf/in BPF}" "$d" "$p" "$k" \
+				"$(python3 -c "import sys; print('%+.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$k" "$d")"
+		done
+	done
 done
-for n in $SCALES; do row "reload$n" "reload to $n services (ms)"; done
+echo
+printf "%-36s %14s %14s\n" "reload (ms, median, min..max)" ebpf iptables
+for n in $SCALES; do
+	printf "%-36s %14s %14s\n" "to $n services" "$(med "bpf_reload$n")" "$(med "iptables_reload$n")"
+	printf "%-36s %14s %14s\n" "" "$(echo "${R[bpf_reload$n]}" | minmax)" "$(echo "${R[iptables_reload$n]}" | minmax)"
+done
+echo
+for n in $SCALES; do
+	for c in passthrough kernel; do
+		echo "eBPF, $c, $n services: per program (last round, $CONNECTS connects)"
+		sed 's/^bpfstats: /  /' "$T/bpfstats-bpf-$c-$n.txt"
+	done
+done
 first=${SCALES%% *} last=${SCALES##* }
 for e in bpf iptables; do
-	echo "$e: connect mean with $last services / with $first: $(ratio "$(echo "${R[${e}_meanat$last]}" | median)" \
-		"$(echo "${R[${e}_meanat$first]}" | median)")"
+	echo "$e: kernel-path connect mean with $last services / with $first: $(ratio "$(med "$e-kernel_meanat$last")" \
+		"$(med "$e-kernel_meanat$first")")"
 done
 csv_dump scale
 "$CLI_BIN" --control "$CTL2" status >/dev/null || exit 1
