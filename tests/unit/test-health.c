@@ -13,21 +13,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "fixtures.h"
 #include "health.h"
 #include "route.h"
 #include "util.h"
 
-static const char yaml[] =
-	"type: Mesh\nname: open\n"
-	"---\n"
-	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
-	"metadata:\n  name: levels\n  labels:\n    kuma.io/mesh: open\n"
-	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
-	"  endpoints:\n"
-	"    - address: 198.18.0.9\n      port: 9\n      priority: 1\n"
-	"    - address: 198.18.0.1\n      port: 1\n"
-	"    - address: 198.18.0.2\n      port: 2\n"
-	"    - address: backend.test\n      port: 3\n";
+/* the levels fixture and an endpoint known by name (no level: 0) */
+static const char yaml[] = FIXTURE_LEVELS_IP "    - address: backend.test\n      port: 3\n";
 
 static const char yaml_two[] =
 	"type: Mesh\nname: open\n"
@@ -287,16 +279,7 @@ static void test_failover_skip(void **state)
 	free_out(&out);
 	/* a service of IP endpoints only, the better level down: the lower one
 	 * first, the unhealthy better ones after it, in their order */
-	static const char yaml_ip[] =
-		"type: Mesh\nname: open\n"
-		"---\n"
-		"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
-		"metadata:\n  name: levels\n  labels:\n    kuma.io/mesh: open\n"
-		"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
-		"  endpoints:\n"
-		"    - address: 198.18.0.9\n      port: 9\n      priority: 1\n"
-		"    - address: 198.18.0.1\n      port: 1\n"
-		"    - address: 198.18.0.2\n      port: 2\n";
+	static const char yaml_ip[] = FIXTURE_LEVELS_IP;
 	struct ms_config *ci = load(yaml_ip);
 	struct route_lb lbi;
 	route_lb_build(&lbi, ci, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "fixtures.h"
 #include "route.h"
 #include "steer.h"
 #include "util.h"
@@ -398,16 +399,8 @@ static void test_dns_wait_and_failure(void **state)
 	cfg_errors_clear(&errs);
 }
 
-static const char yaml_levels[] =
-	"type: Mesh\nname: open\n"
-	"---\n"
-	"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
-	"metadata:\n  name: levels\n  labels:\n    kuma.io/mesh: open\n"
-	"spec:\n  match:\n    type: HostnameGenerator\n    port: 80\n    protocol: tcp\n"
-	"  endpoints:\n"
-	"    - address: 198.18.0.9\n      port: 9\n      priority: 1\n"
-	"    - address: 198.18.0.1\n      port: 1\n"
-	"    - address: 198.18.0.2\n      port: 2\n      priority: 0\n";
+/* the levels fixture, its last endpoint with its level given */
+static const char yaml_levels[] = FIXTURE_LEVELS_IP "      priority: 0\n";
 
 /* Priority levels: round robin within the best level, the lower one last. */
 static void test_priority_levels(void **state)
