@@ -191,6 +191,7 @@ bool r_protocol_known(const char *v);  /* core_meta.ParseProtocol knows it */
 int r_tags(struct dctx *d, const struct ynode *owner, const char *key, const char *path,
 	   unsigned flags);
 void r_prometheus_conf(struct dctx *d, const struct ynode *conf, const char *path);
+void r_unknown_backend(struct dctx *d, const struct ynode *be, const char *path, const char *known);
 /* rules-mesh.c, rules-dataplane.c: what Kuma's Validate() refuses */
 void rules_mesh(struct dctx *d, const struct ynode *b, const char *path);
 void rules_dataplane(struct dctx *d, const struct ynode *b, const char *path);

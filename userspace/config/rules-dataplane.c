@@ -473,8 +473,7 @@ void rules_dataplane(struct dctx *d, const struct ynode *b, const char *path)
 			const char *type = r_text(d, m, "type", q, NULL);
 			char f[DPATH_MAX];
 			if (type && !streq(type, "prometheus"))
-				d_err(d, ynode_get(m, "type") ? ynode_get(m, "type") : m, d_join(f, q, "type"),
-				      "unknown backend type. Available backends: \"prometheus\"");
+				r_unknown_backend(d, m, q, "\"prometheus\"");
 			else if (type)
 				r_prometheus_conf(d, ynode_get(m, "conf"), d_join(f, q, "conf"));
 		}

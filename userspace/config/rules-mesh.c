@@ -121,9 +121,7 @@ static void logging_backend(struct dctx *d, const struct ynode *be, const char *
 		else if (r_split_host_port(v, host, sizeof(host), &port) < 0 || !*host || !*port)
 			conf_missing(d, be, c, path, "address", "has to be in format of HOST:PORT");
 	} else {
-		const struct ynode *t = ynode_get(be, "type");
-		d_err(d, t ? t : be, d_join(p, path, "type"),
-		      "unknown backend type. Available backends: \"tcp\", \"file\"");
+		r_unknown_backend(d, be, path, "\"tcp\", \"file\"");
 	}
 }
 
@@ -171,9 +169,7 @@ static void tracing_backend(struct dctx *d, const struct ynode *be, const char *
 		if (r_uint(d, c, "port", p, &pn) == 0 && !r_port_ok(pn))
 			conf_missing(d, be, c, path, "port", "port must be in the range [1, 65535]");
 	} else {
-		const struct ynode *t = ynode_get(be, "type");
-		d_err(d, t ? t : be, d_join(q, path, "type"),
-		      "unknown backend type. Available backends: \"zipkin\", \"datadog\"");
+		r_unknown_backend(d, be, path, "\"zipkin\", \"datadog\"");
 	}
 }
 
@@ -185,9 +181,7 @@ static void metrics_backend(struct dctx *d, const struct ynode *be, const char *
 	if (!type)
 		return;
 	if (!streq(type, "prometheus")) {
-		const struct ynode *t = ynode_get(be, "type");
-		d_err(d, t ? t : be, d_join(p, path, "type"),
-		      "unknown backend type. Available backends: \"prometheus\"");
+		r_unknown_backend(d, be, path, "\"prometheus\"");
 		return;
 	}
 	r_prometheus_conf(d, ynode_get(be, "conf"), d_join(p, path, "conf"));

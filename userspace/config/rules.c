@@ -320,6 +320,17 @@ int r_tags(struct dctx *d, const struct ynode *owner, const char *key, const cha
 	return (int)(cfg_errors_count(d->errs) - before);
 }
 
+/* A backend (logging, tracing, metrics) whose type is none of those Kuma
+ * knows: said at its type, or at the backend when it has none. path is the
+ * backend's; known lists the types, quoted, as Kuma's message does. */
+void r_unknown_backend(struct dctx *d, const struct ynode *be, const char *path, const char *known)
+{
+	const struct ynode *t = ynode_get(be, "type");
+	char p[DPATH_MAX];
+
+	d_err(d, t ? t : be, d_join(p, path, "type"), "unknown backend type. Available backends: %s", known);
+}
+
 /* PrometheusMetricsBackendConfig (a Mesh's metrics backend, a Dataplane's
  * metrics): path is the conf field's. */
 void r_prometheus_conf(struct dctx *d, const struct ynode *conf, const char *path)
