@@ -305,17 +305,24 @@ bool reload_busy(const struct agent *a)
 }
 
 /* Certificate files named by path (Gloo's clientsideTls) are part of the
- * config: when one no longer holds what the snapshot read, reload. Small
- * files, read every couple of seconds; after a failed reload (a half-written
- * key, say) at most every 10 s, until one succeeds. */
+ * config: when one no longer holds what the snapshot read, reload. Looked at
+ * every couple of seconds: a stat, and a read only of a file that was
+ * written or replaced since (a Secret volume swaps its symlink) to see
+ * whether its bytes changed; after a failed reload (a half-written key, say)
+ * at most every 10 s, until one succeeds. */
 static bool blob_changed(const struct ms_blob *b, const char **ret_path)
 {
+	struct ms_file_id id;
 	char *buf = NULL;
 	size_t len = 0;
 
 	if (!b->origin || strncmp(b->origin, "file:", 5) != 0)
 		return false;
 	*ret_path = b->origin + 5;
+	if (file_id(b->origin + 5, &id) < 0)
+		return true;
+	if (file_id_eq(&id, &b->file))
+		return false;
 	if (read_file(b->origin + 5, 1u << 20, &buf, &len) < 0)
 		return true;
 	bool changed = len != b->len || memcmp(buf, b->data, len) != 0;

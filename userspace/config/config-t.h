@@ -7,6 +7,7 @@
 
 #include "addr.h"
 #include "errors.h"
+#include "util.h"
 
 enum ms_kind {
 	MS_KIND_MESH_EXTERNAL_SERVICE,
@@ -48,6 +49,7 @@ struct ms_blob {
 	size_t len;
 	char *origin; /* "inline", "inlineString", "secret:NAME", "file:PATH" */
 	unsigned line, col; /* where the source is written */
+	struct ms_file_id file; /* "file:": the file as it stood just before it was read */
 };
 
 struct ms_tls {

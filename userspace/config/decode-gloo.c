@@ -144,7 +144,9 @@ static void read_path(struct dctx *d, const struct ynode *tls, const char *key, 
 	b->line = n->line;
 	b->col = n->col;
 	b->origin = xasprintf("file:%s", fp);
-	if ((r = read_file(fp, GLOO_FILE_MAX, &buf, &len)) < 0) {
+	/* stat first: a write after it changes what the watch sees, even when
+	 * the read below already took the new bytes */
+	if ((r = file_id(fp, &b->file)) < 0 || (r = read_file(fp, GLOO_FILE_MAX, &buf, &len)) < 0) {
 		d_err(d, n, p, "cannot read \"%s\": %s", log_escape(fp),
 		      r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
 		return;

@@ -84,6 +84,28 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 	return read_fd(fd, max, ret_buf, ret_len);
 }
 
+int file_id(const char *path, struct ms_file_id *ret)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ret = (struct ms_file_id){
+		.dev = (unsigned long long)st.st_dev,
+		.ino = (unsigned long long)st.st_ino,
+		.size = (unsigned long long)st.st_size,
+		.mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+		.ctime_ns = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec,
+	};
+	return 0;
+}
+
+bool file_id_eq(const struct ms_file_id *a, const struct ms_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
 int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
 {
 	_cleanup_free_ char *buf = NULL;

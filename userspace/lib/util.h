@@ -98,6 +98,15 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 /* The same from an open fd, read to its end; the caller keeps the fd. */
 int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len);
 
+/* A file as stat(2) shows it (the link followed): a file that keeps all of
+ * these has not been written or replaced since. */
+struct ms_file_id {
+	unsigned long long dev, ino, size;
+	long long mtime_ns, ctime_ns;
+};
+int file_id(const char *path, struct ms_file_id *ret);
+bool file_id_eq(const struct ms_file_id *a, const struct ms_file_id *b);
+
 /* Write data to path atomically (temp file + rename). */
 int write_file_atomic(const char *path, const void *data, size_t len, int mode);
 
