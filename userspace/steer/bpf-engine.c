@@ -836,9 +836,14 @@ static void kstat_sum(const struct ms_kstat *v, int ncpu, struct ms_kstat *ret)
 }
 
 /* Every entry of a kernel-path stats map (key_size bytes of key), summed
- * over the CPUs. */
-static int kstats_walk(struct bpf_engine *e, struct bpf_map *m, size_t key_size,
-		       void (*fn)(const void *key, const struct ms_kstat *v, void *ctx), void *ctx)
+ * over the CPUs. In batches of KSTATS_BATCH entries (BPF_MAP_LOOKUP_BATCH, a
+ * syscall a batch); one entry at a time, two syscalls each, where the kernel
+ * has no batch lookup for the map. The health checks walk the endpoints' map
+ * every tick: 65,536 entries are 16 syscalls rather than 131,072. */
+#define KSTATS_BATCH 4096u
+
+static int kstats_walk_each(struct bpf_engine *e, struct bpf_map *m, size_t key_size,
+			    void (*fn)(const void *key, const struct ms_kstat *v, void *ctx), void *ctx)
 {
 	uint8_t k[64], next[64];
 	struct ms_kstat *vals = xcalloc((size_t)e->ncpu, sizeof(*vals)), sum;
@@ -849,12 +854,47 @@ static int kstats_walk(struct bpf_engine *e, struct bpf_map *m, size_t key_size,
 		memcpy(k, next, key_size);
 		prev = k;
 		if (bpf_map__lookup_elem(m, k, key_size, vals, sizeof(*vals) * (size_t)e->ncpu, 0) < 0)
-			continue; /* gone meanwhile (LRU) */
+			continue; /* gone meanwhile */
 		kstat_sum(vals, e->ncpu, &sum);
 		fn(k, &sum, ctx);
 	}
 	free(vals);
 	return 0;
+}
+
+static int kstats_walk(struct bpf_engine *e, struct bpf_map *m, size_t key_size,
+		       void (*fn)(const void *key, const struct ms_kstat *v, void *ctx), void *ctx)
+{
+	size_t vsize = sizeof(struct ms_kstat) * (size_t)e->ncpu;
+	uint8_t *keys = xcalloc(KSTATS_BATCH, key_size), *vals = xcalloc(KSTATS_BATCH, vsize);
+	uint64_t in = 0, out = 0; /* the hash map's batch token: a bucket index */
+	bool first = true, done = false;
+	struct ms_kstat sum;
+	int r = 0;
+
+	while (!done) {
+		__u32 count = KSTATS_BATCH;
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		if (bpf_map_lookup_batch(bpf_map__fd(m), first ? NULL : &in, &out, keys, vals, &count, &opts) < 0) {
+			r = -errno;
+			if (r != -ENOENT)
+				break; /* ENOENT: this batch is the last */
+			done = true;
+			r = 0;
+		}
+		first = false;
+		in = out;
+		for (__u32 i = 0; i < count; i++) {
+			kstat_sum((const struct ms_kstat *)(vals + i * vsize), e->ncpu, &sum);
+			fn(keys + i * key_size, &sum, ctx);
+		}
+	}
+	free(keys);
+	free(vals);
+	/* no batch lookup for this map here: refused before any entry came */
+	if (first && (r == -EINVAL || r == -ENOTSUP || r == -EOPNOTSUPP))
+		return kstats_walk_each(e, m, key_size, fn, ctx);
+	return r;
 }
 
 int bpf_engine_ep_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
