@@ -362,7 +362,9 @@ static json_object *handle_request(struct agent *a, const char *line, struct lin
 		break;
 	case CTL_RELOAD:
 		/* answered when the load is done (reload.c), off this loop */
-		if (c)
+		if (c && a->draining)
+			resp = reply_err("the agent is draining: no reload");
+		else if (c)
 			reload_request(a, "requested", c->fd);
 		else
 			resp = reply_err("reload needs a client to answer");

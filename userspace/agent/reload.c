@@ -238,10 +238,15 @@ static void job_done(struct ev *ev, uint32_t events)
 	free(j->why);
 	j->ev.dead = true;
 	ev_defer_free(j);
-	if (a->reload_again && !a->draining) {
+	if (a->draining) { /* those who asked during this load: no other follows */
+		waiters_answer(a->reload_waiters, a->n_reload_waiters, "the agent is draining: no reload");
+		a->reload_waiters = NULL;
+		a->n_reload_waiters = 0;
+	} else if (a->reload_again) {
 		a->reload_again = false;
 		job_start(a, "asked for during the last one");
 	}
+	a->reload_again = false;
 }
 
 static void job_start(struct agent *a, const char *why)
@@ -285,6 +290,8 @@ void reload(struct agent *a, const char *why)
 
 void reload_request(struct agent *a, const char *why, int reply_fd)
 {
+	if (a->draining) /* a load now would be thrown away at exit; control answers its client */
+		return;
 	if (reply_fd >= 0) {
 		int fd = fcntl(reply_fd, F_DUPFD_CLOEXEC, 3);
 		if (fd >= 0) {
