@@ -17,6 +17,10 @@
 #     kernel      the service's VIP from an enabled pod: the kernel path
 #                 rewrites it to one of the EPS endpoints
 #   "over direct" is the kernel path's mean minus direct's, in microseconds.
+#   PERF=1: each run is also recorded with perf (its timings then include
+#   perf's cost: read them for where the time goes, not for the figures),
+#   and the busiest kernel symbols of the eBPF kernel path's connects are
+#   printed at the end.
 #   reload: wall time of `meshsplice reload` (the agent answers once the new
 #   config is parsed, indexed and in the BPF maps or the chains), after the
 #   file changed.
@@ -97,6 +101,7 @@ measure() {
 		# the eBPF engine's hooks apply to the processes of its cgroup
 		[ "$1" = bpf ] && cmd=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "${cmd[@]}")
 	fi
+	[ -n "${PERF:-}" ] && cmd=(perf record -q -g -e cpu-clock -o "$T/perf-$1-$2-$n.data" -- "${cmd[@]}")
 	"$BPFSTATS" "$CG" -- "${cmd[@]}" 2>"$T/bpfstats.err" >"$T/connrate.out" || { cat "$T/bpfstats.err"; return 1; }
 	bpf=$(awk -v n="$CONNECTS" '/^bpfstats: total ns/ { printf "%.3f", $4 / n / 1000 }' "$T/bpfstats.err")
 	cp "$T/bpfstats.err" "$T/bpfstats-$1-$2-$n.txt"
@@ -158,6 +163,13 @@ for n in $SCALES; do
 	done
 done
 first=${SCALES%% *} last=${SCALES##* }
+if [ -n "${PERF:-}" ]; then
+	for c in direct kernel; do
+		echo "eBPF, $c, $last services: busiest symbols, self time (perf, last round)"
+		perf report -q -i "$T/perf-bpf-$c-$last.data" --no-children --sort sym --percent-limit 1.5 2>/dev/null |
+			grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -25
+	done
+fi
 for e in bpf iptables; do
 	echo "$e: kernel-path connect mean with $last services / with $first: $(ratio "$(med "$e-kernel_meanat$last")" \
 		"$(med "$e-kernel_meanat$first")")"

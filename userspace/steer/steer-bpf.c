@@ -110,14 +110,18 @@ static void sb_health_set(struct steer *s, steer_health_fn up, void *ctx)
 	bpf_engine_health_set(eng(s), up, ctx);
 }
 
+/* An array filled one entry at a time, its room doubled when full. */
 struct grow {
 	void *v;
-	size_t n, size;
+	size_t n, cap, size;
 };
 
 static void *grow_one(struct grow *g)
 {
-	g->v = xrealloc(g->v, g->n + 1, g->size);
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 64;
+		g->v = xrealloc(g->v, g->cap, g->size);
+	}
 	return (char *)g->v + g->n++ * g->size;
 }
 
