@@ -154,18 +154,9 @@ static int level_cmp(const void *a, const void *b, void *arg)
 	return d ? d : (x < y ? -1 : x > y);
 }
 
-static void reverse(size_t *v, size_t from, size_t to)
-{
-	while (from + 1 < to) {
-		size_t t = v[from];
-		v[from++] = v[--to];
-		v[to] = t;
-	}
-}
-
 /* The endpoints in the order they are tried: the best priority level that
- * has a healthy endpoint first (its healthy ones), rotated by the
- * round-robin cursor; then the healthy ones of the lower levels, each in
+ * has a healthy endpoint first (its healthy ones; a connection's cursor
+ * rotates them, fwd_targets_at); then the healthy ones of the lower levels, each in
  * its order (Kuma: a level serves only while no better one can); then the
  * unhealthy ones, in the same order. Unhealthy endpoints stay in the list,
  * last: a connect costs little next to a refusal, health is a judgement
@@ -173,7 +164,7 @@ static void reverse(size_t *v, size_t from, size_t to)
  * and with every endpoint unhealthy the forwarder still finds the one that
  * answers (the kernel path, which cannot retry, refuses at once instead).
  * Returns the size of the first group. */
-static size_t failover_order(const struct ms_port *sp, const struct health *h, size_t cursor, size_t *order)
+static size_t failover_order(const struct ms_port *sp, const struct health *h, size_t *order)
 {
 	size_t n = sp->n_eps, best = 0;
 	bool small[64], *down = n <= ARRAY_SIZE(small) ? small : xcalloc(n, sizeof(*down));
@@ -193,11 +184,6 @@ static size_t failover_order(const struct ms_port *sp, const struct health *h, s
 		best++;
 	if (down != small)
 		free(down);
-	/* rotate the first group left by cursor, in place (three reversals) */
-	size_t k = best ? cursor % best : 0;
-	reverse(order, 0, k);
-	reverse(order, k, best);
-	reverse(order, 0, best);
 	return best;
 }
 
@@ -209,7 +195,7 @@ static struct fwd_targets *port_targets(const struct route_env *env, const struc
 {
 	size_t n_eps = sp->n_eps, n = 0, cap = 0, best = 0;
 	size_t *order = xcalloc(n_eps ? n_eps : 1, sizeof(*order));
-	size_t best_eps = failover_order(sp, env->health, 0, order);
+	size_t best_eps = failover_order(sp, env->health, order);
 	struct fwd_target *v = NULL;
 
 	for (size_t k = 0; k < n_eps; k++) {
