@@ -194,8 +194,11 @@ void resolver_drain(struct resolver *r)
 		if (!e->done)
 			continue;
 		e->done = e->busy = false;
+		/* a refresh that brings the same answer changes nobody's targets */
+		if (!e->known || e->err != e->next_err ||
+		    (e->next_n > 0 && (e->next_n != e->n || memcmp(e->next_addrs, e->addrs, e->n * sizeof(*e->addrs)))))
+			r->gen++;
 		e->known = true;
-		r->gen++;
 		e->err = e->next_err;
 		if (e->next_n > 0) {
 			free(e->addrs);

@@ -23,6 +23,7 @@ int resolver_lookup(struct resolver *r, const char *name, const struct ms_addr *
 		    size_t *ret_n);
 /* Apply finished lookups; call when resolver_fd is readable. */
 void resolver_drain(struct resolver *r);
-/* Changes whenever resolver_drain applied an answer: what was built from
- * earlier answers may be stale. */
+/* Changes whenever resolver_drain applied an answer that differs from the
+ * name's last one (addresses or error): what was built from earlier answers
+ * may be stale. */
 uint64_t resolver_gen(const struct resolver *r);
