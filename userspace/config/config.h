@@ -90,6 +90,11 @@ bool cfg_pass_has_domain(const struct ms_mesh *mesh, uint16_t port);
 /* "api.example.com" exactly, or "*.example.com": any deeper name (Envoy's
  * wildcard: a.example.com and a.b.example.com, not example.com), or "*". */
 bool cfg_domain_match(const char *pattern, const char *name);
+/* A match applies under the mesh's mode: every one with MATCHED, only the
+ * registry ones (Gloo's) otherwise. */
+bool cfg_match_live(const struct ms_mesh *mesh, const struct ms_pass_match *m);
+/* An IP or CIDR match of IPv4 addresses (kept IPv4-mapped). */
+bool cfg_match_is_v4(const struct ms_pass_match *m);
 bool cfg_match_contains(const struct ms_pass_match *m, const struct ms_addr *a);
 /* Kuma's order: IP, CIDR longest first, exact Domain (longer first), wildcard. */
 void cfg_sort_matches(struct ms_pass_match *v, size_t n);

@@ -411,9 +411,8 @@ bool cfg_pass_matching(const struct ms_mesh *m)
 	return false;
 }
 
-/* A match applies under the mesh's mode: every one with Matched, only the
- * registry ones (Gloo's) otherwise; with All nothing needs to. */
-static bool match_live(const struct ms_mesh *mesh, const struct ms_pass_match *m)
+/* (with ALL no match needs to: everything is let through) */
+bool cfg_match_live(const struct ms_mesh *mesh, const struct ms_pass_match *m)
 {
 	return m->registry || cfg_pass_mode(mesh) == MS_PASS_MATCHED;
 }
@@ -423,10 +422,15 @@ static bool port_ok(const struct ms_pass_match *m, uint16_t port)
 	return !m->port || m->port == port;
 }
 
+bool cfg_match_is_v4(const struct ms_pass_match *m)
+{
+	return m->cidr.plen >= 96 && addr_is_v4(&m->cidr.addr);
+}
+
 bool cfg_match_contains(const struct ms_pass_match *m, const struct ms_addr *a)
 {
 	/* an IPv6 prefix does not take IPv4 (kept IPv4-mapped) unless it is one */
-	if (addr_is_v4(a) != (m->cidr.plen >= 96 && addr_is_v4(&m->cidr.addr)))
+	if (addr_is_v4(a) != cfg_match_is_v4(m))
 		return false;
 	return cidr_contains(&m->cidr, a);
 }
@@ -435,7 +439,7 @@ const struct ms_pass_match *cfg_pass_ip(const struct ms_mesh *mesh, const struct
 {
 	for (size_t i = 0; i < mesh->n_matches; i++) {
 		const struct ms_pass_match *m = &mesh->matches[i];
-		if (m->type != MS_MATCH_DOMAIN && match_live(mesh, m) && port_ok(m, port) && cfg_match_contains(m, a))
+		if (m->type != MS_MATCH_DOMAIN && cfg_match_live(mesh, m) && port_ok(m, port) && cfg_match_contains(m, a))
 			return m;
 	}
 	return NULL;
@@ -474,7 +478,7 @@ const struct ms_pass_match *cfg_pass_domain(const struct ms_mesh *mesh, const ch
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < mesh->n_matches; i++) {
 			const struct ms_pass_match *m = &mesh->matches[i];
-			if (m->type != MS_MATCH_DOMAIN || !match_live(mesh, m) || !proto_fits(m->proto, seen))
+			if (m->type != MS_MATCH_DOMAIN || !cfg_match_live(mesh, m) || !proto_fits(m->proto, seen))
 				continue;
 			if ((pass == 0 ? m->port != port : m->port != 0) || !cfg_domain_match(m->domain, name))
 				continue;
@@ -487,7 +491,7 @@ bool cfg_pass_has_domain(const struct ms_mesh *mesh, uint16_t port)
 {
 	for (size_t i = 0; i < mesh->n_matches; i++) {
 		const struct ms_pass_match *m = &mesh->matches[i];
-		if (m->type == MS_MATCH_DOMAIN && match_live(mesh, m) && port_ok(m, port))
+		if (m->type == MS_MATCH_DOMAIN && cfg_match_live(mesh, m) && port_ok(m, port))
 			return true;
 	}
 	return false;

@@ -696,7 +696,7 @@ int bpf_engine_pass_sync(struct bpf_engine *e, const struct ms_config *c)
 				struct ms_pass_val val = { .idx = (uint16_t)j };
 				if ((pass == 0) != (pm->type == MS_MATCH_DOMAIN))
 					continue;
-				if (!pm->registry && cfg_pass_mode(mesh) != MS_PASS_MATCHED)
+				if (!cfg_match_live(mesh, pm))
 					continue;
 				memset(&k, 0, sizeof(k));
 				k.gen = gen;
@@ -712,8 +712,7 @@ int bpf_engine_pass_sync(struct bpf_engine *e, const struct ms_config *c)
 					continue;
 				}
 				val.verdict = MS_PASSV_ALLOW;
-				bool v4 = pm->cidr.plen >= 96 && addr_is_v4(&pm->cidr.addr);
-				k.family = v4 ? 4 : 6;
+				k.family = cfg_match_is_v4(pm) ? 4 : 6;
 				k.prefixlen = MS_PASS_FIXED_BITS + pm->cidr.plen;
 				memcpy(k.addr, pm->cidr.addr.b, 16);
 				pass_put(&keys, &vals, &n, &k, &val);
