@@ -191,6 +191,46 @@ static void test_expire_and_sync(void **state)
 	cfg_unref(c2);
 }
 
+/* An endpoint two services name is tracked once; the counts say what came
+ * and went, the order does not matter. */
+static void test_sync_named_twice(void **state)
+{
+	static const char twice[] = FIXTURE_LEVELS_IP
+		"---\n"
+		"apiVersion: kuma.io/v1alpha1\nkind: MeshExternalService\n"
+		"metadata:\n  name: again\n  labels:\n    kuma.io/mesh: open\n"
+		"spec:\n  match:\n    type: HostnameGenerator\n    port: 81\n    protocol: tcp\n"
+		"  endpoints:\n"
+		"    - address: 198.18.0.2\n      port: 2\n"
+		"    - address: 198.18.0.1\n      port: 1\n"
+		"    - address: 198.18.0.3\n      port: 3\n";
+	struct health_opts o = { .unhealthy_after = 1, .healthy_after = 1 };
+	struct ms_config *c = load(twice), *c1 = load(FIXTURE_LEVELS_IP);
+	struct ms_addr a1 = A("198.18.0.1"), a3 = A("198.18.0.3");
+	struct health h;
+
+	(void)state;
+	health_init(&h, &o);
+	assert_int_equal(health_sync(&h, c1, 0), 3);
+	assert_true(health_report(&h, &a1, 1, false, HEALTH_WHY_CONNECT_FAILED, 10));
+	/* .3 comes; .1 and .2, named twice now, stay once each, .1 still down */
+	assert_int_equal(health_sync(&h, c, 20), 1);
+	assert_int_equal(h.n, 4);
+	assert_false(health_up(&h, &a1, 1));
+	assert_non_null(health_find(&h, &a3, 3));
+	for (size_t i = 1; i < h.n; i++) { /* sorted, each once: health_find's binary search needs it */
+		int d = memcmp(h.v[i - 1].addr.b, h.v[i].addr.b, 16);
+		assert_true(d < 0 || (d == 0 && h.v[i - 1].port < h.v[i].port));
+	}
+	/* back to the first config: .3 goes, nothing else changes */
+	assert_int_equal(health_sync(&h, c1, 30), 1);
+	assert_int_equal(h.n, 3);
+	assert_false(health_up(&h, &a1, 1));
+	health_fini(&h);
+	cfg_unref(c);
+	cfg_unref(c1);
+}
+
 static int fake_resolve(void *ctx, const char *host, const struct ms_addr **ret, size_t *ret_n)
 {
 	static struct ms_addr a;
@@ -307,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_thresholds),
 		cmocka_unit_test(test_kernel_totals),
 		cmocka_unit_test(test_expire_and_sync),
+		cmocka_unit_test(test_sync_named_twice),
 		cmocka_unit_test(test_failover_skip),
 	};
 

@@ -83,43 +83,47 @@ bool health_up(const struct health *h, const struct ms_addr *a, uint16_t port)
 	return !e || e->healthy;
 }
 
+/* The config's IP endpoints, sorted and each once, merged with the sorted
+ * entries already known: a known one keeps its state, a new one starts
+ * healthy, one no longer named goes. O(n log n) in the endpoints. */
 size_t health_sync(struct health *h, const struct ms_config *c, uint64_t now_ms)
 {
-	size_t n = h->n, changed = 0, w = 0;
+	size_t n = 0, m = 0, changed = 0, old = 0;
+	struct health_ep *v;
 
-	for (size_t i = 0; i < h->n; i++)
-		h->v[i].keep = false;
-	/* new endpoints go after the sorted ones, then one sort */
+	for (size_t s = 0; s < c->n_svcs; s++)
+		for (size_t p = 0; p < c->svcs[s].n_ports; p++)
+			n += c->svcs[s].ports[p].n_eps;
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	n = 0;
 	for (size_t s = 0; s < c->n_svcs; s++)
 		for (size_t p = 0; p < c->svcs[s].n_ports; p++)
 			for (size_t k = 0; k < c->svcs[s].ports[p].n_eps; k++) {
 				const struct ms_endpoint *e = &c->svcs[s].ports[p].eps[k];
-				struct health_ep *x;
-				if (e->type != MS_EP_IP)
-					continue;
-				x = find(h, &e->ip, e->port);
-				for (size_t j = h->n; !x && j < n; j++)
-					if (!key_cmp(&h->v[j].addr, h->v[j].port, &e->ip, e->port))
-						x = &h->v[j];
-				if (!x) {
-					h->v = xrealloc(h->v, n + 1, sizeof(*h->v));
-					x = &h->v[n++];
-					*x = (struct health_ep){ .addr = e->ip, .port = e->port, .healthy = true,
-								 .why = HEALTH_WHY_NEW, .since_ms = now_ms };
-					changed++;
-				}
-				x->keep = true;
+				if (e->type == MS_EP_IP)
+					v[n++] = (struct health_ep){ .addr = e->ip, .port = e->port, .healthy = true,
+								     .why = HEALTH_WHY_NEW, .since_ms = now_ms };
 			}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), ep_cmp);
 	for (size_t i = 0; i < n; i++) {
-		if (!h->v[i].keep) {
+		if (m && !ep_cmp(&v[m - 1], &v[i]))
+			continue; /* named again: once is enough */
+		while (old < h->n && ep_cmp(&h->v[old], &v[i]) < 0) {
+			old++; /* gone from the config */
 			changed++;
-			continue;
 		}
-		h->v[w++] = h->v[i];
+		if (old < h->n && !ep_cmp(&h->v[old], &v[i]))
+			v[m++] = h->v[old++];
+		else {
+			v[m++] = v[i];
+			changed++;
+		}
 	}
-	h->n = w;
-	if (w > 1)
-		qsort(h->v, w, sizeof(*h->v), ep_cmp);
+	changed += h->n - old;
+	free(h->v);
+	h->v = v;
+	h->n = m;
 	return changed;
 }
 

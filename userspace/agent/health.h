@@ -46,7 +46,6 @@ struct health_ep {
 	uint64_t n_failed, n_ok; /* every outcome seen */
 	uint64_t k_opened, k_failed; /* the kernel's totals as last read */
 	bool k_seen;
-	bool keep; /* named by the config (health_sync) */
 };
 
 struct health {
