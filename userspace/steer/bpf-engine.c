@@ -458,19 +458,43 @@ void bpf_engine_health_set(struct bpf_engine *e, bpf_engine_health_fn up, void *
 	e->up_ctx = ctx;
 }
 
-/* Is endpoint x of port p in the pinned set of v? */
-static bool in_set(struct bpf_engine *e, const struct ms_svc *v, const struct ms_endpoint *x)
+static int ep_cmp(const void *x, const void *y)
 {
-	for (uint32_t i = 0; i < v->n_eps; i++) {
-		struct ms_ep_key k = { .eps_id = v->eps_id, .idx = i };
-		struct ms_ep ep;
-		if (bpf_map__lookup_elem(e->skel->maps.ms_endpoints, &k, sizeof(k), &ep, sizeof(ep), 0) == 0 &&
-		    ep.port == x->port && !memcmp(ep.addr, x->ip.b, 16))
-			return true;
-	}
-	return false;
+	const struct ms_ep *a = x, *b = y;
+	int d = memcmp(a->addr, b->addr, 16);
+
+	return d ? d : (int)a->port - (int)b->port;
 }
 
+/* The members of the pinned set of v, sorted (v->n_eps lookups); NULL when
+ * it has none. */
+static struct ms_ep *set_read(struct bpf_engine *e, const struct ms_svc *v, size_t *ret_n)
+{
+	struct ms_ep *set = v->n_eps ? xcalloc(v->n_eps, sizeof(*set)) : NULL;
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < v->n_eps; i++) {
+		struct ms_ep_key k = { .eps_id = v->eps_id, .idx = i };
+		if (bpf_map__lookup_elem(e->skel->maps.ms_endpoints, &k, sizeof(k), &set[n], sizeof(set[n]), 0) == 0)
+			n++;
+	}
+	if (n > 1)
+		qsort(set, n, sizeof(*set), ep_cmp);
+	*ret_n = n;
+	return set;
+}
+
+static bool in_set(const struct ms_ep *set, size_t n, const struct ms_endpoint *x)
+{
+	struct ms_ep key = { .port = x->port };
+
+	memcpy(key.addr, x->ip.b, 16);
+	return n && bsearch(&key, set, n, sizeof(*set), ep_cmp);
+}
+
+/* A new agent takes the previous one's view of health from the pinned sets:
+ * of a kernel-path port's endpoints at or above the set's level, those not
+ * in its set were judged down. */
 void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
 			     void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx)
 {
@@ -481,19 +505,23 @@ void bpf_engine_health_adopt(struct bpf_engine *e, const struct ms_config *c,
 			const struct ms_port *sp = &s->ports[p];
 			struct ms_svc_key k = { .mesh_id = mesh->id, .port = sp->port };
 			struct ms_svc v;
+			struct ms_ep *set;
 			unsigned level = 256;
+			size_t n;
 			memcpy(k.vip, s->vip.b, 16);
 			if (steer_port_path(c, s, p, e->node_proxy, NULL) != MS_PATH_KERNEL ||
 			    bpf_map__lookup_elem(e->skel->maps.ms_services, &k, sizeof(k), &v, sizeof(v), 0) < 0 ||
 			    v.path != MS_PATH_KERNEL || (!v.n_eps && !(v.flags & MS_SVC_UNHEALTHY)))
 				continue;
+			set = set_read(e, &v, &n);
 			/* the set's level: that of the best endpoint in it */
 			for (size_t j = 0; j < sp->n_eps; j++)
-				if (sp->eps[j].priority < level && in_set(e, &v, &sp->eps[j]))
+				if (sp->eps[j].priority < level && in_set(set, n, &sp->eps[j]))
 					level = sp->eps[j].priority;
 			for (size_t j = 0; j < sp->n_eps; j++)
-				if (sp->eps[j].priority <= level && !in_set(e, &v, &sp->eps[j]))
+				if (sp->eps[j].priority <= level && !in_set(set, n, &sp->eps[j]))
 					down(ctx, &sp->eps[j].ip, sp->eps[j].port);
+			free(set);
 		}
 	}
 }
