@@ -40,6 +40,10 @@ struct bpf_engine {
 	int lock_fd; /* the bpffs directory, flock()ed shared while we run */
 	bpf_engine_health_fn up; /* endpoint health (NULL: every endpoint healthy) */
 	void *up_ctx;
+	/* the snapshot ms_pass was written from: health changes sync the
+	 * services again with the same one, which has the same matches. A
+	 * reference, so that no later snapshot can have its address. */
+	struct ms_config *pass_cfg;
 };
 
 struct hook {
@@ -284,6 +288,7 @@ void bpf_engine_close(struct bpf_engine *e)
 	if (!e)
 		return;
 	meshsplice_bpf__destroy(e->skel);
+	cfg_unref(e->pass_cfg);
 	free(e->cur);
 	free(e->retired);
 	if (e->lock_fd >= 0)
@@ -710,6 +715,8 @@ int bpf_engine_pass_sync(struct bpf_engine *e, const struct ms_config *c)
 	uint32_t zero = 0, cur = 0, gen;
 	int r = 0;
 
+	if (c == e->pass_cfg)
+		return 0;
 	if (bpf_map__lookup_elem(gm, &zero, sizeof(zero), &cur, sizeof(cur), 0) < 0)
 		cur = 0;
 	gen = cur + 1 ? cur + 1 : 1;
@@ -774,6 +781,8 @@ int bpf_engine_pass_sync(struct bpf_engine *e, const struct ms_config *c)
 	for (size_t i = 0; i < n_gone; i++)
 		bpf_map__delete_elem(m, &gone[i], sizeof(gone[i]), 0);
 	log_debug("BPF passthrough map: generation %u, %zu entries, %zu of older generations removed", gen, n, n_gone);
+	cfg_unref(e->pass_cfg);
+	e->pass_cfg = cfg_ref((struct ms_config *)c); /* immutable: the count is all that changes */
 out:
 	free(gone);
 	free(keys);
