@@ -120,7 +120,10 @@ void health_agent_config(struct agent *a)
 static void probe_free(struct probe *p)
 {
 	struct agent *a = p->a;
+	struct health_ep *e = health_get(&a->health, &p->addr, p->port);
 
+	if (e)
+		e->probing = false;
 	ev_del(a->epfd, p->fd);
 	close(p->fd);
 	DLIST_REMOVE(a->probes, p);
@@ -143,14 +146,6 @@ static void probe_event(struct ev *ev, uint32_t events)
 	report(p->a, &p->addr, p->port, !err,
 	       !err ? HEALTH_WHY_PROBE_OK : err == ECONNREFUSED ? HEALTH_WHY_PROBE_REFUSED : HEALTH_WHY_PROBE_ERROR);
 	probe_free(p);
-}
-
-static bool probing(const struct agent *a, const struct ms_addr *addr, uint16_t port)
-{
-	for (const struct probe *p = a->probes; p; p = p->next)
-		if (p->port == port && addr_eq(&p->addr, addr))
-			return true;
-	return false;
 }
 
 static void probe_start(struct agent *a, int nsfd, const struct ms_addr *addr, uint16_t port)
@@ -187,27 +182,37 @@ static void probe_start(struct agent *a, int nsfd, const struct ms_addr *addr, u
 		return;
 	}
 	DLIST_PUSH(a->probes, p);
+	struct health_ep *e = health_get(&a->health, addr, port);
+	if (e)
+		e->probing = true;
 }
 
 /* One round: each IP endpoint of a service that some enabled pod can reach
- * (a pod of its mesh), probed once from the first such pod's netns. */
+ * (a pod of its mesh), probed once from the first such pod's netns, unless
+ * a probe of it is still in flight. */
 static void probe_round(struct agent *a)
 {
 	const struct ms_config *c = a->cfg;
+	const struct pod **from = xcalloc(c->n_meshes ? c->n_meshes : 1, sizeof(*from));
 
+	for (const struct pod *p = a->pods; p; p = p->next) {
+		const struct ms_mesh *m = p->enabled && p->nsfd >= 0 ? cfg_find_mesh(c, p->mesh) : NULL;
+		if (m && !from[m - c->meshes])
+			from[m - c->meshes] = p;
+	}
 	for (size_t s = 0; s < c->n_svcs; s++) {
 		const struct ms_service *sv = &c->svcs[s];
-		const struct pod *from = NULL;
-		for (const struct pod *p = a->pods; p && !from; p = p->next)
-			if (p->enabled && p->nsfd >= 0 && streq(p->mesh, sv->mesh))
-				from = p;
-		for (size_t i = 0; from && i < sv->n_ports; i++)
+		const struct ms_mesh *m = cfg_find_mesh(c, sv->mesh);
+		const struct pod *p = m ? from[m - c->meshes] : NULL;
+		for (size_t i = 0; p && i < sv->n_ports; i++)
 			for (size_t k = 0; k < sv->ports[i].n_eps; k++) {
 				const struct ms_endpoint *e = &sv->ports[i].eps[k];
-				if (e->type == MS_EP_IP && !probing(a, &e->ip, e->port))
-					probe_start(a, from->nsfd, &e->ip, e->port);
+				const struct health_ep *h = e->type == MS_EP_IP ? health_find(&a->health, &e->ip, e->port) : NULL;
+				if (h && !h->probing)
+					probe_start(a, p->nsfd, &e->ip, e->port);
 			}
 	}
+	free(from);
 }
 
 void health_agent_tick(struct agent *a)

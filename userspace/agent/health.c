@@ -76,6 +76,11 @@ const struct health_ep *health_find(const struct health *h, const struct ms_addr
 	return find(h, a, port);
 }
 
+struct health_ep *health_get(struct health *h, const struct ms_addr *a, uint16_t port)
+{
+	return find(h, a, port);
+}
+
 bool health_up(const struct health *h, const struct ms_addr *a, uint16_t port)
 {
 	const struct health_ep *e = find(h, a, port);

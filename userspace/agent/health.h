@@ -46,6 +46,7 @@ struct health_ep {
 	uint64_t n_failed, n_ok; /* every outcome seen */
 	uint64_t k_opened, k_failed; /* the kernel's totals as last read */
 	bool k_seen;
+	bool probing; /* a probe of the agent's is in flight */
 };
 
 struct health {
@@ -61,6 +62,8 @@ void health_fini(struct health *h);
  * their state. Returns how many were added or dropped. */
 size_t health_sync(struct health *h, const struct ms_config *c, uint64_t now_ms);
 const struct health_ep *health_find(const struct health *h, const struct ms_addr *a, uint16_t port);
+/* The same, to change (NULL: not tracked). */
+struct health_ep *health_get(struct health *h, const struct ms_addr *a, uint16_t port);
 /* An endpoint nobody tracks (a DNS name's address, a passthrough peer) is healthy. */
 bool health_up(const struct health *h, const struct ms_addr *a, uint16_t port);
 /* One outcome for a:port (why: of the failure or success). true when the
