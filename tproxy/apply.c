@@ -332,8 +332,10 @@ int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **
 		r = install_family(netns_fd, b, AF_INET6, o, ret_err);
 	if (r == 0)
 		r = tp_routes_install(netns_fd, o->vip_cidrs, o->n_vip_cidrs, ret_err);
-	if (r < 0) {
-		/* Half-applied is worse than not applied: take it all back out. */
+	if (r < 0 && !o->keep_on_failure) {
+		/* A first install half-applied is worse than none: take it all back
+		 * out. Over rules in force, taking them out would let the pod's
+		 * connections go direct; they stay, the caller reports the failure. */
 		char *e2 = NULL;
 		tp_uninstall(netns_fd, b, &e2);
 		free(e2);

@@ -100,8 +100,9 @@ static int si_pod_put(struct steer *s, const struct steer_pod *p, enum steer_why
 	char *err = NULL;
 	int r;
 
-	(void)why; /* the DNAT rules follow the config: rewritten on every call */
+	/* the DNAT rules follow the config: rewritten on every call */
 	tp_opts_init(&to);
+	to.keep_on_failure = why != STEER_ENABLE;
 	to.mark = t->o.mark;
 	to.agent_cgroup = t->o.agent_cgroup;
 	to.listen_port = p->v.listen_port;

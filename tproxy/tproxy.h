@@ -35,6 +35,8 @@ struct tp_opts {
 	const char *agent_cgroup; /* ... and made in this cgroup v2 (xt_cgroup --path); NULL: mark alone */
 	uint16_t listen_port;  /* REDIRECT target */
 	bool capture_all;      /* REDIRECT every other TCP connection too (passthrough capture) */
+	bool keep_on_failure;  /* tp_install over rules in force: a failure leaves them be rather
+				* than taking them out (each family's restore is all or nothing) */
 	uint16_t dns_port;     /* 0: no DNS capture; else UDP and TCP 53 → this port */
 	uint16_t excl_ports[TP_MAX_ITEMS];
 	size_t n_excl_ports;
