@@ -17,6 +17,7 @@
 #     kernel      the service's VIP from an enabled pod: the kernel path
 #                 rewrites it to one of the EPS endpoints
 #   "over direct" is the kernel path's mean minus direct's, in microseconds.
+#   ENGINES: the engines measured ("bpf iptables").
 #   PERF=1: each run is also recorded with perf (its timings then include
 #   perf's cost: read them for where the time goes, not for the figures),
 #   and the busiest kernel symbols of the eBPF kernel path's connects are
@@ -29,6 +30,7 @@ source "$(dirname "$0")/lib-bench.sh"
 CONNECTS=${CONNECTS:-3000}
 SCALES=${SCALES:-"10 10000"}
 EPS=${EPS:-16}
+ENGINES=${ENGINES:-"bpf iptables"}
 BPFSTATS=$BUILD/tests/bench/bpfstats
 CTL2=$T/agent2.sock
 make_topology || exit 1
@@ -36,11 +38,12 @@ make_topology || exit 1
 # all answered by one connrate server in the outside netns
 for i in $(seq 3 $((EPS + 1))); do ip -n "$NS_O" addr add "198.18.3.$i/32" dev lo || exit 1; done
 
-# services: the measured one (rr, 242.0.0.51:7000) and N-1 others
+# services: the measured one (rr, 242.0.0.51:7000) and N-1 others, 1,000 to
+# a file (a file's node limit is 500,000), each file renamed into place
 write_config() { # N
-	python3 - "$1" "$EPS" >"$T/conf/bench.yaml.tmp" <<'PY'
-import sys
-n, eps = int(sys.argv[1]), int(sys.argv[2])
+	python3 - "$1" "$EPS" "$T/conf" <<'PY'
+import glob, os, sys
+n, eps, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def svc(name, vip, eps_list):
     lines = ["type: MeshExternalService", "name: %s" % name, "spec:", "  match:",
              "    port: 7000", "  endpoints:"]
@@ -54,9 +57,17 @@ for i in range(1, n):
     a = "198.19.%d.%d" % (i // 250, i % 250 + 1)
     out.append(svc("svc-%d" % i, "242.1.%d.%d" % (i // 250, i % 250 + 1),
                    [(a, 7000 + e) for e in range(eps)]))
-print("---\n".join(out), end="")
+files = set()
+for k in range(0, len(out), 1000):
+    f = os.path.join(d, "bench-%03d.yaml" % (k // 1000))
+    with open(f + ".tmp", "w") as fh:
+        fh.write("---\n".join(out[k:k + 1000]))
+    os.rename(f + ".tmp", f)
+    files.add(f)
+for f in glob.glob(os.path.join(d, "bench-*.yaml")):
+    if f not in files:
+        os.unlink(f)
 PY
-	mv "$T/conf/bench.yaml.tmp" "$T/conf/bench.yaml"
 }
 
 # a pod made for one run: its own netns and veth, routed to the endpoint
@@ -124,7 +135,7 @@ for r in $(seq "$ROUNDS"); do
 		R[bpf_reload$n]+=" $(reload_ms "$CTL")"
 		R[iptables_reload$n]+=" $(reload_ms "$CTL2")"
 		sleep 0.5 # past the directory watch's debounce: no reload during the run
-		for e in bpf iptables; do
+		for e in $ENGINES; do
 			for c in direct passthrough kernel; do
 				fresh_pod || exit 1
 				read -r p50 mean bpf < <(measure $e $c) || exit 1
@@ -140,7 +151,7 @@ done
 echo
 med() { echo "${R[$1]}" | median; }
 printf "%-40s %12s %12s %12s %12s\n" "connect() in us (median of rounds)" direct passthrough kernel "over direct"
-for e in bpf iptables; do
+for e in $ENGINES; do
 	for n in $SCALES; do
 		for m in p50 mean bpf; do
 			d=$(med "$e-direct_${m}at$n") p=$(med "$e-passthrough_${m}at$n") k=$(med "$e-kernel_${m}at$n")
@@ -166,11 +177,11 @@ first=${SCALES%% *} last=${SCALES##* }
 if [ -n "${PERF:-}" ]; then
 	for c in direct kernel; do
 		echo "eBPF, $c, $last services: busiest symbols, self time (perf, last round)"
-		perf report -q -i "$T/perf-bpf-$c-$last.data" --no-children --sort sym --percent-limit 1.5 2>/dev/null |
-			grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -25
+		perf report -q -i "$T/perf-bpf-$c-$last.data" --no-children -g none --sort sym --percent-limit 1 2>/dev/null |
+			grep -v '^$' | head -30
 	done
 fi
-for e in bpf iptables; do
+for e in $ENGINES; do
 	echo "$e: kernel-path connect mean with $last services / with $first: $(ratio "$(med "$e-kernel_meanat$last")" \
 		"$(med "$e-kernel_meanat$first")")"
 done
