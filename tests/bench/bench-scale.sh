@@ -16,6 +16,9 @@
 #                 the hook looks and leaves it alone)
 #     kernel      the service's VIP from an enabled pod: the kernel path
 #                 rewrites it to one of the EPS endpoints
+#     proxy       the same endpoints behind a VIP labelled for the proxy
+#                 path (242.0.0.52): connect() reaches the agent's
+#                 listener, so only its BPF figure compares
 #   "over direct" is the kernel path's mean minus direct's, in microseconds.
 #   ENGINES: the engines measured ("bpf iptables").
 #   PERF=1: each run is also recorded with perf (its timings then include
@@ -51,8 +54,10 @@ def svc(name, vip, eps_list):
         lines += ["    - address: %s" % a, "      port: %d" % p]
     lines += ["status:", "  vip:", "    ip: %s" % vip]
     return "\n".join(lines) + "\n"
-out = [svc("rr", "242.0.0.51", [("198.18.3.%d" % (2 + e), 7000) for e in range(eps)])]
-for i in range(1, n):
+out = [svc("rr", "242.0.0.51", [("198.18.3.%d" % (2 + e), 7000) for e in range(eps)]),
+       svc("rr-proxy", "242.0.0.52", [("198.18.3.%d" % (2 + e), 7000) for e in range(eps)]).replace(
+           "spec:", "labels:\n  meshsplice.io/datapath: proxy\nspec:", 1)]
+for i in range(2, n):
     # never dialled: their endpoints are in 198.19/16, one address per service
     a = "198.19.%d.%d" % (i // 250, i % 250 + 1)
     out.append(svc("svc-%d" % i, "242.1.%d.%d" % (i // 250, i % 250 + 1),
@@ -105,7 +110,8 @@ for _ in $(seq 100); do "$CLI_BIN" --control "$CTL2" status >/dev/null 2>&1 && b
 measure() {
 	local ctl=$CTL dst=242.0.0.51 bpf cmd=()
 	[ "$1" = iptables ] && ctl=$CTL2
-	[ "$2" = kernel ] || dst=198.18.3.2
+	[ "$2" = proxy ] && dst=242.0.0.52
+	[ "$2" = kernel ] || [ "$2" = proxy ] || dst=198.18.3.2
 	cmd=(ip netns exec "$POD" "$CONNRATE" connect "$dst" 7000 "$CONNECTS")
 	if [ "$2" != direct ]; then
 		"$CLI_BIN" --control "$ctl" enable --netns "/var/run/netns/$POD" --name "bench/$POD" >/dev/null || return 1
@@ -136,7 +142,7 @@ for r in $(seq "$ROUNDS"); do
 		R[iptables_reload$n]+=" $(reload_ms "$CTL2")"
 		sleep 0.5 # past the directory watch's debounce: no reload during the run
 		for e in $ENGINES; do
-			for c in direct passthrough kernel; do
+			for c in direct passthrough kernel proxy; do
 				fresh_pod || exit 1
 				read -r p50 mean bpf < <(measure $e $c) || exit 1
 				drop_pod
@@ -150,13 +156,14 @@ for r in $(seq "$ROUNDS"); do
 done
 echo
 med() { echo "${R[$1]}" | median; }
-printf "%-40s %12s %12s %12s %12s\n" "connect() in us (median of rounds)" direct passthrough kernel "over direct"
+printf "%-40s %12s %12s %12s %12s %12s\n" "connect() in us (median of rounds)" direct passthrough kernel "over direct" proxy
 for e in $ENGINES; do
 	for n in $SCALES; do
 		for m in p50 mean bpf; do
 			d=$(med "$e-direct_${m}at$n") p=$(med "$e-passthrough_${m}at$n") k=$(med "$e-kernel_${m}at$n")
-			printf "%-40s %12s %12s %12s %12s\n" "$e, $n services x $EPS endpoints, ${m/bpf/in BPF}" "$d" "$p" "$k" \
-				"$(python3 -c "import sys; print('%+.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$k" "$d")"
+			printf "%-40s %12s %12s %12s %12s %12s\n" "$e, $n services x $EPS endpoints, ${m/bpf/in BPF}" "$d" "$p" "$k" \
+				"$(python3 -c "import sys; print('%+.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$k" "$d")" \
+				"$(med "$e-proxy_${m}at$n")"
 		done
 	done
 done
@@ -168,7 +175,7 @@ for n in $SCALES; do
 done
 echo
 for n in $SCALES; do
-	for c in passthrough kernel; do
+	for c in passthrough kernel proxy; do
 		echo "eBPF, $c, $n services: per program (last round, $CONNECTS connects)"
 		sed 's/^bpfstats: /  /' "$T/bpfstats-bpf-$c-$n.txt"
 	done
