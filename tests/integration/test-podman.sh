@@ -58,8 +58,19 @@ start_agent || exit 1
 # RLIMIT_NOFILE or RLIMIT_NPROC, so both are set explicitly.
 pm() { nsenter --net="/run/netns/$NODE" env CONTAINERS_CONF="$T/containers.conf" \
 	podman --storage-driver vfs --root "$T/storage" --runroot "$T/run" --tmpdir "$T/tmp" "$@"; }
-podman_cleanup() { pm rm -f -a >/dev/null 2>&1; }
-trap 'podman_cleanup; cleanup' EXIT INT TERM
+# The containers, then the cgroups the runtime made under --cgroup-parent: on
+# a hybrid host a directory in each v1 hierarchy too, which outlives them.
+# The test's own cgroup ($CG, one of them) goes last, in lib.sh's cleanup.
+podman_cleanup() {
+	local d
+	pm rm -f -a >/dev/null 2>&1
+	for d in /sys/fs/cgroup/*/ms-test-"$ID"; do
+		[ -d "$d" ] || continue
+		find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+		[ "$d" -ef "$CG" ] || rmdir "$d" 2>/dev/null
+	done
+}
+trap 'rc=$?; podman_cleanup; (exit $rc); cleanup' EXIT INT TERM
 CNAME=web-$ID
 
 case_run() {
