@@ -21,8 +21,7 @@
 # keeps in /var/lib/containers whatever --root says, goes to an overlay of
 # /var/lib in a mount namespace of the test's own.
 # SKIP (77) without debootstrap or podman, or without the Debian archive when
-# no root is cached. First run here (2 cores, debootstrap from deb.debian.org)
-# about 3 min, a run with the root cached well under a minute.
+# no root is cached.
 set -uo pipefail
 if [ -z "${MS_IMAGE_MNTNS:-}" ]; then
 	[ "$(id -u)" = 0 ] || { echo "integration tests need root"; exit 77; }
@@ -106,7 +105,7 @@ BG_PIDS+=($!)
 
 # The test's cgroup where the entrypoint looks for the host's: on a hybrid host
 # as its "unified" below a plain dir, on a pure v2 host as itself.
-if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+if [ "$(command stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
 	CG_MOUNTS=(-v "$CG:/host/test-cgroup")
 	CG_SHAPE=pure
 else
@@ -152,13 +151,13 @@ status:
 YAML
 
 case_build() {
-	local t0 cached=debootstrap size
+	local t0 from="made by debootstrap" size
 	t0=$(date +%s)
-	[ -f "$CACHE/rootfs.tar" ] && cached="cached root"
 	"$SRC/deploy/build-image.sh" --build-dir "$BUILD" --mirror "$MIRROR" --cache "$CACHE" --storage "$T/pm" --keep "$T/ctx" --tag "$IMG" \
 		-- --cgroup-parent "/$PMCG" "${ULIMITS[@]}" >"$T/build.log" 2>&1 || { tail -30 "$T/build.log"; return 1; }
 	size=$(pm image inspect --format '{{.Size}}' "$IMG") || return 1
-	echo "built $IMG from the $cached ($MIRROR) in $(($(date +%s) - t0)) s, $((size / 1000000)) MB"
+	grep -q "Debian root from $CACHE" "$T/build.log" && from="cached in $CACHE"
+	echo "built $IMG in $(($(date +%s) - t0)) s, the Debian root $from ($MIRROR), $((size / 1000000)) MB"
 }
 check "build-image.sh builds the image (podman, Debian 12 root, storage in the temp dir)" case_build
 
@@ -206,6 +205,8 @@ start_container() { # [podman run options]: the agent container, up once its con
 	return 1
 }
 attached() { bpftool cgroup show "$CG" 2>/dev/null | awk 'NR > 1 && NF' | wc -l; }
+# the iptables engine's hold on the pod: its chain in the pod's netns
+chained_pod() { ip netns exec "$POD" iptables-save -t nat 2>/dev/null | grep -c '^:MESHSPLICE_OUTPUT'; }
 
 case_agent() {
 	[ "$(attached)" = 0 ] || { echo "programs on the test cgroup before the agent"; return 1; }
@@ -219,8 +220,10 @@ case_agent() {
 	esac
 	if [ "$engine" = bpf ]; then
 		[ "$(attached)" -gt 0 ] && [ -n "$(ls "$BPFFS/meshsplice")" ] || { echo "nothing attached or pinned"; return 1; }
+		echo "agent up in $C: engine bpf, cgroup $cg ($CG_SHAPE host), $(attached) programs on the test cgroup, pins in the test bpffs"
+	else
+		echo "agent up in $C: engine $engine, cgroup $cg ($CG_SHAPE host), $(attached) programs on the test cgroup"
 	fi
-	echo "agent up in $C: engine $engine, cgroup $cg ($CG_SHAPE host), $(attached) programs on the test cgroup, pins in the test bpffs"
 }
 check "the agent starts in the container as the DaemonSet runs it" case_agent
 
@@ -277,11 +280,15 @@ case_stop() {
 	pm rm "$C" >/dev/null || return 1
 	[ "$rc" = 0 ] || { echo "exit code $rc"; return 1; }
 	[ "$(chained "$T/cni-conf/10-bridge.conflist")" = 1 ] || { echo "unchained on a plain stop"; return 1; }
-	n=$(attached)
 	if [ "${MS_ENGINE:-bpf}" = bpf ]; then
+		n=$(attached)
 		[ "$n" -gt 0 ] || { echo "programs detached on stop"; return 1; }
+		n="$n programs still attached, pins kept"
+	else
+		[ "$(chained_pod)" = 1 ] || { echo "the pod's chain went with the agent"; return 1; }
+		n="the pod's MESHSPLICE_OUTPUT chain kept"
 	fi
-	echo "exit 0; still chained; $n programs still attached and pins kept (the pod stays enforced until the next agent)"
+	echo "exit 0; plugin still chained; $n (the pod stays enforced until the next agent)"
 }
 check "SIGTERM (an upgrade): the agent drains and exits 0, the plugin stays chained" case_stop
 
@@ -305,12 +312,13 @@ case_uninstall() {
 	pm run --rm --name "$C-uninstall" "${AGENT_RUN[@]}" "$IMG" --uninstall >"$T/uninstall.out" 2>&1 ||
 		{ cat "$T/uninstall.out"; return 1; }
 	[ "$(attached)" = 0 ] || { bpftool cgroup show "$CG"; return 1; }
+	[ "$(chained_pod)" = 0 ] || { echo "the pod's chain left"; return 1; }
 	# (maps.debug and progs.debug are the kernel's, in every bpffs)
 	[ -z "$(ls -A "$BPFFS" | grep -v -e '^maps.debug$' -e '^progs.debug$')" ] || { ls -R "$BPFFS"; return 1; }
 	[ -z "$(pm ps -a -q)" ] || { pm ps -a; return 1; }
 	[ -z "$(ls /sys/fs/cgroup/*/"$PMCG" /sys/fs/cgroup/"$PMCG" 2>/dev/null | grep libpod)" ] || { echo "container cgroups left"; return 1; }
 	in_pod "$POD" $PEER refused 242.0.0.81 80 >/dev/null || { echo "the VIP still answers"; return 1; }
-	echo "nothing attached to the test cgroup, the bpffs empty, no container or container cgroup left, the VIP gone"
+	echo "nothing attached to the test cgroup, no chain in the pod, the bpffs empty, no container or container cgroup left, the VIP gone"
 }
 check "meshspliced --uninstall from the image: nothing left behind" case_uninstall
 finish
