@@ -98,13 +98,21 @@ echo "build-image: context in $CTX"
 
 # The Debian root, or the cached one made from the same inputs. Only a
 # complete root is cached: the tar is renamed into place last.
-KEY="bookworm minbase $MIRROR $PKGS"
+KEY="bookworm minbase slim $MIRROR $PKGS"
 if [ -n "$CACHE" ] && [ -f "$CACHE/rootfs.tar" ] && [ "$(cat "$CACHE/rootfs.key" 2>/dev/null)" = "$KEY" ]; then
 	echo "build-image: Debian root from $CACHE/rootfs.tar"
 	[ "$DRY" = 1 ] || ln -f "$CACHE/rootfs.tar" "$CTX/rootfs.tar" 2>/dev/null || cp "$CACHE/rootfs.tar" "$CTX/rootfs.tar"
 else
 	run debootstrap --variant=minbase --include="$PKGS" bookworm "$CTX/root" "$MIRROR"
-	run chroot "$CTX/root" sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/*'
+	# no apt lists, translations, manuals or docs (the copyright files stay),
+	# and dpkg told to leave them out of any later install, as Debian's slim
+	# images do: 188 MB became 139 MB
+	run chroot "$CTX/root" sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/* &&
+		printf "path-exclude /usr/share/%s/*\n" locale man info doc >/etc/dpkg/dpkg.cfg.d/meshsplice-slim &&
+		echo "path-include /usr/share/doc/*/copyright" >>/etc/dpkg/dpkg.cfg.d/meshsplice-slim &&
+		rm -rf /usr/share/locale/* /usr/share/man/* /usr/share/info/* &&
+		find /usr/share/doc -type f ! -name copyright -delete && find /usr/share/doc -type l -delete &&
+		find /usr/share/doc -mindepth 1 -type d -empty -delete'
 	run tar -C "$CTX/root" --numeric-owner -cf "$CTX/rootfs.tar" .
 	run rm -rf "$CTX/root"
 	if [ -n "$CACHE" ] && [ "$DRY" = 0 ]; then
