@@ -23,6 +23,10 @@
 # ours, and the original is renamed aside to NAME.conf.meshsplice-orig (no
 # extension a runtime loads); --uninstall deletes NAME.conflist and renames the
 # original back.
+#
+# --cni-only installs only the plugin and its chaining; with --uninstall it
+# undoes only the chaining (the node's pods then start without us) and leaves
+# every file, the agent and its programs as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -199,6 +203,24 @@ cni_unchain_scan() {
 	return 0
 }
 
+if [ "$UNINSTALL" = 1 ] && [ "$CNI_ONLY" = 1 ]; then
+	m=$(R "$MANIFEST")
+	if [ -f "$m" ]; then
+		while read -r kind a b; do
+			case $kind in
+			chain) [ -f "$(R "$a")" ] && { cni_edit remove "$(R "$a")" && say "$(R "$a") no longer chains meshsplice-cni" || true; } ;;
+			conv) cni_unconvert "$(R "$a")" "$(R "$b")" ;;
+			esac
+		done <"$m"
+		# what is undone leaves the manifest; the files it lists stay in it
+		grep -v -e '^chain ' -e '^conv ' "$m" >"$m.tmp" || true
+		mv "$m.tmp" "$m"
+	else
+		cni_unchain_scan
+	fi
+	say "the CNI chaining is undone; files, the agent and its programs are left as they are"
+	exit 0
+fi
 if [ "$UNINSTALL" = 1 ]; then
 	m=$(R "$MANIFEST")
 	if [ ! -f "$m" ]; then

@@ -118,7 +118,9 @@ cmp -s "$D/10-bridge.conflist" "$T/bridge.orig" || fail "a conflist the runtime 
 cmp -s "$D/05-flannel.conf" "$T/flannel.orig" && [ ! -e "$D/05-flannel.conflist" ] && [ ! -e "$D/05-flannel.conf.meshsplice-orig" ] ||
 	fail ".conf not restored"
 cmp -s "$D/10-bridge.conflist" "$T/bridge.orig" || fail "10-bridge.conflist changed"
-ok "first file a .conf: converted to a conflist, original aside, restored at uninstall; the later conflist untouched"
+# --cni-only: the chaining only; the plugin the manifest lists stays
+[ -f "$T/conv/opt/cni/bin/meshsplice-cni" ] || fail "--cni-only --uninstall removed the plugin"
+ok "first file a .conf: converted to a conflist, original aside, restored at uninstall (--cni-only: the plugin stays); the later conflist untouched"
 
 # 5. A .json in conflist form first ("00-a.json" < "10-bridge.conflist"): chained in place.
 bridge_conflist >"$D/00-a.json"
