@@ -757,7 +757,8 @@ check "agent killed: the kernel's sets keep their healthy endpoints only (health
 # rendered and compared with what was installed last (iptables-restore per
 # pod and family is most of a reload's time). Control: a new kernel-path
 # service rewrites the chains of its mesh's pods (A and the extra ones),
-# and only those (B is in another mesh). MS_RELOAD_PODS extra pods.
+# and only those (B is in another mesh). MS_RELOAD_PODS extra pods. Measured
+# (nft, 22 pods): 10 ms unchanged, 1754 ms for the reload that rewrote 21.
 case_ipt_reload_skip() {
 	ipt_engine || { echo "eBPF engine: its sets are per service, not per pod"; return 0; }
 	local n=${MS_RELOAD_PODS:-20} i ns a0 s0 a1 s1 a2 s2 t0 t1 t2
@@ -783,7 +784,8 @@ case_ipt_reload_skip() {
 	ms reload >/dev/null || return 1
 	echo "$((n + 2)) pods: reload unchanged $(((t1 - t0) / 1000000)) ms (applied $a0 → $a1, skipped $s0 → $s1); with a new service $(((t2 - t1) / 1000000)) ms (applied → $a2, skipped → $s2)"
 	[ "$a1" -eq "$a0" ] && [ "$s1" -eq $((s0 + n + 2)) ] || return 1
-	[ "$a2" -eq $((a1 + n + 1)) ] && [ "$s2" -eq $((s1 + 1)) ] || return 1
+	# (the directory watcher may reload once more, which skips them all)
+	[ "$a2" -eq $((a1 + n + 1)) ] && [ "$s2" -ge $((s1 + 1)) ] || return 1
 	in_pod "$NS_A" $PEER echo 242.0.0.10 80 100 >/dev/null
 }
 check "iptables: a reload that changes nothing runs no iptables-restore; a new service rewrites its mesh's pods only" case_ipt_reload_skip
