@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "strbuf.h"
 #include "tproxy.h"
 #include "util.h"
 
@@ -175,11 +176,14 @@ int tp_detect_backend(int netns_fd, enum tp_backend *ret)
 	return 0;
 }
 
+/* Our chain and our jumps in one table, as iptables-save -c prints them
+ * (the counters cut off each line, and kept for the chain's rules). */
 struct state {
 	bool chain;
-	char **jumps; /* "-A OUTPUT ... -j MESHSPLICE_OUTPUT" lines */
+	char **jumps; /* "-A OUTPUT ... -j <chain>" lines */
 	size_t n_jumps;
-	char **rules; /* "-A MESHSPLICE_OUTPUT ..." lines */
+	char **rules; /* "-A <chain> ..." lines */
+	uint64_t *pkts; /* each rule's packet counter */
 	size_t n_rules;
 };
 
@@ -191,6 +195,7 @@ static void state_free(struct state *s)
 		free(s->rules[i]);
 	free(s->jumps);
 	free(s->rules);
+	free(s->pkts);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -200,13 +205,34 @@ static void push(char ***v, size_t *n, const char *s, size_t len)
 	(*v)[(*n)++] = xstrndup(s, len);
 }
 
-static int read_state(int netns_fd, enum tp_backend b, int family, struct state *s, char **ret_err)
+/* Our chains and their jumps: nat's TP_CHAIN and filter's TP_REFUSE_CHAIN,
+ * from one iptables-save of every table the netns has (naming a table
+ * would make legacy iptables create it). */
+static void parse_table(struct state *s, const char *chain, const char *l, size_t len, uint64_t pkts)
 {
-	const char *args[] = { "-t", "nat", NULL };
+	size_t cl = strlen(chain);
+
+	if (len > cl + 1 && l[0] == ':' && strncmp(l + 1, chain, cl) == 0 && l[cl + 1] == ' ')
+		s->chain = true;
+	else if (len > cl + 4 && strncmp(l, "-A ", 3) == 0 && strncmp(l + 3, chain, cl) == 0 && l[cl + 3] == ' ') {
+		push(&s->rules, &s->n_rules, l, len);
+		s->pkts = xrealloc(s->pkts, s->n_rules, sizeof(*s->pkts));
+		s->pkts[s->n_rules - 1] = pkts;
+	} else if (strncmp(l, "-A OUTPUT ", 10) == 0 && len > cl + 4 && memcmp(l + len - cl - 4, " -j ", 4) == 0 &&
+		   memcmp(l + len - cl, chain, cl) == 0)
+		push(&s->jumps, &s->n_jumps, l, len);
+}
+
+static int read_state(int netns_fd, enum tp_backend b, int family, struct state *nat, struct state *filter,
+		      char **ret_err)
+{
+	const char *args[] = { "-c", NULL };
 	char *out = NULL, *err = NULL;
 	int r = tp_run(netns_fd, tool(b, family, "save"), args, NULL, &out, &err);
+	struct state *in = NULL;
 
-	memset(s, 0, sizeof(*s));
+	memset(nat, 0, sizeof(*nat));
+	memset(filter, 0, sizeof(*filter));
 	if (r != 0) {
 		*ret_err = xasprintf("%s: %s", tool(b, family, "save"), r < 0 ? strerror(-r) : err);
 		free(out);
@@ -215,19 +241,57 @@ static int read_state(int netns_fd, enum tp_backend b, int family, struct state 
 	}
 	for (char *l = out; l && *l;) {
 		char *nl = strchr(l, '\n');
+		unsigned long long pkts = 0;
+		if (l[0] == '[') { /* "[packets:bytes] " */
+			char *end = strchr(l, ']');
+			if (!end || (nl && end > nl) || sscanf(l, "[%llu:", &pkts) != 1) {
+				l = nl ? nl + 1 : NULL;
+				continue;
+			}
+			l = end + (end[1] == ' ' ? 2 : 1);
+		}
 		size_t len = nl ? (size_t)(nl - l) : strlen(l);
-		if (len > 18 && strncmp(l, ":" TP_CHAIN " ", strlen(TP_CHAIN) + 2) == 0)
-			s->chain = true;
-		else if (strncmp(l, "-A " TP_CHAIN " ", strlen(TP_CHAIN) + 4) == 0)
-			push(&s->rules, &s->n_rules, l, len);
-		else if (strncmp(l, "-A OUTPUT ", 10) == 0 && len > strlen(TP_CHAIN) + 4 &&
-			 memcmp(l + len - strlen(TP_CHAIN) - 4, " -j " TP_CHAIN, strlen(TP_CHAIN) + 4) == 0)
-			push(&s->jumps, &s->n_jumps, l, len);
+		if (l[0] == '*')
+			in = len == 4 && !strncmp(l, "*nat", 4) ? nat : len == 7 && !strncmp(l, "*filter", 7) ? filter : NULL;
+		else if (in)
+			parse_table(in, in == nat ? TP_CHAIN : TP_REFUSE_CHAIN, l, len, pkts);
 		l = nl ? nl + 1 : NULL;
 	}
 	free(out);
 	free(err);
 	return 0;
+}
+
+/* What the chain's REJECT rules counted. */
+static uint64_t state_refused(const struct state *s)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->n_rules; i++)
+		if (strstr(s->rules[i], " -j REJECT"))
+			n += s->pkts[i];
+	return n;
+}
+
+/* The state's lines (jumps first, then the rules), one per line. */
+static char *state_text(const struct state *s)
+{
+	struct strbuf b = { 0 };
+
+	for (size_t i = 0; i < s->n_jumps; i++)
+		strbuf_printf(&b, "%s\n", s->jumps[i]);
+	for (size_t i = 0; i < s->n_rules; i++)
+		strbuf_printf(&b, "%s\n", s->rules[i]);
+	return b.s ? b.s : xstrdup("");
+}
+
+/* The lines that take chain and its jumps out of a table. */
+static void state_remove(struct strbuf *b, const struct state *s, const char *chain)
+{
+	for (size_t i = 0; i < s->n_jumps; i++)
+		strbuf_printf(b, "-D%s\n", s->jumps[i] + 2);
+	if (s->chain)
+		strbuf_printf(b, "-F %s\n-X %s\n", chain, chain);
 }
 
 /* iptables-restore names the failing line by number: quote it back. */
@@ -269,67 +333,100 @@ static int restore(int netns_fd, enum tp_backend b, int family, const char *text
 
 static int uninstall_family(int netns_fd, enum tp_backend b, int family, char **ret_err)
 {
-	struct state s;
-	char *text;
-	size_t len = 0, cap = 256;
+	struct state s, f;
+	struct strbuf text = { 0 };
 	int r;
 
-	if ((r = read_state(netns_fd, b, family, &s, ret_err)) < 0)
+	if ((r = read_state(netns_fd, b, family, &s, &f, ret_err)) < 0)
 		return r;
-	if (!s.chain && s.n_jumps == 0) {
-		state_free(&s);
-		return 0;
+	if (f.chain || f.n_jumps) {
+		strbuf_printf(&text, "*filter\n");
+		state_remove(&text, &f, TP_REFUSE_CHAIN);
+		strbuf_printf(&text, "COMMIT\n");
 	}
-	for (size_t i = 0; i < s.n_jumps; i++)
-		cap += strlen(s.jumps[i]) + 4;
-	text = xcalloc(cap, 1);
-	len += (size_t)snprintf(text + len, cap - len, "*nat\n");
-	for (size_t i = 0; i < s.n_jumps; i++)
-		len += (size_t)snprintf(text + len, cap - len, "-D%s\n", s.jumps[i] + 2);
-	if (s.chain)
-		len += (size_t)snprintf(text + len, cap - len, "-F %s\n-X %s\n", TP_CHAIN, TP_CHAIN);
-	snprintf(text + len, cap - len, "COMMIT\n");
-	r = restore(netns_fd, b, family, text, ret_err);
-	free(text);
+	if (s.chain || s.n_jumps) {
+		strbuf_printf(&text, "*nat\n");
+		state_remove(&text, &s, TP_CHAIN);
+		strbuf_printf(&text, "COMMIT\n");
+	}
+	r = text.s ? restore(netns_fd, b, family, text.s, ret_err) : 0;
+	free(text.s);
 	state_free(&s);
+	state_free(&f);
 	return r;
 }
 
-static int install_family(int netns_fd, enum tp_backend b, int family, const struct tp_opts *o,
-			  char **ret_err)
+/* The filter table's part of an install: nothing when it is as wanted
+ * (its counters kept), else the chain rewritten (its jump added once), or
+ * taken out when the family has no kernel-path VIP left. */
+static void refuse_part(struct strbuf *text, const struct state *f, const struct tp_opts *o, int family,
+			uint64_t *refused)
 {
-	struct state s;
+	_cleanup_free_ char *want = tp_refuse_render(o, family), *want_lines = tp_refuse_expected(o, family),
+			    *have = state_text(f);
+
+	if (!want) {
+		if (f->chain || f->n_jumps) {
+			*refused += state_refused(f);
+			strbuf_printf(text, "*filter\n");
+			state_remove(text, f, TP_REFUSE_CHAIN);
+			strbuf_printf(text, "COMMIT\n");
+		}
+		return;
+	}
+	if (f->chain && streq(have, want_lines))
+		return;
+	*refused += state_refused(f);
+	bool jumped = false;
+	for (size_t i = 0; i < f->n_jumps; i++)
+		jumped |= streq(f->jumps[i], TP_REFUSE_JUMP);
+	char *commit = strstr(want, "COMMIT\n");
+	*commit = '\0';
+	strbuf_printf(text, "%s%sCOMMIT\n", want,
+		      jumped ? "" : "-I OUTPUT 1 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j " TP_REFUSE_CHAIN "\n");
+}
+
+/* One restore for the family: the filter part first (a VIP that becomes a
+ * kernel-path one has its REJECT before nat can leave it alone), then the
+ * nat chain, replaced whole (never seen half-written). */
+static int install_family(int netns_fd, enum tp_backend b, int family, const struct tp_opts *o,
+			  uint64_t *refused, char **ret_err)
+{
+	struct state s, f;
 	_cleanup_free_ char *rules = tp_rules_render(o, family);
-	char *text;
+	struct strbuf text = { 0 };
 	bool want_udp = o->dns_port != 0, have_tcp = false, have_udp = false;
 	int r;
 
-	if ((r = read_state(netns_fd, b, family, &s, ret_err)) < 0)
+	if ((r = read_state(netns_fd, b, family, &s, &f, ret_err)) < 0)
 		return r;
 	for (size_t i = 0; i < s.n_jumps; i++) {
 		have_tcp |= streq(s.jumps[i], "-A OUTPUT -p tcp -j " TP_CHAIN);
 		have_udp |= streq(s.jumps[i], "-A OUTPUT -p udp -j " TP_CHAIN);
 	}
+	refuse_part(&text, &f, o, family, refused);
 	/* The rendered set appends its jumps; installed ones are kept (first in
 	 * OUTPUT), so installing twice is installing once. */
 	char *cut = strstr(rules, "-A OUTPUT ");
 	if (cut)
 		*cut = '\0';
-	text = xasprintf("%s%s%s%sCOMMIT\n", rules, have_tcp ? "" : "-I OUTPUT 1 -p tcp -j " TP_CHAIN "\n",
-			 want_udp && !have_udp ? "-I OUTPUT 1 -p udp -j " TP_CHAIN "\n" : "",
-			 !want_udp && have_udp ? "-D OUTPUT -p udp -j " TP_CHAIN "\n" : "");
-	r = restore(netns_fd, b, family, text, ret_err);
-	free(text);
+	strbuf_printf(&text, "%s%s%s%sCOMMIT\n", rules, have_tcp ? "" : "-I OUTPUT 1 -p tcp -j " TP_CHAIN "\n",
+		      want_udp && !have_udp ? "-I OUTPUT 1 -p udp -j " TP_CHAIN "\n" : "",
+		      !want_udp && have_udp ? "-D OUTPUT -p udp -j " TP_CHAIN "\n" : "");
+	r = restore(netns_fd, b, family, text.s, ret_err);
+	free(text.s);
 	state_free(&s);
+	state_free(&f);
 	return r;
 }
 
-int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err)
+int tp_install_counted(int netns_fd, enum tp_backend b, const struct tp_opts *o, uint64_t *refused,
+		       char **ret_err)
 {
-	int r = install_family(netns_fd, b, AF_INET, o, ret_err);
+	int r = install_family(netns_fd, b, AF_INET, o, refused, ret_err);
 
 	if (r == 0)
-		r = install_family(netns_fd, b, AF_INET6, o, ret_err);
+		r = install_family(netns_fd, b, AF_INET6, o, refused, ret_err);
 	if (r == 0)
 		r = tp_routes_install(netns_fd, o->vip_cidrs, o->n_vip_cidrs, ret_err);
 	if (r < 0 && !o->keep_on_failure) {
@@ -341,6 +438,28 @@ int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **
 		free(e2);
 	}
 	return r;
+}
+
+int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err)
+{
+	uint64_t refused = 0;
+
+	return tp_install_counted(netns_fd, b, o, &refused, ret_err);
+}
+
+int tp_refused(int netns_fd, enum tp_backend b, uint64_t *ret, char **ret_err)
+{
+	*ret = 0;
+	for (int k = 0; k < 2; k++) {
+		struct state s, f;
+		int r = read_state(netns_fd, b, k ? AF_INET6 : AF_INET, &s, &f, ret_err);
+		if (r < 0)
+			return r;
+		*ret += state_refused(&f);
+		state_free(&s);
+		state_free(&f);
+	}
+	return 0;
 }
 
 int tp_uninstall(int netns_fd, enum tp_backend b, char **ret_err)
@@ -355,45 +474,44 @@ int tp_uninstall(int netns_fd, enum tp_backend b, char **ret_err)
 	return r4 < 0 ? r4 : r6 < 0 ? r6 : rr;
 }
 
+/* The first difference between want and got, named. */
+static char *drift(int family, const char *table, const char *want, const char *got)
+{
+	const char *a = want, *g = got;
+
+	while (*a && *g && *a == *g) {
+		a++;
+		g++;
+	}
+	while (a > want && a[-1] != '\n')
+		a--;
+	while (g > got && g[-1] != '\n')
+		g--;
+	return xasprintf("%s%s: drift: expected \"%.*s\", found \"%.*s\"", family == AF_INET ? "IPv4" : "IPv6", table,
+			 (int)strcspn(a, "\n"), *a ? a : "(nothing)", (int)strcspn(g, "\n"), *g ? g : "(nothing)");
+}
+
 static int verify_family(int netns_fd, enum tp_backend b, int family, const struct tp_opts *o,
 			 char **ret_err)
 {
-	_cleanup_free_ char *want = tp_rules_expected(o, family);
-	struct state s;
-	char *got;
-	size_t len = 0, cap = 64;
+	_cleanup_free_ char *want = tp_rules_expected(o, family), *want_f = tp_refuse_expected(o, family);
+	struct state s, f;
 	int r;
 
-	if ((r = read_state(netns_fd, b, family, &s, ret_err)) < 0)
+	if ((r = read_state(netns_fd, b, family, &s, &f, ret_err)) < 0)
 		return r;
-	for (size_t i = 0; i < s.n_jumps; i++)
-		cap += strlen(s.jumps[i]) + 1;
-	for (size_t i = 0; i < s.n_rules; i++)
-		cap += strlen(s.rules[i]) + 1;
-	got = xcalloc(cap, 1);
-	for (size_t i = 0; i < s.n_jumps; i++)
-		len += (size_t)snprintf(got + len, cap - len, "%s\n", s.jumps[i]);
-	for (size_t i = 0; i < s.n_rules; i++)
-		len += (size_t)snprintf(got + len, cap - len, "%s\n", s.rules[i]);
-	if (!streq(got, want)) {
-		/* name the first difference */
-		const char *a = want, *g = got;
-		while (*a && *g && *a == *g) {
-			a++;
-			g++;
-		}
-		while (a > want && a[-1] != '\n')
-			a--;
-		while (g > got && g[-1] != '\n')
-			g--;
-		*ret_err = xasprintf("%s: drift: expected \"%.*s\", found \"%.*s\"",
-				     family == AF_INET ? "IPv4" : "IPv6", (int)strcspn(a, "\n"), a,
-				     (int)strcspn(g, "\n"), *g ? g : "(nothing)");
-		r = -EEXIST;
-	}
-	free(got);
+	_cleanup_free_ char *got = state_text(&s), *got_f = state_text(&f);
 	state_free(&s);
-	return r;
+	state_free(&f);
+	if (!streq(got, want)) {
+		*ret_err = drift(family, "", want, got);
+		return -EEXIST;
+	}
+	if (!streq(got_f, want_f)) {
+		*ret_err = drift(family, " filter", want_f, got_f);
+		return -EEXIST;
+	}
+	return 0;
 }
 
 int tp_verify(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err)

@@ -2,6 +2,7 @@
 /* Rendering: every value is typed (ports, uids, CIDRs formatted here), so no
  * string from a config file or a CNI call ever reaches a rule set. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -33,15 +34,20 @@ static double statistic_probability(size_t left)
 }
 
 /* One endpoint of n in turn: rule i takes 1/(n-i) of what is left, so each
- * endpoint gets 1/n; the last takes the rest. */
+ * endpoint gets 1/n; the last takes the rest. None healthy: RETURN, before
+ * the VIP ranges' REDIRECT, so that the SYN meets its REJECT in the filter
+ * table. */
 static void dnat_rules(struct strbuf *b, const struct tp_dnat *d, int family)
 {
 	char vip[MS_ADDR_STRLEN], ep[MS_ADDR_STRLEN + 8];
 	bool v4 = family == AF_INET;
 
-	if (addr_is_v4(&d->vip) != v4 || d->n_eps == 0)
+	if (addr_is_v4(&d->vip) != v4)
 		return;
 	addr_fmt(&d->vip, vip, sizeof(vip));
+	if (d->n_eps == 0 && d->unhealthy)
+		strbuf_printf(b, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j RETURN\n", TP_CHAIN, vip, v4 ? 32 : 128,
+			      d->port);
 	for (size_t i = 0; i < d->n_eps; i++) {
 		const struct tp_dnat_ep *e = &d->eps[i];
 		if (addr_is_v4(&e->ip) != v4)
@@ -55,11 +61,10 @@ static void dnat_rules(struct strbuf *b, const struct tp_dnat *d, int family)
 	}
 }
 
-/* The chain's rules, in the order iptables-save prints them. */
-static void chain_rules(struct strbuf *b, const struct tp_opts *o, int family)
+/* What neither chain touches: the agent's sockets and the pod's exclusions. */
+static void exemptions(struct strbuf *b, const struct tp_opts *o, int family, const char *chain)
 {
 	char cidr[80];
-	const char *lo = family == AF_INET ? "127.0.0.0/8" : "::1/128";
 
 	/* The agent's sockets: its cgroup and its mark. The mark alone is not
 	 * the agent's (CAP_NET_RAW or CAP_NET_ADMIN set SO_MARK on any socket);
@@ -67,17 +72,26 @@ static void chain_rules(struct strbuf *b, const struct tp_opts *o, int family)
 	 * (/proc/self/cgroup), checked for plain characters by the agent;
 	 * quoted as iptables-save prints it. */
 	if (o->agent_cgroup)
-		strbuf_printf(b, "-A %s -m cgroup --path \"%s\" -m mark --mark 0x%x -j RETURN\n", TP_CHAIN,
+		strbuf_printf(b, "-A %s -m cgroup --path \"%s\" -m mark --mark 0x%x -j RETURN\n", chain,
 			      o->agent_cgroup, o->mark);
 	else
-		strbuf_printf(b, "-A %s -m mark --mark 0x%x -j RETURN\n", TP_CHAIN, o->mark);
+		strbuf_printf(b, "-A %s -m mark --mark 0x%x -j RETURN\n", chain, o->mark);
 	for (size_t i = 0; i < o->n_excl_uids; i++)
-		strbuf_printf(b, "-A %s -m owner --uid-owner %u -j RETURN\n", TP_CHAIN, o->excl_uids[i]);
+		strbuf_printf(b, "-A %s -m owner --uid-owner %u -j RETURN\n", chain, o->excl_uids[i]);
 	for (size_t i = 0; i < o->n_excl_ports; i++)
-		strbuf_printf(b, "-A %s -p tcp -m tcp --dport %u -j RETURN\n", TP_CHAIN, o->excl_ports[i]);
+		strbuf_printf(b, "-A %s -p tcp -m tcp --dport %u -j RETURN\n", chain, o->excl_ports[i]);
 	for (size_t i = 0; i < o->n_excl_cidrs; i++)
 		if (fam_match(&o->excl_cidrs[i], family))
-			strbuf_printf(b, "-A %s -d %s -j RETURN\n", TP_CHAIN, cidr_fmt(&o->excl_cidrs[i], cidr, sizeof(cidr)));
+			strbuf_printf(b, "-A %s -d %s -j RETURN\n", chain, cidr_fmt(&o->excl_cidrs[i], cidr, sizeof(cidr)));
+}
+
+/* The chain's rules, in the order iptables-save prints them. */
+static void chain_rules(struct strbuf *b, const struct tp_opts *o, int family)
+{
+	char cidr[80];
+	const char *lo = family == AF_INET ? "127.0.0.0/8" : "::1/128";
+
+	exemptions(b, o, family, TP_CHAIN);
 	if (o->dns_port) {
 		strbuf_printf(b, "-A %s -p udp -m udp --dport 53 -j REDIRECT --to-ports %u\n", TP_CHAIN, o->dns_port);
 		strbuf_printf(b, "-A %s -p tcp -m tcp --dport 53 -j REDIRECT --to-ports %u\n", TP_CHAIN, o->dns_port);
@@ -119,5 +133,55 @@ char *tp_rules_expected(const struct tp_opts *o, int family)
 
 	jumps(&b, o, "-A");
 	chain_rules(&b, o, family);
+	return b.s;
+}
+
+/* The filter table's chain: the same exemptions as the nat chain (what nat
+ * leaves alone by choice is not refused), then a REJECT per kernel-path
+ * vip:port of the family. Reached by a SYN still bound for the VIP, which
+ * nat DNATs whenever the VIP has a healthy endpoint. */
+static bool refuse_rules(struct strbuf *b, const struct tp_opts *o, int family)
+{
+	char vip[MS_ADDR_STRLEN];
+	bool v4 = family == AF_INET, any = false;
+
+	for (size_t i = 0; i < o->n_dnat; i++)
+		any |= addr_is_v4(&o->dnat[i].vip) == v4;
+	if (!any)
+		return false;
+	exemptions(b, o, family, TP_REFUSE_CHAIN);
+	for (size_t i = 0; i < o->n_dnat; i++) {
+		const struct tp_dnat *d = &o->dnat[i];
+		if (addr_is_v4(&d->vip) != v4)
+			continue;
+		addr_fmt(&d->vip, vip, sizeof(vip));
+		strbuf_printf(b, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j REJECT --reject-with tcp-reset\n",
+			      TP_REFUSE_CHAIN, vip, v4 ? 32 : 128, d->port);
+	}
+	return true;
+}
+
+char *tp_refuse_render(const struct tp_opts *o, int family)
+{
+	struct strbuf b = { 0 };
+
+	strbuf_printf(&b, "*filter\n:%s - [0:0]\n", TP_REFUSE_CHAIN);
+	if (!refuse_rules(&b, o, family)) {
+		free(b.s);
+		return NULL;
+	}
+	strbuf_printf(&b, "COMMIT\n");
+	return b.s;
+}
+
+char *tp_refuse_expected(const struct tp_opts *o, int family)
+{
+	struct strbuf b = { 0 };
+
+	strbuf_printf(&b, "%s\n", TP_REFUSE_JUMP);
+	if (!refuse_rules(&b, o, family)) {
+		free(b.s);
+		return xstrdup("");
+	}
 	return b.s;
 }

@@ -12,12 +12,19 @@
  * Uninstall removes exactly what install added. */
 
 #define TP_CHAIN "MESHSPLICE_OUTPUT"
+#define TP_REFUSE_CHAIN "MESHSPLICE_REFUSE" /* filter table: the kernel path's refusals */
 #define TP_MAX_ITEMS 64
 #define TP_ROUTE_PROTO 77 /* rtm_protocol of the VIP routes we add (not a registered number) */
 
 /* The kernel path under iptables: connections to vip:port are DNATed in the
  * pod's chain to one of eps, picked at random (statistic), never reaching
- * the agent. */
+ * the agent. With none of its endpoints healthy (unhealthy, no eps) the nat
+ * chain leaves vip:port alone and a REJECT --reject-with tcp-reset in the
+ * filter table's MESHSPLICE_REFUSE refuses its SYN: ECONNREFUSED at once, as
+ * the eBPF engine does. That REJECT is there for every kernel-path vip:port,
+ * healthy or not: a SYN still bound for the VIP after nat is one nat did
+ * not DNAT, so health changes rewrite the nat table only (one table, one
+ * commit) and the REJECT's packet counter counts exactly the refusals. */
 struct tp_dnat_ep {
 	struct ms_addr ip;
 	uint16_t port;
@@ -28,6 +35,7 @@ struct tp_dnat {
 	uint16_t port;
 	const struct tp_dnat_ep *eps;
 	size_t n_eps;
+	bool unhealthy; /* n_eps is 0 because none is healthy: refused (else no DNAT at all) */
 };
 
 struct tp_opts {
@@ -59,6 +67,14 @@ void tp_opts_init(struct tp_opts *o);
 char *tp_rules_render(const struct tp_opts *o, int family);
 /* Only the lines of our chain and our jump, canonical: what verify compares. */
 char *tp_rules_expected(const struct tp_opts *o, int family);
+/* The filter table's part (MESHSPLICE_REFUSE: the exemptions, then a REJECT
+ * per kernel-path vip:port of the family) without its jump, as
+ * iptables-restore input; NULL when the family has no kernel-path VIP (no
+ * filter rule at all). The jump, canonical, is TP_REFUSE_JUMP (SYNs only:
+ * the chain costs a connection what the nat chain does, not a packet). */
+char *tp_refuse_render(const struct tp_opts *o, int family);
+char *tp_refuse_expected(const struct tp_opts *o, int family);
+#define TP_REFUSE_JUMP "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j " TP_REFUSE_CHAIN
 
 /* Which back end the netns uses (the one holding more rules; nft on a tie,
  * as kube-proxy decides). netns_fd < 0: this netns. */
@@ -68,6 +84,13 @@ int tp_detect_backend(int netns_fd, enum tp_backend *ret);
  * (0 when exactly as rendered, -EEXIST with a description of the drift).
  * On error *ret_err (caller frees) says what failed, with iptables' words. */
 int tp_install(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err);
+/* tp_install, adding to *refused the packets the REJECT rules it replaced
+ * had counted (their counters restart with the rules; a filter part that
+ * does not change is not rewritten, and keeps its counters). */
+int tp_install_counted(int netns_fd, enum tp_backend b, const struct tp_opts *o, uint64_t *refused,
+		       char **ret_err);
+/* The packets the REJECT rules of MESHSPLICE_REFUSE counted, both families. */
+int tp_refused(int netns_fd, enum tp_backend b, uint64_t *ret, char **ret_err);
 int tp_uninstall(int netns_fd, enum tp_backend b, char **ret_err);
 int tp_verify(int netns_fd, enum tp_backend b, const struct tp_opts *o, char **ret_err);
 

@@ -525,7 +525,7 @@ restart_agent() {
 # answers) takes the endpoint out of the kernel's set at the agent's next
 # tick; control: before that, the dead endpoint was in the set.
 case_health_passive() {
-	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	bpf_engine || { echo "iptables engine: no sockops (eBPF only)"; return 0; }
 	restart_agent --health-interval 0 --health-unhealthy 1 --health-healthy 1 || return 1
 	local out
 	ep_is 198.18.3.2:8091 healthy new || return 1
@@ -555,7 +555,7 @@ check "health, passive: a dead (RST) and a black-holed endpoint leave the kernel
 # as kernel_path_unhealthy (not kernel_path_no_endpoint); control: while the
 # endpoint was still in the set the connect hung.
 case_health_all_down() {
-	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	bpf_engine || { echo "iptables engine: no sockops (eBPF only)"; return 0; }
 	local out u0 n0 u1 n1
 	out=$(hc 242.0.0.53 80 1 0.5) || return 1
 	echo "control: $out"
@@ -584,7 +584,7 @@ wait_ep() {
 # The new agent takes over the passive cases' judgements (inherited); a
 # black-holed endpoint no pod tried is in the set until the probes time out.
 case_health_active() {
-	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	bpf_engine || { echo "iptables engine: no passive judgements to inherit (its own cases follow)"; return 0; }
 	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
 	local out
 	[ "$(ep_field 198.18.3.2:8091 health)" = unhealthy ] || return 1
@@ -603,9 +603,79 @@ case_health_active() {
 }
 check "health, active: probes take a dead and a black-holed endpoint out within their rounds; back when it listens" case_health_active
 
+# The iptables engine: its kernel path is DNAT in the pod's chain, with no
+# sockops, so pods' failed connects are not seen (no passive input) and
+# probes are the only judge. Control: probes off, a black-holed endpoint's
+# connects time out and it stays in the set, healthy.
+ipt_engine() { [ "${MS_ENGINE:-bpf}" = iptables ]; }
+# dnat_to ADDRESS:PORT: how many DNAT rules of pod A's chain go there
+dnat_to() { ip netns exec "$NS_A" iptables -w -t nat -S MESHSPLICE_OUTPUT | grep -c -- "-j DNAT --to-destination $1\$"; }
+case_ipt_no_passive() {
+	ipt_engine || { echo "eBPF engine: passive health has its own case"; return 0; }
+	restart_agent --health-interval 0 --health-unhealthy 1 --health-healthy 1 || return 1
+	local out
+	out=$(hc 242.0.0.53 80 2 0.3) || return 1
+	echo "black hole, probes off: $out"
+	echo "$out" | grep -q "^ok=0 refused=0 timeout=2 " || return 1
+	sleep 0.6
+	echo "198.18.3.99:81: $(ep_field 198.18.3.99:81 health) ($(ep_field 198.18.3.99:81 why)), DNAT rules to it: $(dnat_to 198.18.3.99:81)"
+	ep_is 198.18.3.99:81 healthy new && [ "$(dnat_to 198.18.3.99:81)" -eq 1 ]
+}
+check "iptables: no passive health (no sockops): with probes off a black-holed endpoint stays in the DNAT set" case_ipt_no_passive
+
+# Active, under iptables: probes every 300 ms take the dead endpoint out of
+# the DNAT set within their rounds (the chain rewritten), the healthy one
+# still gets every connection; the dead one back when it listens, out again
+# when it stops.
+case_ipt_health_active() {
+	ipt_engine || { echo "eBPF engine: its own case above"; return 0; }
+	restart_agent --health-interval 300 --health-timeout 200 --health-unhealthy 2 --health-healthy 1 || return 1
+	local out back
+	wait_ep 2 198.18.3.2:8091 unhealthy probe_refused || return 1
+	echo "DNAT rules: to :8091 $(dnat_to 198.18.3.2:8091), to :8090 $(dnat_to 198.18.3.2:8090)"
+	[ "$(dnat_to 198.18.3.2:8091)" -eq 0 ] && [ "$(dnat_to 198.18.3.2:8090)" -ge 1 ] || return 1
+	out=$(hc 242.0.0.50 80 20 1) || return 1
+	echo "dead one out: $out"
+	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 .*banners=live:20$" || return 1
+	bg_out hc-back-ipt $PEER serve-banner 8091 back || return 1
+	back=${BG_PIDS[-1]}
+	wait_ep 2 198.18.3.2:8091 healthy probe_ok || return 1
+	out=$(hc 242.0.0.50 80 30 1) || return 1
+	echo "back: $out"
+	kill "$back"
+	echo "$out" | grep -q "^ok=30 refused=0 timeout=0 .*banners=back:[0-9]*,live:" || return 1
+	wait_ep 2 198.18.3.2:8091 unhealthy probe_refused || return 1
+	[ "$(dnat_to 198.18.3.2:8091)" -eq 0 ]
+}
+check "iptables, active: probes take a dead endpoint out of the DNAT set within their rounds; back when it listens" case_ipt_health_active
+
+# Every endpoint down, under iptables: the nat chain leaves the VIP alone and
+# the filter chain's REJECT resets the SYN: ECONNREFUSED at once (not a
+# timeout), counted as kernel_path_unhealthy by the rule's packet counter;
+# the agent's forwarder never sees them. Control: while the endpoint was in
+# the set the connect hung (case_ipt_no_passive).
+case_ipt_all_down() {
+	ipt_engine || { echo "eBPF engine: its own case above"; return 0; }
+	local out u0 u1 f0 f1
+	wait_ep 3 198.18.3.99:81 unhealthy probe_timeout || return 1
+	[ "$(dnat_to 198.18.3.99:81)" -eq 0 ] || return 1
+	u0=$(stat bpf.kernel_path_unhealthy) f0=$(started)
+	out=$(hc 242.0.0.53 80 5 2) || return 1
+	u1=$(stat bpf.kernel_path_unhealthy) f1=$(started)
+	echo "all down: $out; kernel_path_unhealthy $u0 → $u1, forwarder $f0 → $f1"
+	ip netns exec "$NS_A" iptables -w -L MESHSPLICE_REFUSE -v -x -n | awk '/242.0.0.53/ { print "REJECT rule: " $1 " packets" }'
+	echo "$out" | grep -q "^ok=0 refused=5 timeout=0 " || return 1
+	python3 -c 'import re,sys; sys.exit(0 if float(re.search(r"refused_max_ms=([0-9.]+)", sys.argv[1]).group(1)) < 100 else 1)' "$out" || return 1
+	[ "$u1" -eq $((u0 + 5)) ] && [ "$f1" -eq "$f0" ] || return 1
+	# control: a service with a healthy endpoint, same pod, same moment, still connects
+	out=$(hc 242.0.0.50 80 5 1) || return 1
+	echo "healthy service: $out"
+	echo "$out" | grep -q "^ok=5 refused=0 timeout=0 "
+}
+check "iptables: every endpoint down → RST at once (< 100 ms), counted as kernel_path_unhealthy" case_ipt_all_down
+
 # Priority levels: the lower level only while no better endpoint is healthy.
 case_health_priority() {
-	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
 	local out best
 	bg_out hc-best $PEER serve-banner 8092 best || return 1
 	best=${BG_PIDS[-1]}
@@ -633,7 +703,7 @@ check "health: priority levels (the better level down → the lower used, then b
 # in Prometheus; control: proxy-path connections are not counted there.
 kstat() { stat "kernel.$1"; }
 case_kernel_counters() {
-	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	bpf_engine || { echo "iptables engine: no sockops (eBPF only)"; return 0; }
 	local o0 c0 u0 d0 e0 f0 o1 c1 u1 d1 e1 f1 m s0 s1
 	svc_opened() {
 		curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" | awk -F'} ' \
@@ -666,7 +736,7 @@ check "kernel-path counters add up: connections and bytes, per endpoint and in P
 # The agent down: the sets stay as the agent last wrote them (health frozen);
 # control: the dead endpoint was out before the kill, and is still out after.
 case_health_agent_down() {
-	kernel_path || { echo "iptables engine: no kernel path"; return 0; }
+	bpf_engine || { echo "iptables engine: no sockops (eBPF only)"; return 0; }
 	local out
 	[ "$(ep_field 198.18.3.2:8091 health)" = unhealthy ] || return 1
 	stop_agent KILL
@@ -682,6 +752,43 @@ case_health_agent_down() {
 	echo "$out" | grep -q "^ok=20 refused=0 timeout=0 .*banners=live:20$"
 }
 check "agent killed: the kernel's sets keep their healthy endpoints only (health frozen), the next agent takes them over" case_health_agent_down
+
+# A reload that changes nothing installs nothing: each pod's rules are
+# rendered and compared with what was installed last (iptables-restore per
+# pod and family is most of a reload's time). Control: a new kernel-path
+# service rewrites the chains of its mesh's pods (A and the extra ones),
+# and only those (B is in another mesh). MS_RELOAD_PODS extra pods. Measured
+# (nft, 22 pods): 10 ms unchanged, 1754 ms for the reload that rewrote 21.
+case_ipt_reload_skip() {
+	ipt_engine || { echo "eBPF engine: its sets are per service, not per pod"; return 0; }
+	local n=${MS_RELOAD_PODS:-20} i ns a0 s0 a1 s1 a2 s2 t0 t1 t2
+	restart_agent || return 1
+	for i in $(seq "$n"); do
+		ns=ms-r$i-$ID
+		ip netns add "$ns" || return 1
+		EXTRA_NETNS+=("$ns")
+		ip -n "$ns" link set lo up
+		ms enable --netns "/var/run/netns/$ns" --name "test/r$i" --mesh default >/dev/null || return 1
+	done
+	a0=$(stat bpf.iptables_rewrites_applied) s0=$(stat bpf.iptables_rewrites_skipped)
+	t0=$(date +%s%N)
+	ms reload >/dev/null || return 1
+	t1=$(date +%s%N)
+	a1=$(stat bpf.iptables_rewrites_applied) s1=$(stat bpf.iptables_rewrites_skipped)
+	mes reload-new 242.0.0.60 "    - address: 198.18.3.2
+      port: 8080"
+	ms reload >/dev/null || return 1
+	t2=$(date +%s%N)
+	a2=$(stat bpf.iptables_rewrites_applied) s2=$(stat bpf.iptables_rewrites_skipped)
+	rm -f "$T/conf/reload-new.yaml"
+	ms reload >/dev/null || return 1
+	echo "$((n + 2)) pods: reload unchanged $(((t1 - t0) / 1000000)) ms (applied $a0 → $a1, skipped $s0 → $s1); with a new service $(((t2 - t1) / 1000000)) ms (applied → $a2, skipped → $s2)"
+	[ "$a1" -eq "$a0" ] && [ "$s1" -eq $((s0 + n + 2)) ] || return 1
+	# (the directory watcher may reload once more, which skips them all)
+	[ "$a2" -eq $((a1 + n + 1)) ] && [ "$s2" -ge $((s1 + 1)) ] || return 1
+	in_pod "$NS_A" $PEER echo 242.0.0.10 80 100 >/dev/null
+}
+check "iptables: a reload that changes nothing runs no iptables-restore; a new service rewrites its mesh's pods only" case_ipt_reload_skip
 
 check "SIGTERM: the agent exits 0, no sanitizer report (leaks, UB)" case_clean_exit
 

@@ -222,11 +222,98 @@ static void test_dnat_rules(void **state)
 	free(none);
 }
 
+/* With health: a VIP none of whose endpoints is healthy gets no DNAT but a
+ * RETURN in nat (before the VIP ranges' REDIRECT, which would hand it to the
+ * agent) and, like every kernel-path VIP, a REJECT with a reset in the
+ * filter table's chain, after the same exemptions as nat's (an excluded
+ * port is not refused); a port with no endpoint at all is neither. The
+ * filter part has its VIPs whatever their health, so a health change leaves
+ * it as it was. */
+static void test_dnat_health_rules(void **state)
+{
+	struct tp_opts o;
+	struct tp_dnat_ep ep;
+	struct tp_dnat d[3];
+
+	(void)state;
+	exclusions(&o, false);
+	assert_int_equal(addr_parse("198.18.3.2", &ep.ip), 0);
+	ep.port = 8090;
+	memset(d, 0, sizeof(d));
+	assert_int_equal(addr_parse("242.0.0.53", &d[0].vip), 0);
+	d[0].port = 80;
+	d[0].unhealthy = true; /* none healthy */
+	assert_int_equal(addr_parse("242.0.0.50", &d[1].vip), 0);
+	d[1].port = 80;
+	d[1].eps = &ep;
+	d[1].n_eps = 1;
+	assert_int_equal(addr_parse("242.0.0.55", &d[2].vip), 0);
+	d[2].port = 81; /* no endpoint, not unhealthy: nothing in nat */
+	o.dnat = d;
+	o.n_dnat = 3;
+	char *nat = tp_rules_render(&o, AF_INET), *filter = tp_refuse_render(&o, AF_INET);
+	const char *ret = "-A MESHSPLICE_OUTPUT -d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j RETURN\n";
+	assert_non_null(strstr(nat, ret));
+	assert_null(strstr(nat, "-d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j DNAT"));
+	assert_null(strstr(nat, "242.0.0.55"));
+	assert_non_null(strstr(nat, "-d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 198.18.3.2:8090\n"));
+	assert_true(strstr(nat, ret) < strstr(nat, "-d 242.0.0.0/8 -p tcp -j REDIRECT"));
+	const char *want_filter =
+		"*filter\n"
+		":MESHSPLICE_REFUSE - [0:0]\n"
+		"-A MESHSPLICE_REFUSE -m cgroup --path \"/system.slice/meshsplice.service\" -m mark --mark 0x4d53 -j RETURN\n"
+		"-A MESHSPLICE_REFUSE -m owner --uid-owner 1337 -j RETURN\n"
+		"-A MESHSPLICE_REFUSE -p tcp -m tcp --dport 22 -j RETURN\n"
+		"-A MESHSPLICE_REFUSE -d 10.0.0.0/8 -j RETURN\n"
+		"-A MESHSPLICE_REFUSE -d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
+		"-A MESHSPLICE_REFUSE -d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
+		"-A MESHSPLICE_REFUSE -d 242.0.0.55/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset\n"
+		"COMMIT\n";
+	assert_string_equal(filter, want_filter);
+	/* verify's lines: the SYN-only jump as iptables-save prints it, then the rules */
+	char *expected = tp_refuse_expected(&o, AF_INET);
+	assert_string_equal(expected, "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j MESHSPLICE_REFUSE\n"
+				      "-A MESHSPLICE_REFUSE -m cgroup --path \"/system.slice/meshsplice.service\" -m mark --mark 0x4d53 -j RETURN\n"
+				      "-A MESHSPLICE_REFUSE -m owner --uid-owner 1337 -j RETURN\n"
+				      "-A MESHSPLICE_REFUSE -p tcp -m tcp --dport 22 -j RETURN\n"
+				      "-A MESHSPLICE_REFUSE -d 10.0.0.0/8 -j RETURN\n"
+				      "-A MESHSPLICE_REFUSE -d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
+				      "-A MESHSPLICE_REFUSE -d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
+				      "-A MESHSPLICE_REFUSE -d 242.0.0.55/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset\n");
+	/* health moves (the refused one back, the other out): the filter part is the same */
+	d[0].unhealthy = false;
+	d[0].eps = &ep;
+	d[0].n_eps = 1;
+	d[1].n_eps = 0;
+	d[1].unhealthy = true;
+	char *nat2 = tp_rules_render(&o, AF_INET), *filter2 = tp_refuse_render(&o, AF_INET);
+	assert_string_equal(filter2, filter);
+	assert_non_null(strstr(nat2, "-A MESHSPLICE_OUTPUT -d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j RETURN\n"));
+	assert_non_null(strstr(nat2, "-d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 198.18.3.2:8090\n"));
+	assert_null(strstr(nat2, "-d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j RETURN"));
+	/* control: IPv6 has no kernel-path VIP here, and without any the filter table is left alone */
+	assert_null(tp_refuse_render(&o, AF_INET6));
+	char *expected6 = tp_refuse_expected(&o, AF_INET6);
+	assert_string_equal(expected6, "");
+	o.n_dnat = 0;
+	assert_null(tp_refuse_render(&o, AF_INET));
+	char *nat0 = tp_rules_render(&o, AF_INET);
+	assert_null(strstr(nat0, "--dport 80 -j RETURN"));
+	free(nat);
+	free(filter);
+	free(expected);
+	free(nat2);
+	free(filter2);
+	free(expected6);
+	free(nat0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_dnat_rules),
+		cmocka_unit_test(test_dnat_health_rules),
 		cmocka_unit_test(test_restore_error_names_the_line),
 		cmocka_unit_test(test_half_applied_rolls_back),
 	};
