@@ -258,7 +258,8 @@ conns_held() { # the two held connections' directories, the kernel one's local p
 	[ "$(conn_field 242.0.0.12:80 proxy service)" = MeshExternalService/echo-unix ] || return 1
 	if ! bpf_engine; then
 		[ -z "$(conn_field 242.0.0.10:80 kernel cookie)" ] || return 1
-		echo "$out" | grep -q '"kernel_listed": *false'
+		echo "$out" | grep -q '"kernel_listed": *false' || return 1
+		echo "iptables: the proxied one listed as proxy, the kernel-path (DNAT) one not, kernel_listed false"
 		return
 	fi
 	echo "$out" | grep -q '"kernel_listed": *true' || return 1
