@@ -12,6 +12,8 @@
  * source routes), and cgroup_skb/egress drops such packets however they were
  * set; bind4/6 keep the agent's ports on the pod's loopback free for the
  * agent, also while it restarts.
+ * `meshsplice conns` lists the live kernel-path connections with an
+ * iterator over TCP sockets (iter/tcp), run by the agent on each request.
  *
  * One object for all hooks: the programs share every map, and one skeleton
  * keeps the load, pin and attach logic in one place. */
@@ -24,6 +26,7 @@
 
 #include "meshsplice.h"
 #include "lib/addr.h"
+#include "lib/ktypes.h"
 #include "lib/reroute.h"
 
 /* UAPI values; <sys/socket.h> is libc's and does not build for BPF. */
@@ -377,7 +380,8 @@ static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct m
 	orig = save_orig(ctx, dst, port);
 	if (!orig)
 		return -1;
-	orig->flags = MS_ORIG_KERNEL;
+	orig->flags = MS_ORIG_KERNEL | MS_ORIG_STARTED;
+	orig->start_ms = (__u32)(bpf_ktime_get_ns() / 1000000); /* for `conns`: the connection's age */
 	to->ep = *ep;
 	to->kernel = 1;
 	count(MS_CNT_KERNEL);
@@ -999,5 +1003,60 @@ int ms_egress(struct __sk_buff *skb)
 	if (!bpf_map_lookup_elem(&ms_pods, &cookie))
 		return 1;
 	count(MS_CNT_DENY_PKT_REROUTE);
+	return 0;
+}
+
+/* A socket's address in the 16-byte form; CO-RE reads through the kernel's
+ * own layout of sock_common. */
+static __always_inline void skc_addr(__u8 *out, const struct sock_common *skc, int family, int remote)
+{
+	__u32 ip4 = 0;
+
+	if (family == AF_INET) {
+		ip4 = remote ? skc->skc_daddr : skc->skc_rcv_saddr;
+		ms_addr_from4(out, ip4);
+		return;
+	}
+	if (bpf_probe_read_kernel(out, 16, remote ? &skc->skc_v6_daddr : &skc->skc_v6_rcv_saddr) < 0)
+		__builtin_memset(out, 0, 16);
+}
+
+/* `meshsplice conns`: each TCP socket of the iterated netns that connect4/6
+ * sent down the kernel path, one struct ms_kconn each, with its byte counts
+ * as they are now. The agent creates the iterator in a pod's netns (the
+ * iterator walks that of its creator) and reads the records. */
+SEC("iter/tcp")
+int ms_iter_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct ms_kconn r = {};
+	struct tcp_sock *tp;
+	struct ms_orig *orig;
+	int family;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc); /* NULL for TIME_WAIT and request sockets */
+	if (!tp)
+		return 0;
+	orig = bpf_sk_storage_get(&ms_orig, tp, 0, 0);
+	if (!orig || !(orig->flags & MS_ORIG_KERNEL))
+		return 0;
+	family = skc->skc_family;
+	r.cookie = bpf_get_socket_cookie(tp);
+	r.bytes_acked = tp->bytes_acked;
+	r.bytes_received = tp->bytes_received;
+	skc_addr(r.local, skc, family, 0);
+	skc_addr(r.ep, skc, family, 1);
+	r.local_port = skc->skc_num;
+	r.ep_port = bpf_ntohs(skc->skc_dport);
+	__builtin_memcpy(r.vip, orig->addr, 16);
+	r.vip_port = orig->port;
+	r.state = skc->skc_state;
+	if (orig->flags & MS_ORIG_STARTED) {
+		r.age_ms = (__u32)(bpf_ktime_get_ns() / 1000000) - orig->start_ms;
+		r.flags = MS_KCONN_AGE;
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

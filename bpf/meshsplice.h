@@ -94,14 +94,40 @@ struct ms_ep {
 
 /* Per-socket original destination (sk_storage, dies with the socket). */
 enum ms_orig_flags {
-	MS_ORIG_KERNEL = 1 << 0, /* kernel path: connected to an endpoint, the agent never sees it */
+	MS_ORIG_KERNEL = 1 << 0,  /* kernel path: connected to an endpoint, the agent never sees it */
+	MS_ORIG_STARTED = 1 << 1, /* start_ms is set */
 };
 
 struct ms_orig {
 	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
 	__u16 port;    /* host order */
 	__u16 flags;   /* enum ms_orig_flags */
-	__u32 pad2;
+	/* Kernel path: bpf_ktime_get_ns() at connect, in ms, modulo 2^32 (an
+	 * age is right below 49 days; the layout of the pinned map stays). */
+	__u32 start_ms;
+};
+
+/* One live kernel-path connection, as the TCP socket iterator (iter/tcp)
+ * writes it for the agent: the iterator walks the sockets of the netns that
+ * created it, so the pod is the netns the agent iterated. */
+enum ms_kconn_flags {
+	MS_KCONN_AGE = 1 << 0, /* age_ms is known (the socket's storage has a start) */
+};
+
+struct ms_kconn {
+	__u64 cookie;         /* the socket's cookie */
+	__u64 bytes_acked;    /* live from tcp_sock: sent and acknowledged */
+	__u64 bytes_received; /* live from tcp_sock */
+	__u8 local[16];       /* the pod's address, IPv4 as ::ffff:a.b.c.d */
+	__u8 vip[16];         /* where the app connected */
+	__u8 ep[16];          /* the endpoint connect4/6 sent it to */
+	__u16 local_port;     /* host order, all three */
+	__u16 vip_port;
+	__u16 ep_port;
+	__u8 state;           /* TCP state (1 established, 2 SYN_SENT, ...) */
+	__u8 flags;           /* enum ms_kconn_flags */
+	__u32 age_ms;
+	__u32 pad;
 };
 
 /* Kernel-path counters, kept by sockops without the agent: per endpoint
@@ -229,6 +255,7 @@ _Static_assert(sizeof(struct ms_ep) == 24, "ms_ep layout");
 _Static_assert(sizeof(struct ms_ep_stat_key) == 24, "ms_ep_stat_key layout");
 _Static_assert(sizeof(struct ms_kstat) == 40, "ms_kstat layout");
 _Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
+_Static_assert(sizeof(struct ms_kconn) == 88, "ms_kconn layout");
 _Static_assert(sizeof(struct ms_conn_key) == 32, "ms_conn_key layout");
 _Static_assert(sizeof(struct ms_dns_key) == 16, "ms_dns_key layout");
 _Static_assert(sizeof(struct ms_excl_key) == 28, "ms_excl_key layout");

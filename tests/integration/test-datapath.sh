@@ -215,6 +215,91 @@ case_kernel_path() {
 }
 check "kernel path: a plaintext IP VIP never reaches the forwarder, getpeername shows the VIP; unix and labelled ones do" case_kernel_path
 
+# `conns` lists the live kernel-path connections (eBPF: read from the
+# kernel's TCP sockets) beside the proxied ones, each with its path. A held
+# connection to a plaintext VIP shows its VIP, endpoint, pod, its own local
+# port, and bytes that grow by the 100 KB sent through it; once closed it is
+# gone. Control: a unix-endpoint one is listed as proxy. iptables lists no
+# kernel-path connection and says so.
+cat >"$T/hold.py" <<'PY'
+import os, socket, sys, time
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def wait(name):
+    while not os.path.exists(os.path.join(d, name)):
+        time.sleep(0.02)
+s = socket.create_connection((host, port), timeout=5)
+open(os.path.join(d, "port.tmp"), "w").write("%d\n" % s.getsockname()[1])
+os.rename(os.path.join(d, "port.tmp"), os.path.join(d, "port"))
+wait("go")
+data = b"x" * 100000
+s.sendall(data)
+got = 0
+while got < len(data):
+    b = s.recv(65536)
+    if not b:
+        raise SystemExit("EOF after %d" % got)
+    got += len(b)
+open(os.path.join(d, "sent"), "w").close()
+wait("end")
+s.close()
+open(os.path.join(d, "closed"), "w").close()
+PY
+# conn_field ORIGINAL PATH FIELD: that field of the first `conns -o json` entry to ORIGINAL by PATH ("" when none)
+conn_field() {
+	ms -o json conns | python3 -c 'import json,sys
+for c in json.load(sys.stdin)["connections"]:
+    if c["original"] == sys.argv[1] and c["path"] == sys.argv[2]:
+        print(c[sys.argv[3]]); break' "$@"
+}
+conns_held() { # the two held connections' directories, the kernel one's local port
+	local k=$1 p=$2 lport=$3 out tx0 rx0 tx1 rx1 cookie sum
+	out=$(ms -o json conns) || return 1
+	echo "$out" | python3 -m json.tool
+	[ "$(conn_field 242.0.0.12:80 proxy service)" = MeshExternalService/echo-unix ] || return 1
+	if ! bpf_engine; then
+		[ -z "$(conn_field 242.0.0.10:80 kernel cookie)" ] || return 1
+		echo "$out" | grep -q '"kernel_listed": *false' || return 1
+		echo "iptables: the proxied one listed as proxy, the kernel-path (DNAT) one not, kernel_listed false"
+		return
+	fi
+	echo "$out" | grep -q '"kernel_listed": *true' || return 1
+	[ "$(conn_field 242.0.0.10:80 kernel pod)" = test/a ] || return 1
+	[ "$(conn_field 242.0.0.10:80 kernel upstream)" = 198.18.3.2:8080 ] || return 1
+	[ "$(conn_field 242.0.0.10:80 kernel service)" = MeshExternalService/echo-ip ] || return 1
+	[ "$(conn_field 242.0.0.10:80 kernel state)" = open ] || return 1
+	conn_field 242.0.0.10:80 kernel local | grep -q "^198\.18\.1\.[0-9]*:$lport\$" || return 1
+	cookie=$(conn_field 242.0.0.10:80 kernel cookie)
+	tx0=$(conn_field 242.0.0.10:80 kernel tx_bytes) rx0=$(conn_field 242.0.0.10:80 kernel rx_bytes)
+	touch "$k/go"
+	wait_for 5 [ -f "$k/sent" ] || return 1
+	tx1=$(conn_field 242.0.0.10:80 kernel tx_bytes) rx1=$(conn_field 242.0.0.10:80 kernel rx_bytes)
+	sum="kernel path, local port $lport, cookie $cookie: tx $tx0 → $tx1, rx $rx0 → $rx1, age $(conn_field 242.0.0.10:80 kernel age_ms) ms"
+	echo "$sum"
+	[ $((tx1 - tx0)) -ge 100000 ] && [ $((rx1 - rx0)) -ge 100000 ] || return 1
+	touch "$k/end"
+	wait_for 5 [ -f "$k/closed" ] || return 1
+	# closed: gone from the list (a TIME_WAIT socket is no longer the app's)
+	wait_for 3 [ -z "$(conn_field 242.0.0.10:80 kernel cookie)" ] || return 1
+	echo "$sum; closed: no longer listed"
+}
+case_conns_paths() {
+	local k="$T/hold-k" p="$T/hold-p" kpid ppid r
+	mkdir -p "$k" "$p"
+	in_pod "$NS_A" python3 "$T/hold.py" 242.0.0.10 80 "$k" & kpid=$!
+	in_pod "$NS_A" python3 "$T/hold.py" 242.0.0.12 80 "$p" & ppid=$!
+	if wait_for 5 [ -f "$k/port" -a -f "$p/port" ]; then
+		conns_held "$k" "$p" "$(cat "$k/port")"
+		r=$?
+	else
+		echo "the held connections did not connect"
+		r=1
+	fi
+	touch "$k/go" "$k/end" "$p/go" "$p/end"
+	wait $kpid $ppid 2>/dev/null
+	return $r
+}
+check "conns: a live kernel-path connection with its VIP, endpoint, pod and live bytes, gone once closed; a proxied one as proxy" case_conns_paths
+
 case_upstream_sees_pod() {
 	local before=$(records)
 	in_pod "$NS_A" $PEER reset 242.0.0.15 80 || return 1

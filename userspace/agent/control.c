@@ -94,6 +94,7 @@ static void conn_json(const struct fwd_conn_info *c, void *ctx)
 	json_object *arr = ctx, *x = json_object_new_object();
 
 	json_object_object_add(x, "id", json_object_new_int64((int64_t)c->id));
+	json_object_object_add(x, "path", json_object_new_string("proxy"));
 	json_object_object_add(x, "pod", json_object_new_string(c->pod));
 	json_object_object_add(x, "original", json_object_new_string(c->orig));
 	json_object_object_add(x, "service", json_object_new_string(c->service));
@@ -105,12 +106,93 @@ static void conn_json(const struct fwd_conn_info *c, void *ctx)
 	json_object_array_add(arr, x);
 }
 
+/* At most this many kernel-path connections in one answer; the rest are
+ * counted (kernel_cut). */
+#define CONNS_KERNEL_MAX 4096
+
+struct kconns {
+	struct agent *a;
+	const struct pod *p;
+	json_object *arr;
+	size_t listed, cut;
+};
+
+/* A TCP state as `conns` names it: the forwarder's words for the two it
+ * has, the kernel's for the rest. */
+static const char *tcp_state_name(unsigned st)
+{
+	static const char *const names[] = { "?", "open", "connecting", "syn_recv", "fin_wait1", "fin_wait2",
+					     "time_wait", "close", "close_wait", "last_ack", "listen", "closing" };
+	return st < ARRAY_SIZE(names) ? names[st] : "?";
+}
+
+static void kconn_json(const struct ms_kconn *k, void *ctx)
+{
+	struct kconns *kc = ctx;
+	json_object *x;
+	struct ms_addr vip, ep, local;
+	const struct ms_service *sv;
+	const struct ms_port *sp;
+	char buf[MS_ADDR_STRLEN + 8], label[160];
+
+	if (kc->listed >= CONNS_KERNEL_MAX) {
+		kc->cut++;
+		return;
+	}
+	kc->listed++;
+	memcpy(vip.b, k->vip, 16);
+	memcpy(ep.b, k->ep, 16);
+	memcpy(local.b, k->local, 16);
+	x = json_object_new_object();
+	json_object_object_add(x, "cookie", json_object_new_int64((int64_t)k->cookie));
+	json_object_object_add(x, "path", json_object_new_string("kernel"));
+	json_object_object_add(x, "pod", json_object_new_string(kc->p->name));
+	json_object_object_add(x, "original", json_object_new_string(addr_port_fmt(&vip, k->vip_port, buf, sizeof(buf))));
+	/* named as the proxy path names it; a service gone since the connect has no name */
+	sv = cfg_find_vip(kc->a->cfg, kc->p->mesh, &vip, k->vip_port, &sp);
+	if (sv)
+		snprintf(label, sizeof(label), "%s/%s", cfg_kind_name(sv->kind), sv->name);
+	json_object_object_add(x, "service", sv ? json_object_new_string(label) : NULL);
+	json_object_object_add(x, "upstream", json_object_new_string(addr_port_fmt(&ep, k->ep_port, buf, sizeof(buf))));
+	json_object_object_add(x, "local", json_object_new_string(addr_port_fmt(&local, k->local_port, buf, sizeof(buf))));
+	json_object_object_add(x, "state", json_object_new_string(tcp_state_name(k->state)));
+	json_object_object_add(x, "tx_bytes", json_object_new_int64((int64_t)k->bytes_acked));
+	json_object_object_add(x, "rx_bytes", json_object_new_int64((int64_t)k->bytes_received));
+	json_object_object_add(x, "age_ms", k->flags & MS_KCONN_AGE ? json_object_new_int64(k->age_ms) : NULL);
+	json_object_array_add(kc->arr, x);
+}
+
+/* The forwarder's connections, then each enabled pod's kernel-path ones
+ * (read live from the kernel: the agent never saw them). */
 static json_object *do_conns(struct agent *a)
 {
 	json_object *o = reply_ok(), *arr = json_object_new_array();
+	struct kconns kc = { .a = a, .arr = arr };
+	const char *kernel_err = NULL;
+	bool listed = a->steer->ops->kernel_conns != NULL;
 
 	fwd_foreach(&a->fwd, conn_json, arr);
+	for (struct pod *p = a->pods; p && listed; p = p->next) {
+		if (!p->enabled)
+			continue;
+		struct steer_pod sp = pod_ident(p);
+		int r;
+		kc.p = p;
+		r = a->steer->ops->kernel_conns(a->steer, &sp, kconn_json, &kc);
+		if (r == -EOPNOTSUPP) {
+			listed = false;
+		} else if (r < 0) {
+			log_warn("conns: the kernel-path connections of pod %s could not be read: %s", p->name,
+				 strerror(-r));
+			kernel_err = "some pods' kernel-path connections could not be read (logged)";
+		}
+	}
 	json_object_object_add(o, "connections", arr);
+	/* false: the engine or kernel cannot list them (iptables; eBPF without the socket iterator) */
+	json_object_object_add(o, "kernel_listed", json_object_new_boolean(listed));
+	json_object_object_add(o, "kernel_cut", json_object_new_int64((int64_t)kc.cut));
+	if (kernel_err)
+		json_object_object_add(o, "kernel_error", json_object_new_string(kernel_err));
 	return o;
 }
 

@@ -48,14 +48,23 @@ static void print_conns(json_object *r)
 {
 	json_object *cs = jget(r, "connections");
 
-	printf("%-24s %-24s %-28s %-26s %12s %12s %8s\n", "POD", "ORIGINAL", "SERVICE", "UPSTREAM",
-	       "TX", "RX", "AGE");
+	printf("%-6s %-24s %-24s %-28s %-26s %-10s %12s %12s %8s\n", "PATH", "POD", "ORIGINAL", "SERVICE", "UPSTREAM",
+	       "STATE", "TX", "RX", "AGE");
 	for (size_t i = 0; cs && i < json_object_array_length(cs); i++) {
 		json_object *c = json_object_array_get_idx(cs, i);
-		printf("%-24s %-24s %-28s %-26s %12lld %12lld %7.1fs\n", jstr(c, "pod"),
-		       jstr(c, "original"), jstr(c, "service"), jstr(c, "upstream"), jint(c, "tx_bytes"),
-		       jint(c, "rx_bytes"), (double)jint(c, "age_ms") / 1000.0);
+		char age[32] = "-";
+		if (jget(c, "age_ms"))
+			snprintf(age, sizeof(age), "%.1fs", (double)jint(c, "age_ms") / 1000.0);
+		printf("%-6s %-24s %-24s %-28s %-26s %-10s %12lld %12lld %8s\n", jstr(c, "path"), jstr(c, "pod"),
+		       jstr(c, "original"), jstr(c, "service"), jstr(c, "upstream"), jstr(c, "state"),
+		       jint(c, "tx_bytes"), jint(c, "rx_bytes"), age);
 	}
+	if (jint(r, "kernel_cut"))
+		printf("(%lld more kernel-path connections not listed)\n", jint(r, "kernel_cut"));
+	if (jget(r, "kernel_listed") && !json_object_get_boolean(jget(r, "kernel_listed")))
+		printf("(kernel-path connections are not listed by this engine or kernel)\n");
+	if (jget(r, "kernel_error"))
+		printf("(%s)\n", jstr(r, "kernel_error"));
 }
 
 static void print_endpoints(json_object *r)

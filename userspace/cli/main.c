@@ -172,9 +172,10 @@ const struct cmd cli_commands[] = {
 	{ "disable", cmd_disable, "disable NS/POD | --netns PATH",
 	  "Stop steering a pod; the agent keeps it known (enable NS/POD brings it back).\n\n" AGENT_OPTS
 	  "Exit status: 0 disabled, 1 the agent refused or is not running, 2 usage.\n" },
-	{ "conns", cmd_conns, "conns                       proxied connections",
-	  "Each proxied connection: pod, original destination, service, upstream,\n"
-	  "bytes each way, age.\n\n" AGENT_OPTS "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
+	{ "conns", cmd_conns, "conns                       live connections, proxied and kernel-path",
+	  "Each live connection: path (proxy: through the forwarder; kernel: rewritten\n"
+	  "at connect, read from the kernel's TCP sockets, eBPF engine only), pod,\n"
+	  "original destination, service, upstream, state, bytes each way, age.\n\n" AGENT_OPTS "Exit status: 0, 1 when no agent answers, 2 usage.\n" },
 	{ "endpoints", cmd_endpoints, "endpoints                   each endpoint: service, address, level, path, health and why",
 	  "Each endpoint of each service port: its service and VIP, address, priority\n"
 	  "level, path (kernel or proxy), health (healthy, unhealthy, or untracked for\n"

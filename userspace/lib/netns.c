@@ -77,6 +77,17 @@ int netns_socket(int netns_fd, int domain, int type, int protocol)
 	return fd < 0 ? -saved : fd;
 }
 
+int netns_call(int netns_fd, int (*fn)(void *ctx), void *ctx)
+{
+	int r;
+
+	if ((r = netns_enter(netns_fd)) < 0)
+		return r;
+	r = fn(ctx);
+	netns_leave();
+	return r;
+}
+
 int netns_cookie(int netns_fd, uint64_t *ret)
 {
 	_cleanup_close_ int fd = netns_socket(netns_fd, AF_INET, SOCK_DGRAM, 0);

@@ -19,6 +19,9 @@ int netns_socket(int netns_fd, int domain, int type, int protocol);
  * one visit to the netns (a setns pair per batch instead of per socket).
  * The batch of a netns_fd is tied to it: close it with netns_close. */
 int netns_socket_pooled(int netns_fd, int domain);
+/* fn(ctx) run inside netns_fd, for what takes its netns from the caller
+ * at creation (a BPF socket iterator); fn's result, or -errno of setns. */
+int netns_call(int netns_fd, int (*fn)(void *ctx), void *ctx);
 /* A socket of type bound to 127.0.0.1:port (AF_INET) or [::1]:port
  * (AF_INET6, v6-only) inside netns_fd, SO_REUSEADDR, listening with backlog
  * when SOCK_STREAM. fd or -errno. */

@@ -13,9 +13,11 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "meshsplice.skel.h"
+#include "netns.h"
 #include "steer.h"
 #include "util.h"
 
@@ -44,6 +46,7 @@ struct bpf_engine {
 	 * services again with the same one, which has the same matches. A
 	 * reference, so that no later snapshot can have its address. */
 	struct ms_config *pass_cfg;
+	struct bpf_link *iter; /* the TCP socket iterator (NULL: this kernel has none for us) */
 };
 
 struct hook {
@@ -225,6 +228,37 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* iter/tcp programs are relocated against the kernel's own BTF (CO-RE). */
+static bool iter_supported(void)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK) == 0)
+		return true;
+	log_warn("this kernel has no BTF (/sys/kernel/btf/vmlinux): `conns` will not list kernel-path connections");
+	return false;
+}
+
+/* Open the object, set what the programs read, load it (maps reused from
+ * their pins). */
+static int skel_load(struct bpf_engine *e, const struct bpf_engine_opts *o, const struct bpf_object_open_opts *oo,
+		     bool with_iter)
+{
+	e->skel = meshsplice_bpf__open_opts(oo);
+	if (!e->skel)
+		return log_error_errno(errno, "open BPF object: %m");
+	e->skel->rodata->ms_agent_mark = o->mark;
+	for (size_t i = 0; i < 3 && i < o->n_vip_cidrs; i++) {
+		memcpy((void *)e->skel->rodata->ms_vip_net[i], o->vip_cidrs[i].addr.b, 16);
+		e->skel->rodata->ms_vip_plen[i] = o->vip_cidrs[i].plen;
+	}
+	e->skel->rodata->ms_agent_cgroup = o->agent_cgroup_id;
+	egress_probe(e->skel);
+	if (!with_iter)
+		bpf_program__set_autoload(e->skel->progs.ms_iter_tcp, false);
+	if (meshsplice_bpf__load(e->skel) < 0)
+		return log_error_errno(errno, "load BPF programs (pinned maps in %s): %m", o->bpffs_dir);
+	return 0;
+}
+
 int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->bpffs_dir);
@@ -248,16 +282,6 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		r = log_error_errno(errno, "lock %s: %m", o->bpffs_dir);
 		goto fail;
 	}
-	e->skel = meshsplice_bpf__open_opts(&oo);
-	if (!e->skel) {
-		r = log_error_errno(errno, "open BPF object: %m");
-		goto fail;
-	}
-	e->skel->rodata->ms_agent_mark = o->mark;
-	for (size_t i = 0; i < 3 && i < o->n_vip_cidrs; i++) {
-		memcpy((void *)e->skel->rodata->ms_vip_net[i], o->vip_cidrs[i].addr.b, 16);
-		e->skel->rodata->ms_vip_plen[i] = o->vip_cidrs[i].plen;
-	}
 	e->node_proxy = o->node_proxy;
 	/* an earlier layout's services map, replaced by ms_services */
 	char *stale = xasprintf("%s/ms_svcs", o->bpffs_dir);
@@ -267,11 +291,23 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		r = log_error_errno(ENOENT, "the agent's own cgroup v2 id is unknown: its sockets could not be told from a pod's");
 		goto fail;
 	}
-	e->skel->rodata->ms_agent_cgroup = o->agent_cgroup_id;
-	egress_probe(e->skel);
-	if (meshsplice_bpf__load(e->skel) < 0) {
-		r = log_error_errno(errno, "load BPF programs (pinned maps in %s): %m", o->bpffs_dir);
-		goto fail;
+	/* The socket iterator is only for `conns`: a kernel that cannot load it
+	 * (no BTF of its own, older than 5.11) gets the rest without it. A
+	 * failed load cannot be tried again on the same object: open it anew. */
+	for (bool with_iter = iter_supported();; with_iter = false) {
+		if ((r = skel_load(e, o, &oo, with_iter)) == 0)
+			break;
+		if (!with_iter)
+			goto fail;
+		log_warn("loading the BPF programs again without the TCP socket iterator: `conns` will not list "
+			 "kernel-path connections");
+		meshsplice_bpf__destroy(e->skel);
+		e->skel = NULL;
+	}
+	if (bpf_program__autoload(e->skel->progs.ms_iter_tcp)) {
+		e->iter = bpf_program__attach_iter(e->skel->progs.ms_iter_tcp, NULL);
+		if (!e->iter)
+			log_warn("attach the TCP socket iterator: %m; `conns` will not list kernel-path connections");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++)
 		if ((r = attach_one(e, o->bpffs_dir, cg_fd, i)) < 0)
@@ -287,6 +323,7 @@ void bpf_engine_close(struct bpf_engine *e)
 {
 	if (!e)
 		return;
+	bpf_link__destroy(e->iter);
 	meshsplice_bpf__destroy(e->skel);
 	cfg_unref(e->pass_cfg);
 	free(e->cur);
@@ -949,4 +986,48 @@ int bpf_engine_svc_stats(struct bpf_engine *e, void (*fn)(const void *key, const
 			 void *ctx)
 {
 	return kstats_walk(e, e->skel->maps.ms_svc_stats, sizeof(struct ms_svc_key), fn, ctx);
+}
+
+static int iter_create(void *ctx)
+{
+	int fd = bpf_iter_create(*(int *)ctx);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int bpf_engine_kconns(struct bpf_engine *e, int netns_fd, void (*fn)(const struct ms_kconn *k, void *ctx), void *ctx)
+{
+	_cleanup_close_ int fd = -1;
+	int link_fd, n = 0;
+	uint8_t buf[sizeof(struct ms_kconn) * 256];
+	size_t have = 0;
+
+	if (!e->iter)
+		return -EOPNOTSUPP;
+	/* the iterator walks the sockets of the netns it is created in */
+	link_fd = bpf_link__fd(e->iter);
+	fd = netns_call(netns_fd, iter_create, &link_fd);
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		ssize_t got = read(fd, buf + have, sizeof(buf) - have);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			break;
+		have += (size_t)got;
+		/* a read may end inside a record: the rest comes with the next */
+		size_t off = 0;
+		for (; have - off >= sizeof(struct ms_kconn); off += sizeof(struct ms_kconn)) {
+			struct ms_kconn k;
+			memcpy(&k, buf + off, sizeof(k));
+			fn(&k, ctx);
+			n++;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+	return n;
 }

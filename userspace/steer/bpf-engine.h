@@ -71,5 +71,9 @@ int bpf_engine_ep_stats(struct bpf_engine *e, void (*fn)(const void *key, const 
 			void *ctx);
 int bpf_engine_pod_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
 			 void *ctx);
+/* The live kernel-path connections of the netns netns_fd (a pod's), one
+ * call of fn each, read through the TCP socket iterator: how many, or
+ * -EOPNOTSUPP when this kernel could not load it, or -errno. */
+int bpf_engine_kconns(struct bpf_engine *e, int netns_fd, void (*fn)(const struct ms_kconn *k, void *ctx), void *ctx);
 int bpf_engine_svc_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
 			 void *ctx);

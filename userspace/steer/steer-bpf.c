@@ -184,6 +184,12 @@ static void sb_kernel_total(struct steer *s, struct ms_kstat *ret)
 	bpf_engine_pod_stats(eng(s), pod_one, ret);
 }
 
+static int sb_kernel_conns(struct steer *s, const struct steer_pod *p,
+			   void (*fn)(const struct ms_kconn *k, void *ctx), void *ctx)
+{
+	return bpf_engine_kconns(eng(s), p->nsfd, fn, ctx);
+}
+
 static void sb_health_adopt(struct steer *s, const struct ms_config *c,
 			    void (*down)(void *ctx, const struct ms_addr *addr, uint16_t port), void *ctx)
 {
@@ -211,6 +217,7 @@ static const struct steer_ops steer_bpf_ops = {
 	.kernel_eps = sb_kernel_eps,
 	.kernel_svcs = sb_kernel_svcs,
 	.kernel_total = sb_kernel_total,
+	.kernel_conns = sb_kernel_conns,
 	.health_adopt = sb_health_adopt,
 };
 

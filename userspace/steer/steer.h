@@ -104,6 +104,11 @@ struct steer_ops {
 	size_t (*kernel_eps)(struct steer *s, struct steer_ep_stat **ret);
 	size_t (*kernel_svcs)(struct steer *s, struct steer_svc_stat **ret);
 	void (*kernel_total)(struct steer *s, struct ms_kstat *ret);
+	/* Optional: pod p's live kernel-path connections, one call of fn each
+	 * (bytes as they are now). How many, or -errno (-EOPNOTSUPP: this
+	 * kernel cannot list them). */
+	int (*kernel_conns)(struct steer *s, const struct steer_pod *p,
+			    void (*fn)(const struct ms_kconn *k, void *ctx), void *ctx);
 	/* Before the first svcs_sync: down() for each endpoint of c's
 	 * kernel-path ports that the sets already in the kernel (an earlier
 	 * agent's) leave out while they are at its level or a lower-numbered one
