@@ -249,13 +249,21 @@ void health_agent_fini(struct agent *a)
 	health_fini(&a->health);
 }
 
+static int kstat_cmp(const void *x, const void *y)
+{
+	const struct steer_ep_stat *a = x, *b = y;
+	int d = memcmp(a->addr.b, b->addr.b, sizeof(a->addr.b));
+
+	return d ? d : (int)a->port - (int)b->port;
+}
+
+/* v sorted by kstat_cmp */
 static const struct steer_ep_stat *kernel_of(const struct steer_ep_stat *v, size_t n, const struct ms_addr *a,
 					     uint16_t port)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i].port == port && addr_eq(&v[i].addr, a))
-			return &v[i];
-	return NULL;
+	struct steer_ep_stat key = { .addr = *a, .port = port };
+
+	return n ? bsearch(&key, v, n, sizeof(*v), kstat_cmp) : NULL;
 }
 
 json_object *health_agent_json(struct agent *a)
@@ -265,6 +273,9 @@ json_object *health_agent_json(struct agent *a)
 	struct steer_ep_stat *kv = NULL;
 	size_t nk = a->steer->ops->kernel_eps ? a->steer->ops->kernel_eps(a->steer, &kv) : 0;
 	uint64_t now = now_ms();
+
+	if (nk > 1)
+		qsort(kv, nk, sizeof(*kv), kstat_cmp);
 
 	for (size_t s = 0; s < c->n_svcs; s++) {
 		const struct ms_service *sv = &c->svcs[s];
