@@ -256,7 +256,10 @@ check "client half-close → close_notify after 3 MB a slow TLS server had not r
 # connection is reset, counted (tests/kernels/test-ktls.sh).
 case_keyupdate() { # vip port key-updates-from-the-forwarder
 	local tx=$(stat tls.ktls_tx) ku=$(tls_fail ktls_key_update) rc=0
+	local n=$(cat "$KU_LOG.$2" 2>/dev/null | wc -l)
 	in_pod "$NS_A" $PEER slow-reader "$1" 443 4 0 || rc=1
+	# the server's line comes once it saw the end (a reset may be quicker)
+	for _ in $(seq "$(ts 50)"); do [ "$(wc -l <"$KU_LOG.$2")" -gt "$n" ] && break; sleep 0.1; done
 	local line=$(tail -1 "$KU_LOG.$2")
 	echo "server: $line; ktls_tx $tx→$(stat tls.ktls_tx), failures.ktls_key_update $ku→$(tls_fail ktls_key_update)"
 	if [ "$(stat tls.ktls_tx)" -gt "$tx" ] && [ "$3" -gt 0 ]; then

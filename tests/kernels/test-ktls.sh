@@ -133,7 +133,10 @@ check "TLS 1.3: the NewSessionTickets sent after the handshake (behind the first
 # the server counts our KeyUpdate (the control).
 case_keyupdate() { # vip port requested(0|1)
 	local t=$(tx) r=$(rx) u=$(us) k=$(stat tls.failures.ktls_key_update) rc=0
+	local n=$(cat "$KU_LOG.$2" 2>/dev/null | wc -l)
 	in_pod "$NS_A" $PEER slow-reader "$1" 443 4 0 || rc=1
+	# the server's line comes once it saw the end (a reset may be quicker)
+	for _ in $(seq "$(ts 50)"); do [ "$(wc -l <"$KU_LOG.$2")" -gt "$n" ] && break; sleep 0.1; done
 	local line=$(tail -1 "$KU_LOG.$2")
 	expect_ktls "$t" "$r" "$u" 1 0 0 || return 1
 	echo "server: $line; failures.ktls_key_update $k→$(stat tls.failures.ktls_key_update)"
