@@ -102,8 +102,9 @@ agent() { # resume|full [agent options]
 }
 plain() { ip netns exec "$NS_A" "$@"; }
 rate() { awk '{print $1}'; }
-# kernel TLS sockets made so far (TlsTxSw + TlsRxSw; 0 without the ULP)
-ktls_socks() { awk '/^TlsTxSw|^TlsRxSw/ { n += $2 } END { print n + 0 }' /proc/net/tls_stat 2>/dev/null || echo 0; }
+# kernel TLS directions set up so far in netns NS (TlsTxSw + TlsRxSw of its
+# /proc/net/tls_stat; 0 without the ULP)
+ktls_socks() { ip netns exec "$1" cat /proc/net/tls_stat 2>/dev/null | awk '/^TlsTxSw|^TlsRxSw/ { n += $2 } END { print n + 0 }'; }
 declare -A R
 # bulk CONTENDER PIDS RUN...: up and down, Gb/s and the CPU seconds per GB of PIDS
 bulk() {
@@ -116,7 +117,6 @@ bulk() {
 		R[${c}_cpugb$dir]+=" $(echo "$j" | cpu_per_gb "$(cpu_ticks $pids)" "$t0")"
 	done
 }
-K0=$(ktls_socks)
 for r in $(seq "$ROUNDS"); do
 	log "round $r of $ROUNDS"
 	agent resume
@@ -131,14 +131,14 @@ for r in $(seq "$ROUNDS"); do
 	R[haproxy_resumed]+=" $(plain "$CONNRATE" short 127.0.0.1 17000 "$SECS" 16 | rate)"
 	R[haproxy_full]+=" $(plain "$CONNRATE" short 127.0.0.1 17001 "$SECS" 16 | rate)"
 	bulk nginx "$NGINX_PID" plain iperf3 -c 127.0.0.1 -p 25201
-	k=$(ktls_socks)
+	k=$(ktls_socks "$NS_A")
 	bulk nginxktls "$NGINXKTLS_PID" plain iperf3 -c 127.0.0.1 -p 25202
-	log "nginx with Options KTLS: $(($(ktls_socks) - k)) kernel TLS sockets made"
+	log "nginx with Options KTLS: $(($(ktls_socks "$NS_A") - k)) kernel TLS directions set up"
 	R[nginx_resumed]+=" $(plain "$CONNRATE" short 127.0.0.1 27000 "$SECS" 16 | rate)"
 	R[nginx_full]+=" $(plain "$CONNRATE" short 127.0.0.1 27001 "$SECS" 16 | rate)"
 done
 echo
-echo "kernel $(uname -r): kernel TLS sockets made in the run: $(($(ktls_socks) - K0))"
+echo "kernel $(uname -r); the ms column is --ktls auto, msnoktls --ktls off, nginxktls nginx with Options KTLS"
 C=(ms msnoktls haproxy nginx nginxktls)
 printf "%-26s" "workload (median)"
 printf " %10s" "${C[@]}" "ms/noktls" "ms/hap" "ms/nginx" "ms/ngktls"
