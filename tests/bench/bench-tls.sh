@@ -113,6 +113,10 @@ bulk() {
 	for dir in up down; do
 		t0=$(cpu_ticks $pids)
 		j=$("$@" -t "$SECS" -J $([ $dir = down ] && echo -R))
+		if ! echo "$j" | python3 -c 'import json, sys; sys.exit("sum_received" not in json.load(sys.stdin)["end"])' 2>/dev/null; then
+			log "$c bulk $dir failed: $(echo "$j" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("error"))' 2>&1)"
+			continue
+		fi
 		R[${c}_bulk$dir]+=" $(echo "$j" | gbps)"
 		R[${c}_cpugb$dir]+=" $(echo "$j" | cpu_per_gb "$(cpu_ticks $pids)" "$t0")"
 	done
