@@ -44,6 +44,18 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 		n->received++;
 }
 
+/* Why an SSL_*_ex call failed, into end: OpenSSL's reason, or what a
+ * failure with an empty error queue means (the peer's EOF or reset). */
+static void failed(SSL *ssl, char *end, size_t len)
+{
+	int e = SSL_get_error(ssl, 0);
+
+	if (ERR_peek_error())
+		ERR_error_string_n(ERR_peek_error(), end, len);
+	else
+		snprintf(end, len, "eof or reset (SSL error %d)", e);
+}
+
 /* One connection: echo until the client's close_notify or EOF; rekey once
  * after `after` bytes; the result line goes to log. */
 static void serve(SSL_CTX *ctx, int fd, unsigned long id, long long after, int mode, FILE *log)
@@ -70,25 +82,22 @@ static void serve(SSL_CTX *ctx, int fd, unsigned long id, long long after, int m
 		size_t got, put;
 
 		if (!SSL_read_ex(ssl, buf, sizeof(buf), &got)) {
-			int e = SSL_get_error(ssl, 0);
-			if (e == SSL_ERROR_ZERO_RETURN)
+			if (SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN)
 				SSL_shutdown(ssl);
-			else if (ERR_peek_error())
-				ERR_error_string_n(ERR_peek_error(), end, sizeof(end));
 			else
-				snprintf(end, sizeof(end), "eof or reset (SSL error %d)", e);
+				failed(ssl, end, sizeof(end));
 			break;
 		}
 		in += (long long)got;
 		if (!SSL_write_ex(ssl, buf, got, &put)) {
-			ERR_error_string_n(ERR_peek_error(), end, sizeof(end));
+			failed(ssl, end, sizeof(end));
 			break;
 		}
 		out += (long long)put;
 		/* the KeyUpdate goes out before the next data written */
 		if (!updated && out >= after) {
 			if (!SSL_key_update(ssl, mode)) {
-				ERR_error_string_n(ERR_peek_error(), end, sizeof(end));
+				failed(ssl, end, sizeof(end));
 				break;
 			}
 			updated = true;
