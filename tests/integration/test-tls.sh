@@ -248,7 +248,9 @@ check "16 MiB echoed through TLS behind a reader paused 2 s arrive intact (sha25
 # the server reads late; the server answers after it, and the reply still flows.
 check "client half-close → close_notify after 3 MB a slow TLS server had not read yet; its reply arrives" \
 	in_pod "$NS_A" $PEER halfclose 242.0.2.20 443 3000000
-# A TLS 1.3 server's KeyUpdate after 1 MiB, 4 MiB each way (sha256). With
+# A TLS 1.3 server's KeyUpdate after 1 MiB, 4 MiB echoed a MiB at a time
+# (lockstep: the client sends after the KeyUpdate came, else there would be
+# nothing to answer it before; sha256). With
 # update_requested the forwarder answers with a KeyUpdate of its own (the
 # server counts it) and the rest arrives under its new key; not requested,
 # it sends none (the control: the count detects a missing one). Where the
@@ -257,7 +259,7 @@ check "client half-close → close_notify after 3 MB a slow TLS server had not r
 case_keyupdate() { # vip port key-updates-from-the-forwarder
 	local tx=$(stat tls.ktls_tx) ku=$(tls_fail ktls_key_update) rc=0
 	local n=$(cat "$KU_LOG.$2" 2>/dev/null | wc -l)
-	in_pod "$NS_A" $PEER slow-reader "$1" 443 4 0 || rc=1
+	in_pod "$NS_A" $PEER lockstep "$1" 443 4 || rc=1
 	# the server's line comes once it saw the end (a reset may be quicker)
 	for _ in $(seq "$(ts 50)"); do [ "$(wc -l <"$KU_LOG.$2")" -gt "$n" ] && break; sleep 0.1; done
 	local line=$(tail -1 "$KU_LOG.$2")

@@ -123,7 +123,8 @@ case_ticket() {
 	expect_ktls "$t" "$r" "$u" 2 0 0
 }
 check "TLS 1.3: the NewSessionTickets sent after the handshake (behind the first data) are read while TX is spliced; the next connection resumes" case_ticket
-# A TLS 1.3 server's KeyUpdate after 1 MiB of 4 MiB each way. Not requested:
+# A TLS 1.3 server's KeyUpdate after 1 MiB of 4 MiB echoed a MiB at a time
+# (the client sends again only after it). Not requested:
 # only the receiving key changes (userspace in OpenSSL 3.0): TX stays
 # spliced and every byte arrives. Requested: we must send a KeyUpdate and
 # encrypt under the next key, which Linux 6.1's kTLS cannot take (TLS_TX is
@@ -134,7 +135,7 @@ check "TLS 1.3: the NewSessionTickets sent after the handshake (behind the first
 case_keyupdate() { # vip port requested(0|1)
 	local t=$(tx) r=$(rx) u=$(us) k=$(stat tls.failures.ktls_key_update) rc=0
 	local n=$(cat "$KU_LOG.$2" 2>/dev/null | wc -l)
-	in_pod "$NS_A" $PEER slow-reader "$1" 443 4 0 || rc=1
+	in_pod "$NS_A" $PEER lockstep "$1" 443 4 || rc=1
 	# the server's line comes once it saw the end (a reset may be quicker)
 	for _ in $(seq "$(ts 50)"); do [ "$(wc -l <"$KU_LOG.$2")" -gt "$n" ] && break; sleep 0.1; done
 	local line=$(tail -1 "$KU_LOG.$2")
