@@ -258,6 +258,29 @@ def cli_echo_exact(host, port, size=1000):
     print("echo ok %d peer %s %d" % (size, peer[0], peer[1]))
 
 
+def cli_lockstep(host, port, mib):
+    """Send mib MiB a MiB at a time, each read back before the next goes
+    (so whatever the server sends with an echo, a KeyUpdate say, arrives
+    before the next MiB is sent); then half-close and expect EOF."""
+    s = connect(host, port, timeout=60)
+    sent, back = hashlib.sha256(), hashlib.sha256()
+    for _ in range(int(mib)):
+        chunk = os.urandom(1 << 20)
+        s.sendall(chunk)
+        sent.update(chunk)
+        got = 0
+        while got < len(chunk):
+            b = s.recv(1 << 16)
+            if not b:
+                sys.exit("lockstep: EOF after %d of a MiB" % got)
+            back.update(b)
+            got += len(b)
+    s.shutdown(socket.SHUT_WR)
+    if s.recv(1) != b"" or sent.digest() != back.digest():
+        sys.exit("lockstep: more data or digests differ")
+    print("lockstep ok: %s MiB echoed a MiB at a time (sha256 %s...)" % (mib, sent.hexdigest()[:16]))
+
+
 def cli_until(host, port, mark, seconds=5):
     """Send a line, then read until mark arrives (ok) or the connection ends."""
     s = connect(host, port, timeout=float(seconds))
@@ -513,7 +536,7 @@ CMDS = {
     "serve-echo": srv_echo, "serve-halfclose": srv_halfclose, "serve-record": srv_record,
     "serve-banner": srv_banner, "serve-silent": srv_silent, "halfclosed": cli_halfclosed, "serve-unix-echo": srv_unix_echo, "serve-tls": srv_tls, "serve-tls-sink": srv_tls_sink,
     "escape": cli_escape, "hold-socket-then": cli_hold_socket_then, "slow-reader": cli_slow_reader, "idle": cli_idle, "timed-refused": cli_timed_refused,
-    "echo": cli_echo, "echo-exact": cli_echo_exact, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
+    "echo": cli_echo, "echo-exact": cli_echo_exact, "lockstep": cli_lockstep, "until": cli_until, "read": cli_read, "halfclose": cli_halfclose, "reset": cli_reset,
     "refused": cli_refused, "many": cli_many, "hold": cli_hold, "storm": cli_storm,
 }
 

@@ -52,6 +52,11 @@ bg_out echo9015 sh -c 'echo ready; exec socat -t 30 OPENSSL-LISTEN:9015,reuseadd
 	"$P/good.pem" "$P/good.key" || exit 1
 # reads nothing for 1.5 s, then up to the client's close_notify
 bg_out sink9016 $PEER serve-tls-sink 9016 "$P/good.pem" "$P/good.key" 1.5 || exit 1
+# TLS 1.3 echoes that send a KeyUpdate after 1 MiB (tests/integration/keyupdate-peer.c):
+# asking the forwarder to update its key too, and the control that does not ask
+KU_LOG=$T/keyupdate.log
+bg_out ku9018 "$BUILD/tests/keyupdate-peer" 9018 "$P/good.pem" "$P/good.key" 1048576 requested "$KU_LOG.9018" || exit 1
+bg_out ku9019 "$BUILD/tests/keyupdate-peer" 9019 "$P/good.pem" "$P/good.key" 1048576 not-requested "$KU_LOG.9019" || exit 1
 mkdir -p "$T/www" && echo "<h1>meshsplice nginx test page</h1>" >"$T/www/index.html"
 cat >"$T/nginx.conf" <<NGX
 daemon off;
@@ -141,6 +146,8 @@ svc resume12 242.0.2.18 443 up.test 9014 "$(verif Secured)"
 svc bulk 242.0.2.19 443 up.test 9015 "$(verif Secured)"
 svc sink 242.0.2.20 443 up.test 9016 "$(verif Secured)"
 svc vcache 242.0.2.21 443 up.test 9017 "$(verif Secured)"
+svc keyupdate 242.0.2.22 443 up.test 9018 "$(verif Secured)"
+svc keyupdate-own 242.0.2.23 443 up.test 9019 "$(verif Secured)"
 svc nginx 242.0.2.15 80 up.test 9443 "$(verif Secured)" http
 svc reneg-off 242.0.2.16 443 up.test 9012 "    allowRenegotiation: false
 $(verif Secured)"
@@ -241,6 +248,34 @@ check "16 MiB echoed through TLS behind a reader paused 2 s arrive intact (sha25
 # the server reads late; the server answers after it, and the reply still flows.
 check "client half-close → close_notify after 3 MB a slow TLS server had not read yet; its reply arrives" \
 	in_pod "$NS_A" $PEER halfclose 242.0.2.20 443 3000000
+# A TLS 1.3 server's KeyUpdate after 1 MiB, 4 MiB echoed a MiB at a time
+# (lockstep: the client sends after the KeyUpdate came, else there would be
+# nothing to answer it before; sha256). With
+# update_requested the forwarder answers with a KeyUpdate of its own (the
+# server counts it) and the rest arrives under its new key; not requested,
+# it sends none (the control: the count detects a missing one). Where the
+# kernel encrypts (kTLS TX, Linux 6.1) the request cannot be honoured: the
+# connection is reset, counted (tests/kernels/test-ktls.sh).
+case_keyupdate() { # vip port key-updates-from-the-forwarder
+	local tx=$(stat tls.ktls_tx) ku=$(tls_fail ktls_key_update) rc=0
+	local n=$(cat "$KU_LOG.$2" 2>/dev/null | wc -l)
+	in_pod "$NS_A" $PEER lockstep "$1" 443 4 || rc=1
+	# the server's line comes once it saw the end (a reset may be quicker)
+	for _ in $(seq "$(ts 50)"); do [ "$(wc -l <"$KU_LOG.$2")" -gt "$n" ] && break; sleep 0.1; done
+	local line=$(tail -1 "$KU_LOG.$2")
+	echo "server: $line; ktls_tx $tx→$(stat tls.ktls_tx), failures.ktls_key_update $ku→$(tls_fail ktls_key_update)"
+	if [ "$(stat tls.ktls_tx)" -gt "$tx" ] && [ "$3" -gt 0 ]; then
+		[ $rc -ne 0 ] && [ "$(tls_fail ktls_key_update)" -eq $((ku + 1)) ] &&
+			[[ $line == *"key_update sent 1 received 0 "* ]] && [[ $line != *"end ok" ]]
+		return
+	fi
+	[ $rc -eq 0 ] && [ "$(tls_fail ktls_key_update)" -eq "$ku" ] &&
+		[[ $line == *"in 4194304 out 4194304 key_update sent 1 received $3 end ok" ]]
+}
+check "TLS 1.3 server KeyUpdate (update_requested) mid-stream: the forwarder updates its key too, 4 MiB each way intact (kTLS TX: reset, counted)" \
+	case_keyupdate 242.0.2.22 9018 1
+check "TLS 1.3 server KeyUpdate (update_not_requested): no KeyUpdate back; 4 MiB each way intact" \
+	case_keyupdate 242.0.2.23 9019 0
 case_alpn() {
 	ok 242.0.2.12 || return 1
 	last 9009

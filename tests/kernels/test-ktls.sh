@@ -6,11 +6,8 @@
 # and the kTLS counters stay 0 (the control).
 #
 # Servers: socat TLS echo (TLS 1.3, TLS 1.2, TLS 1.2 with a CBC suite the
-# kernel cannot take), Python's ssl sink (half-close). Not here yet: a
-# server KeyUpdate (openssl s_server's `K`/`k` on its stdin): through the
-# agent the server reads a 19-byte record (an alert's size) and EOF right
-# after its KeyUpdate, with userspace TLS on 6.18 as with kTLS TX on 6.1,
-# while a direct Python client is answered; not understood yet.
+# kernel cannot take), Python's ssl sink (half-close), keyupdate-peer (a
+# TLS 1.3 echo that sends a KeyUpdate mid-stream).
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../integration/certs.sh"
 require_root
@@ -37,6 +34,10 @@ echo_srv e13 9031 "" || exit 1
 echo_srv e12 9032 "openssl-max-proto-version=TLS1.2" || exit 1
 echo_srv cbc 9033 "openssl-max-proto-version=TLS1.2,cipher=ECDHE-ECDSA-AES128-SHA" || exit 1
 bg_out sink9034 $PEER serve-tls-sink 9034 "$P/good.pem" "$P/good.key" 1.5 || exit 1
+# TLS 1.3 echoes that send a KeyUpdate after 1 MiB (tests/integration/keyupdate-peer.c)
+KU_LOG=$T/keyupdate.log
+bg_out ku9035 "$BUILD/tests/keyupdate-peer" 9035 "$P/good.pem" "$P/good.key" 1048576 requested "$KU_LOG.9035" || exit 1
+bg_out ku9036 "$BUILD/tests/keyupdate-peer" 9036 "$P/good.pem" "$P/good.key" 1048576 not-requested "$KU_LOG.9036" || exit 1
 printf '198.18.3.2 up.test\n' >"$T/hosts"
 
 svc() { # name vip port
@@ -65,6 +66,8 @@ svc e13 242.0.3.1 9031
 svc e12 242.0.3.2 9032
 svc cbc 242.0.3.3 9033
 svc sink 242.0.3.4 9034
+svc keyupdate 242.0.3.5 9035
+svc keyupdate-own 242.0.3.6 9036
 
 start_agent --ktls "$KTLS" || exit 1
 ms enable --netns "/var/run/netns/$NS_A" --name ktls/a >/dev/null || exit 1
@@ -120,5 +123,34 @@ case_ticket() {
 	expect_ktls "$t" "$r" "$u" 2 0 0
 }
 check "TLS 1.3: the NewSessionTickets sent after the handshake (behind the first data) are read while TX is spliced; the next connection resumes" case_ticket
+# A TLS 1.3 server's KeyUpdate after 1 MiB of 4 MiB echoed a MiB at a time
+# (the client sends again only after it). Not requested:
+# only the receiving key changes (userspace in OpenSSL 3.0): TX stays
+# spliced and every byte arrives. Requested: we must send a KeyUpdate and
+# encrypt under the next key, which Linux 6.1's kTLS cannot take (TLS_TX is
+# set once) and OpenSSL 3.0 would send only at an SSL_write, which a spliced
+# direction never makes: the connection is reset (both sides), counted
+# tls.failures.ktls_key_update, none sent. With --ktls off it completes and
+# the server counts our KeyUpdate (the control).
+case_keyupdate() { # vip port requested(0|1)
+	local t=$(tx) r=$(rx) u=$(us) k=$(stat tls.failures.ktls_key_update) rc=0
+	local n=$(cat "$KU_LOG.$2" 2>/dev/null | wc -l)
+	in_pod "$NS_A" $PEER lockstep "$1" 443 4 || rc=1
+	# the server's line comes once it saw the end (a reset may be quicker)
+	for _ in $(seq "$(ts 50)"); do [ "$(wc -l <"$KU_LOG.$2")" -gt "$n" ] && break; sleep 0.1; done
+	local line=$(tail -1 "$KU_LOG.$2")
+	expect_ktls "$t" "$r" "$u" 1 0 0 || return 1
+	echo "server: $line; failures.ktls_key_update $k→$(stat tls.failures.ktls_key_update)"
+	if [ "$3" = 1 ] && [ "$ULP" = yes ] && [ "$KTLS" = auto ]; then
+		[ $rc -ne 0 ] && [ "$(stat tls.failures.ktls_key_update)" -eq $((k + 1)) ] &&
+			[[ $line == *"key_update sent 1 received 0 "* ]] && [[ $line != *"end ok" ]]
+		return
+	fi
+	[ $rc -eq 0 ] && [ "$(stat tls.failures.ktls_key_update)" -eq "$k" ] &&
+		[[ $line == *"in 4194304 out 4194304 key_update sent 1 received $3 end ok" ]]
+}
+check "TLS 1.3 server KeyUpdate, not requested: TX stays spliced, 4 MiB each way intact" case_keyupdate 242.0.3.6 9036 0
+check "TLS 1.3 server KeyUpdate, update_requested: kTLS TX cannot be rekeyed: reset, counted (--ktls off: intact, ours seen by the server)" \
+	case_keyupdate 242.0.3.5 9035 1
 check "SIGTERM: clean exit, no sanitizer report" case_clean_exit
 finish

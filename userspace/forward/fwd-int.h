@@ -52,6 +52,9 @@ struct fwd_conn {
 	bool reneg_allowed;
 	/* kernel TLS took this direction: bytes are spliced, not SSL_write/SSL_read */
 	bool ktls_tx, ktls_rx;
+	/* the server asked for a TLS 1.3 KeyUpdate while the kernel encrypts
+	 * (xprt-tls.c: it cannot be honoured) */
+	bool ktls_rekey_asked;
 	struct fwd_conn *prev, *next;
 };
 

@@ -39,6 +39,7 @@ static const char *const fail_names[TLS_FAIL__MAX] = {
 	[TLS_FAIL_EXPIRED] = "expired",
 	[TLS_FAIL_PROTOCOL_VERSION] = "protocol_version",
 	[TLS_FAIL_RENEGOTIATION] = "renegotiation",
+	[TLS_FAIL_KTLS_KEY_UPDATE] = "ktls_key_update",
 	[TLS_FAIL_HANDSHAKE] = "handshake",
 };
 

@@ -19,6 +19,7 @@ enum tls_fail {
 	TLS_FAIL_EXPIRED,
 	TLS_FAIL_PROTOCOL_VERSION,
 	TLS_FAIL_RENEGOTIATION,
+	TLS_FAIL_KTLS_KEY_UPDATE, /* a KeyUpdate asked of a TLS 1.3 sending direction the kernel cannot rekey */
 	TLS_FAIL_HANDSHAKE, /* anything else: alerts, resets, bad records */
 	TLS_FAIL__MAX,
 };

@@ -28,17 +28,30 @@
 
 /* Renegotiation is off: SSL_OP_NO_RENEGOTIATION makes OpenSSL answer a
  * server's HelloRequest with a warning and go on; we see the request here and
- * fail the connection, as the config asks. */
+ * fail the connection, as the config asks.
+ * A TLS 1.3 KeyUpdate with update_requested asks us to send a KeyUpdate of
+ * our own, and to encrypt under the next key, before our next data (RFC 8446
+ * 4.6.3). OpenSSL 3.0 sends it at the next SSL_write. With the sending
+ * direction in the kernel there is no SSL_write: the reply would never go
+ * and the kernel would go on under the old key, and Linux 6.1 cannot take a
+ * new TX key on a socket anyway (TLS_TX is set once). The request cannot be
+ * honoured, so tls_run ends the connection, counted, rather than ignore it.
+ * In userspace OpenSSL does it all. */
 static void tls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
 		       SSL *ssl, void *arg)
 {
+	const unsigned char *msg = buf;
 	struct fwd_conn *c = arg;
 
 	(void)version;
 	(void)ssl;
-	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && c->state == FWD_OPEN &&
-	    ((const unsigned char *)buf)[0] == SSL3_MT_HELLO_REQUEST)
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || len == 0 || c->state != FWD_OPEN)
+		return;
+	if (msg[0] == SSL3_MT_HELLO_REQUEST)
 		c->reneg_seen = true;
+	/* type, 24-bit length, request_update */
+	if (msg[0] == SSL3_MT_KEY_UPDATE && len >= 5 && msg[4] == SSL_KEY_UPDATE_REQUESTED && c->ktls_tx)
+		c->ktls_rekey_asked = true;
 }
 
 /* This endpoint's handshake failed: say why; fwd.c tries the next. */
@@ -231,6 +244,15 @@ static enum xprt_rc tls_run(struct fwd *f, struct fwd_conn *c)
 					 (unsigned long long)c->id, c->pod, c->service);
 				return xprt_end(c, FWD_END_ERROR, true, true);
 			}
+			if (c->ktls_rekey_asked) {
+				/* reset both sides: nothing more may go to the server
+				 * under the old key, and a client must not take a cut
+				 * stream for a complete one */
+				f->st.tls_fail[TLS_FAIL_KTLS_KEY_UPDATE]++;
+				log_info("conn %llu: %s → %s: the server asked for a TLS 1.3 KeyUpdate and the kernel encrypts this connection (kTLS TX cannot be rekeyed here); resetting",
+					 (unsigned long long)c->id, c->pod, c->service);
+				return xprt_end(c, FWD_END_ERROR, true, true);
+			}
 			if (n > 0) {
 				c->dlen += (size_t)n;
 				progress = true;
@@ -294,7 +316,7 @@ static void tls_release(struct fwd *f, struct fwd_conn *c, bool failed)
 {
 	fwd_pipe_put(f, &c->up, failed);
 	fwd_pipe_put(f, &c->down, failed);
-	c->ktls_tx = c->ktls_rx = c->down.ctl = false;
+	c->ktls_tx = c->ktls_rx = c->down.ctl = c->ktls_rekey_asked = false;
 	if (c->ssl) {
 		/* However the connection ended, its session stays resumable (RFC
 		 * 5246 7.2.1, from TLS 1.1 on). Without this OpenSSL marks the
