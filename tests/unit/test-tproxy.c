@@ -258,28 +258,22 @@ static void test_dnat_health_rules(void **state)
 	assert_null(strstr(nat, "242.0.0.55"));
 	assert_non_null(strstr(nat, "-d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 198.18.3.2:8090\n"));
 	assert_true(strstr(nat, ret) < strstr(nat, "-d 242.0.0.0/8 -p tcp -j REDIRECT"));
-	const char *want_filter =
-		"*filter\n"
-		":MESHSPLICE_REFUSE - [0:0]\n"
-		"-A MESHSPLICE_REFUSE -m cgroup --path \"/system.slice/meshsplice.service\" -m mark --mark 0x4d53 -j RETURN\n"
-		"-A MESHSPLICE_REFUSE -m owner --uid-owner 1337 -j RETURN\n"
-		"-A MESHSPLICE_REFUSE -p tcp -m tcp --dport 22 -j RETURN\n"
-		"-A MESHSPLICE_REFUSE -d 10.0.0.0/8 -j RETURN\n"
-		"-A MESHSPLICE_REFUSE -d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
-		"-A MESHSPLICE_REFUSE -d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
-		"-A MESHSPLICE_REFUSE -d 242.0.0.55/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset\n"
-		"COMMIT\n";
+	/* the refusing chain's rules: the exemptions, then each kernel-path VIP:port */
+#define REFUSE_RULES                                                                                              \
+	"-A MESHSPLICE_REFUSE -m cgroup --path \"/system.slice/meshsplice.service\" -m mark --mark 0x4d53 -j RETURN\n" \
+	"-A MESHSPLICE_REFUSE -m owner --uid-owner 1337 -j RETURN\n" \
+	"-A MESHSPLICE_REFUSE -p tcp -m tcp --dport 22 -j RETURN\n" \
+	"-A MESHSPLICE_REFUSE -d 10.0.0.0/8 -j RETURN\n" \
+	"-A MESHSPLICE_REFUSE -d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n" \
+	"-A MESHSPLICE_REFUSE -d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n" \
+	"-A MESHSPLICE_REFUSE -d 242.0.0.55/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset\n"
+	const char *want_filter = "*filter\n:MESHSPLICE_REFUSE - [0:0]\n" REFUSE_RULES "COMMIT\n";
 	assert_string_equal(filter, want_filter);
 	/* verify's lines: the SYN-only jump as iptables-save prints it, then the rules */
 	char *expected = tp_refuse_expected(&o, AF_INET);
-	assert_string_equal(expected, "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j MESHSPLICE_REFUSE\n"
-				      "-A MESHSPLICE_REFUSE -m cgroup --path \"/system.slice/meshsplice.service\" -m mark --mark 0x4d53 -j RETURN\n"
-				      "-A MESHSPLICE_REFUSE -m owner --uid-owner 1337 -j RETURN\n"
-				      "-A MESHSPLICE_REFUSE -p tcp -m tcp --dport 22 -j RETURN\n"
-				      "-A MESHSPLICE_REFUSE -d 10.0.0.0/8 -j RETURN\n"
-				      "-A MESHSPLICE_REFUSE -d 242.0.0.53/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
-				      "-A MESHSPLICE_REFUSE -d 242.0.0.50/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n"
-				      "-A MESHSPLICE_REFUSE -d 242.0.0.55/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset\n");
+	assert_string_equal(expected,
+			    "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j MESHSPLICE_REFUSE\n" REFUSE_RULES);
+#undef REFUSE_RULES
 	/* health moves (the refused one back, the other out): the filter part is the same */
 	d[0].unhealthy = false;
 	d[0].eps = &ep;
