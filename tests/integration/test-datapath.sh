@@ -611,13 +611,15 @@ restart_agent() {
 # tick; control: before that, the dead endpoint was in the set.
 case_health_passive() {
 	bpf_engine || { echo "iptables engine: no sockops (eBPF only)"; return 0; }
-	restart_agent --health-interval 0 --health-unhealthy 1 --health-healthy 1 || return 1
+	# the ejection outlasts the case, however slow the machine (a 6.1 guest under
+	# emulation took more than the default 10 s between its connects)
+	restart_agent --health-interval 0 --health-unhealthy 1 --health-healthy 1 --health-eject "$(ts 30000)" || return 1
 	local out
 	ep_is 198.18.3.2:8091 healthy new || return 1
 	out=$(hc 242.0.0.50 80 20 1) || return 1
 	echo "before: $out"
 	echo "$out" | grep -qv "refused=0 " || return 1 # control: some went to the dead one
-	sleep 0.6
+	tsleep 0.6
 	ep_is 198.18.3.2:8091 unhealthy connect_failed || return 1
 	ep_is 198.18.3.2:8090 healthy new || return 1 # successes keep it as it was
 	out=$(hc 242.0.0.50 80 30 1) || return 1
@@ -627,7 +629,7 @@ case_health_passive() {
 	out=$(hc 242.0.0.51 80 20 0.3) || return 1
 	echo "black hole before: $out"
 	echo "$out" | grep -qv "timeout=0 " || return 1
-	sleep 0.6
+	tsleep 0.6
 	ep_is 198.18.3.99:80 unhealthy connect_failed || return 1
 	[ "$(ep_field 198.18.3.99:80 kernel_failed)" -ge 1 ] || return 1
 	out=$(hc 242.0.0.51 80 20 1) || return 1
@@ -645,7 +647,7 @@ case_health_all_down() {
 	out=$(hc 242.0.0.53 80 1 0.5) || return 1
 	echo "control: $out"
 	echo "$out" | grep -q "^ok=0 refused=0 timeout=1 " || return 1
-	sleep 0.6
+	tsleep 0.6
 	ep_is 198.18.3.99:81 unhealthy connect_failed || return 1
 	u0=$(stat bpf.kernel_path_unhealthy) n0=$(stat bpf.kernel_path_no_endpoint)
 	out=$(hc 242.0.0.53 80 5 2) || return 1

@@ -45,6 +45,7 @@ struct agent_opts {
 	unsigned health_interval_ms; /* active TCP probes of endpoints (0: passive checks only) */
 	unsigned health_timeout_ms;
 	unsigned health_unhealthy, health_healthy; /* consecutive outcomes that change an endpoint's health */
+	unsigned health_eject_ms; /* probes off: how long a passively failed endpoint stays out */
 	struct cfg_opts cfg;
 	const char *self_cgroup;  /* the agent's own cgroup v2, as /proc/self/cgroup names it */
 	uint64_t self_cgroup_id;  /* and its id: with the mark, what makes a socket the agent's */

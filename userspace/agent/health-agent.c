@@ -16,10 +16,6 @@
 #include "netns.h"
 #include "util.h"
 
-/* Probes off: how long a passively failed endpoint stays out of the sets
- * before pods' connects may try it again. */
-#define HEALTH_EJECT_MS 10000
-
 struct probe {
 	struct ev ev;
 	struct agent *a;
@@ -83,7 +79,7 @@ static void kernel_read(struct agent *a, bool baseline)
 void health_agent_init(struct agent *a)
 {
 	struct health_opts ho = { .unhealthy_after = a->o->health_unhealthy, .healthy_after = a->o->health_healthy,
-				  .eject_ms = a->o->health_interval_ms ? 0 : HEALTH_EJECT_MS };
+				  .eject_ms = a->o->health_interval_ms ? 0 : a->o->health_eject_ms };
 
 	health_init(&a->health, &ho);
 	if (a->steer->ops->health_set)
@@ -93,7 +89,7 @@ void health_agent_init(struct agent *a)
 			 a->o->health_interval_ms, a->o->health_timeout_ms, ho.unhealthy_after, ho.healthy_after);
 	else
 		log_info("health: no probes; an endpoint out after %u failed connects comes back after %u ms",
-			 ho.unhealthy_after, HEALTH_EJECT_MS);
+			 ho.unhealthy_after, a->o->health_eject_ms);
 }
 
 static void adopt_down(void *ctx, const struct ms_addr *addr, uint16_t port)
@@ -230,7 +226,7 @@ void health_agent_tick(struct agent *a)
 	}
 	kernel_read(a, false);
 	if (health_expire(&a->health, now))
-		log_info("health: endpoints passively failed %u ms ago are back in their sets", HEALTH_EJECT_MS);
+		log_info("health: endpoints passively failed %u ms ago are back in their sets", a->o->health_eject_ms);
 	if (a->o->health_interval_ms && !a->draining && now >= a->probe_at) {
 		a->probe_at = now + a->o->health_interval_ms;
 		probe_round(a);

@@ -56,7 +56,7 @@ enum { O_CONFIG = 256, O_CGROUP, O_ENGINE, O_CONTROL, O_STATE, O_BPFFS, O_PORT, 
        O_MS, O_ZONE, O_CTO, O_ITO, O_MAXC, O_PIPE, O_NO_NODELAY, O_SOCKBUF, O_PIPE_POOL, O_EPOLL_BATCH,
        O_ACCEPT_BATCH, O_DNS, O_LOG, O_UNINSTALL, O_HELP, O_VERSION, O_METRICS,
        O_NO_DNS, O_DNS_PORT, O_DNS_TTL, O_DNS_TIMEOUT, O_DRAIN, O_HCTO, O_DATAPATH, O_DNS_UPSTREAM, O_MAXC_POD, O_FORCE,
-       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP, O_KTLS, O_LOG_FORMAT,
+       O_GLOO_CIDR, O_GLOO_MESH, O_HEALTH_INT, O_HEALTH_TO, O_HEALTH_DOWN, O_HEALTH_UP, O_HEALTH_EJECT, O_KTLS, O_LOG_FORMAT,
        O_METRICS_REMOTE };
 
 /* Every default, written once: usage() prints them from here. */
@@ -85,6 +85,7 @@ static void opts_default(struct agent_opts *o)
 		.health_timeout_ms = 1000,
 		.health_unhealthy = 3,
 		.health_healthy = 2,
+		.health_eject_ms = 10000,
 	};
 	cfg_opts_init(&o->cfg);
 }
@@ -124,6 +125,8 @@ static size_t num_table(struct agent_opts *o, struct num_opt *t)
 		    "N  consecutive failed connects or probes that make an endpoint unhealthy"),
 		NUM(O_HEALTH_UP, "--health-healthy", 1, 1000, health_healthy,
 		    "N  consecutive successes that make it healthy again"),
+		NUM(O_HEALTH_EJECT, "--health-eject", 1, 3600000UL, health_eject_ms,
+		    "MS  without probes: how long a passively failed endpoint stays out"),
 	};
 	memcpy(t, v, sizeof(v));
 	return ARRAY_SIZE(v);
@@ -256,6 +259,7 @@ int main(int argc, char **argv)
 		{ "health-timeout", required_argument, NULL, O_HEALTH_TO },
 		{ "health-unhealthy", required_argument, NULL, O_HEALTH_DOWN },
 		{ "health-healthy", required_argument, NULL, O_HEALTH_UP },
+		{ "health-eject", required_argument, NULL, O_HEALTH_EJECT },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "metrics", required_argument, NULL, O_METRICS },
