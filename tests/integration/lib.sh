@@ -102,6 +102,16 @@ make_topology() {
 	mount -t bpf bpf "$BPFFS"
 }
 
+# mes_yaml NAME VIP ADDRESS PORT [DATAPATH]: a MeshExternalService on port 80
+# with one endpoint, on stdout (DATAPATH: the meshsplice.io/datapath label)
+mes_yaml() {
+	echo "type: MeshExternalService"
+	echo "name: $1"
+	[ -n "${5:-}" ] && printf 'labels:\n  meshsplice.io/datapath: %s\n' "$5"
+	printf 'spec:\n  match:\n    port: 80\n  endpoints:\n    - address: %s\n      port: %s\n' "$3" "$4"
+	printf 'status:\n  vip:\n    ip: %s\n' "$2"
+}
+
 # run CMD in the outside netns in the background; waits for "ready" on stdout
 bg_out() {
 	local name=$1

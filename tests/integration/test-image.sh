@@ -122,33 +122,7 @@ AGENT_RUN=(--privileged --network host --pid host --cgroup-parent "/$PMCG" "${UL
 AGENT_ARGS=(--config-dir /etc/meshsplice --log-format json --metrics "$NODE_IP:9102" --metrics-allow-remote
 	--health-interval 0 ${MS_ENGINE:+--engine "$MS_ENGINE"})
 
-cat >"$T/conf/svc.yaml" <<YAML
-type: MeshExternalService
-name: echo-kernel
-spec:
-  match:
-    port: 80
-  endpoints:
-    - address: $NODE_IP
-      port: 8080
-status:
-  vip:
-    ip: 242.0.0.80
----
-type: MeshExternalService
-name: echo-proxy
-labels:
-  meshsplice.io/datapath: proxy
-spec:
-  match:
-    port: 80
-  endpoints:
-    - address: $NODE_IP
-      port: 8080
-status:
-  vip:
-    ip: 242.0.0.81
-YAML
+{ mes_yaml echo-kernel 242.0.0.80 "$NODE_IP" 8080; echo ---; mes_yaml echo-proxy 242.0.0.81 "$NODE_IP" 8080 proxy; } >"$T/conf/svc.yaml"
 
 case_build() {
 	local t0 from="made by debootstrap" size

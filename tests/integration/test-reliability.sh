@@ -7,23 +7,7 @@ require_root
 make_topology || { echo "topology failed"; exit 1; }
 # The forwarder's own reliability (timeouts, reloads under load): its VIPs
 # take the proxy path.
-mes() { # name vip address port
-	cat >"$T/conf/$1.yaml" <<YAML
-type: MeshExternalService
-name: $1
-labels:
-  meshsplice.io/datapath: proxy
-spec:
-  match:
-    port: 80
-  endpoints:
-    - address: $3
-      port: $4
-status:
-  vip:
-    ip: $2
-YAML
-}
+mes() { mes_yaml "$1" "$2" "$3" "$4" proxy >"$T/conf/$1.yaml"; } # name vip address port
 mes echo 242.0.0.10 198.18.3.2 8080
 mes blackhole 242.0.0.11 198.18.3.99 80 # routed to the outside netns, no such host: SYNs vanish
 mes closed 242.0.0.12 198.18.3.2 8089   # nothing listens: refused at once
