@@ -6,7 +6,8 @@
  * port 53 to the agent's responder, recvmsg4/6 make its answers come from
  * the resolver the app asked. A plaintext VIP whose endpoints are IP
  * addresses takes the kernel path: connect4/6 rewrite it to one of its
- * endpoints and the agent never sees the connection; passthrough the mesh
+ * endpoints, record the socket by cookie (ms_kpath) for getpeername, sockops'
+ * counters and `meshsplice conns`, and the agent never sees the connection; passthrough the mesh
  * allows is left alone. setsockopt refuses the options that would
  * send a pod's packets somewhere its connect did not say (routing headers,
  * source routes), and cgroup_skb/egress drops such packets however they were
@@ -41,6 +42,11 @@
 
 #define SOL_IP 0
 #define SOL_IPV6 41
+#define SOL_TCP 6
+#define MS_IPPROTO_TCP 6
+/* UAPI since 6.12: a program other than sockops sets a TCP socket's sockops
+ * callback flags with bpf_setsockopt (older kernels refuse it). */
+#define MS_TCP_BPF_SOCK_OPS_CB_FLAGS 1008
 
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 0 /* connect() fails with EPERM (or bpf_set_retval's error) */
@@ -57,6 +63,11 @@ const volatile __u32 ms_agent_mark = MS_DEFAULT_MARK;
 const volatile __u8 ms_vip_net[3][16];
 const volatile __u8 ms_vip_plen[3];
 const volatile __u64 ms_agent_cgroup = 0;
+
+/* Set (to 1) by connect4/6 the first time the kernel refuses them the
+ * sockops callback flags of a kernel-path socket (before 6.12): sockops
+ * then looks every connecting socket up to set them itself. */
+__u32 ms_cb_flags_late = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -143,29 +154,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ms_counters SEC(".maps");
 
+/* Preallocated: connect4/6 record a kernel-path socket without allocating.
+ * Per-CPU LRU lists: an insert takes no lock shared by every CPU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, MS_MAX_EP_STATS);
-	__type(key, struct ms_ep_stat_key);
-	__type(value, struct ms_kstat);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ms_ep_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, MS_MAX_PODS);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MS_MAX_KPATH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, __u64);
-	__type(value, struct ms_kstat);
+	__type(value, struct ms_kpath);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ms_pod_stats SEC(".maps");
+} ms_kpath SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, MS_MAX_SVCS);
-	__type(key, struct ms_svc_key);
+	__uint(max_entries, MS_MAX_KSTATS);
+	__type(key, struct ms_kstat_key);
 	__type(value, struct ms_kstat);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ms_svc_stats SEC(".maps");
+} ms_kstats SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -358,12 +364,13 @@ struct steer_to {
  * healthy ones of the best level in it). 1: to->ep is set; 0: refused with
  * ECONNREFUSED (no endpoint); -1: the set changed under us, take the proxy
  * path instead (the agent routes it the same way). */
-static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct ms_svc *svc, const __u8 *dst,
-				       __u16 port, struct steer_to *to)
+static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct ms_pod *pod, const struct ms_svc *svc,
+				       const __u8 *dst, __u16 port, struct steer_to *to)
 {
 	struct ms_ep_key k = { .eps_id = svc->eps_id };
+	struct ms_kpath kp = { .vip_port = port, .mesh_id = pod->mesh_id };
 	const struct ms_ep *ep;
-	struct ms_orig *orig;
+	__u64 sock;
 
 	if (!svc->n_eps) {
 		count(svc->flags & MS_SVC_UNHEALTHY ? MS_CNT_KERNEL_UNHEALTHY : MS_CNT_KERNEL_NO_EP);
@@ -376,12 +383,20 @@ static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct m
 		count(MS_CNT_KERNEL_FALLBACK);
 		return -1;
 	}
-	/* the VIP for getpeername; sockops leaves the socket alone */
-	orig = save_orig(ctx, dst, port);
-	if (!orig)
+	/* the VIP for getpeername, sockops' counters and `conns` */
+	__builtin_memcpy(kp.vip, dst, 16);
+	kp.start_ms = (__u32)(bpf_ktime_get_ns() / 1000000);
+	sock = bpf_get_socket_cookie(ctx);
+	if (bpf_map_update_elem(&ms_kpath, &sock, &kp, BPF_ANY) < 0) {
+		count(MS_CNT_NO_STORAGE);
 		return -1;
-	orig->flags = MS_ORIG_KERNEL | MS_ORIG_STARTED;
-	orig->start_ms = (__u32)(bpf_ktime_get_ns() / 1000000); /* for `conns`: the connection's age */
+	}
+	/* sockops hears of this socket's state changes (a failed connect, the
+	 * close) and of no other socket's: it needs no lookup to tell them apart */
+	int cb = BPF_SOCK_OPS_STATE_CB_FLAG;
+	if (bpf_setsockopt(ctx, SOL_TCP, MS_TCP_BPF_SOCK_OPS_CB_FLAGS, &cb, sizeof(cb)) < 0 &&
+	    ctx->protocol == MS_IPPROTO_TCP)
+		ms_cb_flags_late = 1;
 	to->ep = *ep;
 	to->kernel = 1;
 	count(MS_CNT_KERNEL);
@@ -447,7 +462,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u8 *dst, __
 		count(pass == MS_PASSV_ALLOW ? MS_CNT_PASS_MATCH : MS_CNT_PASS_DOMAIN);
 	}
 	if (svc && svc->path == MS_PATH_KERNEL && !(pod->flags & MS_POD_PROXY)) {
-		int k = kernel_path(ctx, svc, dst, port, to);
+		int k = kernel_path(ctx, pod, svc, dst, port, to);
 		if (k >= 0)
 			return k ? VERDICT_ALLOW : VERDICT_DENY;
 	}
@@ -754,19 +769,18 @@ static __always_inline void kstat_add(struct ms_kstat *v, enum kstat_what what, 
 	}
 }
 
-/* A kernel-path socket (connect4/6 rewrote it to an endpoint; its storage
- * holds the VIP): counted per endpoint, pod and service, with nobody in
+/* A kernel-path socket (connect4/6 rewrote it to an endpoint and recorded
+ * it in ms_kpath): counted per service port and endpoint, with nobody in
  * userspace. The connect callback asks for state changes, so that an active
  * open that never establishes (SYN_SENT → CLOSE: reset, SYN timeout, closed
  * while connecting) counts as a failed connect of its endpoint, which the
- * agent's health checks read; an established one counts its bytes at close. */
-static __always_inline void kernel_sockops(struct bpf_sock_ops *ctx, const struct ms_orig *orig)
+ * agent's health checks read; an established one counts its bytes at close,
+ * where its ms_kpath entry goes. */
+static __always_inline void kernel_sockops(struct bpf_sock_ops *ctx, const struct ms_kpath *kp, __u64 sock)
 {
-	struct ms_ep_stat_key ek = {};
-	struct ms_svc_key sk = {};
-	const struct ms_pod *pod;
+	struct ms_kstat_key k = {};
 	enum kstat_what what;
-	__u64 acked = 0, received = 0, cookie;
+	__u64 acked = 0, received = 0;
 
 	switch (ctx->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
@@ -775,9 +789,7 @@ static __always_inline void kernel_sockops(struct bpf_sock_ops *ctx, const struc
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		what = KS_OPENED;
 		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		if (ctx->args[1] != BPF_TCP_CLOSE)
-			return;
+	default: /* STATE_CB, to CLOSE (the caller saw to that) */
 		if (ctx->args[0] == BPF_TCP_SYN_SENT) {
 			what = KS_FAILED;
 		} else {
@@ -786,45 +798,59 @@ static __always_inline void kernel_sockops(struct bpf_sock_ops *ctx, const struc
 			received = ctx->bytes_received;
 		}
 		break;
-	default:
-		return;
 	}
-	sockops_addr(ek.addr, ctx->family, ctx->remote_ip4, ctx->remote_ip6);
-	ek.port = (__u16)bpf_ntohl(ctx->remote_port);
-	kstat_add(kstat_get(&ms_ep_stats, &ek), what, acked, received);
-	cookie = bpf_get_netns_cookie(ctx);
-	kstat_add(kstat_get(&ms_pod_stats, &cookie), what, acked, received);
-	pod = bpf_map_lookup_elem(&ms_pods, &cookie);
-	if (!pod)
-		return; /* disabled since: no mesh to name the service by */
-	sk.mesh_id = pod->mesh_id;
-	sk.port = orig->port;
-	__builtin_memcpy(sk.vip, orig->addr, 16);
-	kstat_add(kstat_get(&ms_svc_stats, &sk), what, acked, received);
+	__builtin_memcpy(k.vip, kp->vip, 16);
+	k.vip_port = kp->vip_port;
+	k.mesh_id = kp->mesh_id;
+	sockops_addr(k.ep, ctx->family, ctx->remote_ip4, ctx->remote_ip6);
+	k.ep_port = (__u16)bpf_ntohl(ctx->remote_port);
+	if (what != KS_OPENED)
+		bpf_map_delete_elem(&ms_kpath, &sock); /* kp is not read after this */
+	kstat_add(kstat_get(&ms_kstats, &k), what, acked, received);
 }
 
+/* Only three callbacks matter, and of the state changes only the one to
+ * CLOSE: everything else returns before a map is looked at (a connection
+ * runs this program five to seven times). */
 SEC("sockops")
 int ms_sockops(struct bpf_sock_ops *ctx)
 {
 	struct ms_conn_key k = {};
+	const struct ms_kpath *kp;
 	struct bpf_sock *sk;
 	struct ms_orig *orig;
+	__u64 sock;
 
-	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && ctx->op != BPF_SOCK_OPS_STATE_CB &&
-	    ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+	switch (ctx->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (ctx->args[1] == BPF_TCP_CLOSE)
+			break;
 		return 1;
+	default:
+		return 1;
+	}
 	sk = ctx->sk;
 	if (!sk)
 		return 1;
 	orig = bpf_sk_storage_get(&ms_orig, sk, 0, 0);
-	if (!orig)
-		return 1; /* not ours */
-	if (orig->flags & MS_ORIG_KERNEL) {
-		/* connected to its endpoint: nobody will accept it, only count it */
-		kernel_sockops(ctx, orig);
-		return 1;
+	if (!orig) {
+		/* A kernel-path socket hears of its state changes from connect4/6
+		 * on (or from here, at its connect, where the kernel would not let
+		 * them): one that does not is not one (passthrough), at the cost
+		 * of no lookup. */
+		if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB ? !ms_cb_flags_late
+							   : !(ctx->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG))
+			return 1;
+		sock = bpf_get_socket_cookie(ctx);
+		kp = bpf_map_lookup_elem(&ms_kpath, &sock);
+		if (kp)
+			kernel_sockops(ctx, kp, sock);
+		return 1; /* else not ours */
 	}
-	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB)
+	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB || (orig->flags & MS_ORIG_KERNEL))
 		return 1;
 	k.netns_cookie = bpf_get_netns_cookie(ctx);
 	sockops_addr(k.addr, ctx->family, ctx->local_ip4, ctx->local_ip6);
@@ -839,23 +865,44 @@ int ms_sockops(struct bpf_sock_ops *ctx)
 		}
 		return 1;
 	}
-	/* STATE_CB: args[1] is the new state; the entry goes with the socket. */
-	if (ctx->args[1] == BPF_TCP_CLOSE)
-		bpf_map_delete_elem(&ms_conns, &k);
+	/* STATE_CB to CLOSE: the entry goes with the socket. */
+	bpf_map_delete_elem(&ms_conns, &k);
+	return 1;
+}
+
+/* The app's peer as it dialled it: a proxy-path socket's storage, else a
+ * kernel-path socket's record; NULL for a socket left alone. */
+static __always_inline int peer_of(struct bpf_sock_addr *ctx, __u8 *addr, __u16 *port)
+{
+	const struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
+	const struct ms_kpath *kp;
+	__u64 sock;
+
+	if (orig) {
+		__builtin_memcpy(addr, orig->addr, 16);
+		*port = orig->port;
+		return 1;
+	}
+	sock = bpf_get_socket_cookie(ctx);
+	kp = bpf_map_lookup_elem(&ms_kpath, &sock);
+	if (!kp)
+		return 0;
+	__builtin_memcpy(addr, kp->vip, 16);
+	*port = kp->vip_port;
 	return 1;
 }
 
 SEC("cgroup/getpeername4")
 int ms_getpeername4(struct bpf_sock_addr *ctx)
 {
-	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
+	struct ms_orig peer = {};
 	__u32 ip;
 
-	if (!orig)
+	if (!peer_of(ctx, peer.addr, &peer.port))
 		return 1;
-	__builtin_memcpy(&ip, orig->addr + 12, 4);
+	__builtin_memcpy(&ip, peer.addr + 12, 4);
 	ctx->user_ip4 = ip;
-	ctx->user_port = bpf_htons(orig->port);
+	ctx->user_port = bpf_htons(peer.port);
 	count(MS_CNT_PEERNAME);
 	return 1;
 }
@@ -863,11 +910,11 @@ int ms_getpeername4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int ms_getpeername6(struct bpf_sock_addr *ctx)
 {
-	struct ms_orig *orig = bpf_sk_storage_get(&ms_orig, ctx->sk, 0, 0);
+	struct ms_orig peer = {};
 
-	if (!orig)
+	if (!peer_of(ctx, peer.addr, &peer.port))
 		return 1;
-	write_orig6(ctx, orig);
+	write_orig6(ctx, &peer);
 	count(MS_CNT_PEERNAME);
 	return 1;
 }
@@ -1029,9 +1076,9 @@ SEC("iter/tcp")
 int ms_iter_tcp(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
+	const struct ms_kpath *kp;
 	struct ms_kconn r = {};
 	struct tcp_sock *tp;
-	struct ms_orig *orig;
 	int family;
 
 	if (!skc)
@@ -1039,24 +1086,22 @@ int ms_iter_tcp(struct bpf_iter__tcp *ctx)
 	tp = bpf_skc_to_tcp_sock(skc); /* NULL for TIME_WAIT and request sockets */
 	if (!tp)
 		return 0;
-	orig = bpf_sk_storage_get(&ms_orig, tp, 0, 0);
-	if (!orig || !(orig->flags & MS_ORIG_KERNEL))
+	r.cookie = bpf_get_socket_cookie(tp);
+	kp = bpf_map_lookup_elem(&ms_kpath, &r.cookie);
+	if (!kp)
 		return 0;
 	family = skc->skc_family;
-	r.cookie = bpf_get_socket_cookie(tp);
 	r.bytes_acked = tp->bytes_acked;
 	r.bytes_received = tp->bytes_received;
 	skc_addr(r.local, skc, family, 0);
 	skc_addr(r.ep, skc, family, 1);
 	r.local_port = skc->skc_num;
 	r.ep_port = bpf_ntohs(skc->skc_dport);
-	__builtin_memcpy(r.vip, orig->addr, 16);
-	r.vip_port = orig->port;
+	__builtin_memcpy(r.vip, kp->vip, 16);
+	r.vip_port = kp->vip_port;
 	r.state = skc->skc_state;
-	if (orig->flags & MS_ORIG_STARTED) {
-		r.age_ms = (__u32)(bpf_ktime_get_ns() / 1000000) - orig->start_ms;
-		r.flags = MS_KCONN_AGE;
-	}
+	r.age_ms = (__u32)(bpf_ktime_get_ns() / 1000000) - kp->start_ms;
+	r.flags = MS_KCONN_AGE;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

@@ -94,8 +94,10 @@ struct ms_ep {
 
 /* Per-socket original destination (sk_storage, dies with the socket). */
 enum ms_orig_flags {
-	MS_ORIG_KERNEL = 1 << 0,  /* kernel path: connected to an endpoint, the agent never sees it */
-	MS_ORIG_STARTED = 1 << 1, /* start_ms is set */
+	/* kernel path, as agents before ms_kpath recorded it: such a socket is
+	 * left alone by sockops (its getpeername still reads the VIP here) */
+	MS_ORIG_KERNEL = 1 << 0,
+	MS_ORIG_STARTED = 1 << 1,
 };
 
 struct ms_orig {
@@ -111,7 +113,7 @@ struct ms_orig {
  * writes it for the agent: the iterator walks the sockets of the netns that
  * created it, so the pod is the netns the agent iterated. */
 enum ms_kconn_flags {
-	MS_KCONN_AGE = 1 << 0, /* age_ms is known (the socket's storage has a start) */
+	MS_KCONN_AGE = 1 << 0, /* age_ms is known (always, since ms_kpath) */
 };
 
 struct ms_kconn {
@@ -130,16 +132,35 @@ struct ms_kconn {
 	__u32 pad;
 };
 
-/* Kernel-path counters, kept by sockops without the agent: per endpoint
- * (ms_ep_stats, keyed by the address the socket connected to), per pod
- * (ms_pod_stats, by netns cookie) and per service port (ms_svc_stats, by
- * ms_svc_key). Per-CPU LRU hashes: the agent sums the CPUs; an entry that
- * ages out comes back from zero (the agent takes a smaller total as a reset). */
-struct ms_ep_stat_key {
-	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
-	__u16 port;    /* host order */
+/* A kernel-path socket, by socket cookie (ms_kpath): what connect4/6 knew
+ * that the socket itself does not keep, for getpeername, sockops' counters and
+ * `meshsplice conns`. An LRU hash, preallocated: no allocation at connect (a
+ * socket's storage is a memcg-charged one), and an entry whose socket never
+ * reached TCP (connect failed before the SYN) ages out instead of staying.
+ * Deleted by sockops at close. */
+struct ms_kpath {
+	__u8 vip[16];  /* where the app connected, IPv4 as ::ffff:a.b.c.d */
+	__u16 vip_port; /* host order */
 	__u16 pad;
+	__u32 mesh_id;  /* the pod's mesh at connect */
+	__u32 start_ms; /* bpf_ktime_get_ns() at connect, in ms, modulo 2^32 */
 	__u32 pad2;
+};
+
+#define MS_MAX_KPATH 65536
+
+/* Kernel-path counters, kept by sockops without the agent, in one per-CPU
+ * LRU hash (ms_kstats) keyed by service port and endpoint: one lookup a
+ * counted event. The agent sums the CPUs and folds the entries into its
+ * views (per endpoint for health, per service for metrics, a total); an
+ * entry that ages out comes back from zero (the agent takes a smaller total
+ * as a reset). */
+struct ms_kstat_key {
+	__u8 vip[16];  /* IPv4 as ::ffff:a.b.c.d */
+	__u8 ep[16];   /* the address the socket connected to */
+	__u32 mesh_id;
+	__u16 vip_port; /* host order, both */
+	__u16 ep_port;
 };
 
 struct ms_kstat {
@@ -150,7 +171,7 @@ struct ms_kstat {
 	__u64 bytes_received; /* of closed connections: received (ThruOctetsReceived) */
 };
 
-#define MS_MAX_EP_STATS 65536
+#define MS_MAX_KSTATS 65536
 
 /* ms_conns: what the agent sees of a redirected socket → its original destination */
 struct ms_conn_key {
@@ -252,7 +273,8 @@ _Static_assert(sizeof(struct ms_svc_key) == 24, "ms_svc_key layout");
 _Static_assert(sizeof(struct ms_svc) == 16, "ms_svc layout");
 _Static_assert(sizeof(struct ms_ep_key) == 8, "ms_ep_key layout");
 _Static_assert(sizeof(struct ms_ep) == 24, "ms_ep layout");
-_Static_assert(sizeof(struct ms_ep_stat_key) == 24, "ms_ep_stat_key layout");
+_Static_assert(sizeof(struct ms_kstat_key) == 40, "ms_kstat_key layout");
+_Static_assert(sizeof(struct ms_kpath) == 32, "ms_kpath layout");
 _Static_assert(sizeof(struct ms_kstat) == 40, "ms_kstat layout");
 _Static_assert(sizeof(struct ms_orig) == 24, "ms_orig layout");
 _Static_assert(sizeof(struct ms_kconn) == 88, "ms_kconn layout");

@@ -106,7 +106,10 @@ for _ in $(seq 100); do "$CLI_BIN" --control "$CTL2" status >/dev/null 2>&1 && b
 
 # one connect-cost run in $POD: measure ENGINE CONTENDER -> "p50 mean bpf"
 # in us, bpf being what the cgroup's BPF programs took per connect (the
-# kernel's run-time statistics, bpfstats), none when nothing of ours ran
+# kernel's run-time statistics, bpfstats), none when nothing of ours ran.
+# Two runs: p50 and mean from one without the statistics (they cost a clock
+# read a program run, and a connect runs our programs ten to twelve times),
+# bpf from one with them.
 measure() {
 	local ctl=$CTL dst=242.0.0.51 bpf cmd=()
 	[ "$1" = iptables ] && ctl=$CTL2
@@ -119,7 +122,8 @@ measure() {
 		[ "$1" = bpf ] && cmd=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "${cmd[@]}")
 	fi
 	[ -n "${PERF:-}" ] && cmd=(perf record -q -g -e cpu-clock -o "$T/perf-$1-$2-$n.data" -- "${cmd[@]}")
-	"$BPFSTATS" "$CG" -- "${cmd[@]}" 2>"$T/bpfstats.err" >"$T/connrate.out" || { cat "$T/bpfstats.err"; return 1; }
+	"${cmd[@]}" >"$T/connrate.out" || return 1
+	"$BPFSTATS" "$CG" -- "${cmd[@]}" 2>"$T/bpfstats.err" >/dev/null || { cat "$T/bpfstats.err"; return 1; }
 	bpf=$(awk -v n="$CONNECTS" '/^bpfstats: total ns/ { printf "%.3f", $4 / n / 1000 }' "$T/bpfstats.err")
 	cp "$T/bpfstats.err" "$T/bpfstats-$1-$2-$n.txt"
 	echo "$(awk '{ print $2, $8 }' "$T/connrate.out") $bpf"

@@ -10,11 +10,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "fixtures.h"
 #include "health.h"
+#include "steer.h"
 #include "route.h"
 #include "util.h"
 
@@ -100,6 +102,61 @@ static void test_thresholds(void **state)
 	assert_string_equal(health_why_name(HEALTH_WHY_PROBE_REFUSED), "probe_refused");
 	health_fini(&h);
 	cfg_unref(c);
+}
+
+/* The kernel keeps one entry a (service port, endpoint); the views fold
+ * them: an endpoint behind two services counts once with both's sums, a
+ * service with two endpoints likewise, and the total is everything. */
+static void test_kstats_fold(void **state)
+{
+	struct ms_addr vip1 = A("241.0.0.1"), vip2 = A("241.0.0.2"), e1 = A("198.18.0.1"), e2 = A("198.18.0.2");
+	struct steer_kstat v[4] = {};
+	struct steer_ep_stat *ep;
+	struct steer_svc_stat *svc;
+	struct ms_kstat t;
+	size_t n;
+
+	(void)state;
+	/* vip1:80 → e1:8080 and e2:8080; vip2:80 → e1:8080; vip1:80 of mesh 2 → e2:8080 */
+	const struct { const struct ms_addr *vip, *ep; uint32_t mesh; uint64_t opened, failed, acked; } in[4] = {
+		{ &vip1, &e1, 1, 1, 0, 100 }, { &vip1, &e2, 1, 2, 1, 200 },
+		{ &vip2, &e1, 1, 4, 2, 400 }, { &vip1, &e2, 2, 8, 0, 800 },
+	};
+	for (int i = 0; i < 4; i++) {
+		memcpy(v[i].key.vip, in[i].vip->b, 16);
+		memcpy(v[i].key.ep, in[i].ep->b, 16);
+		v[i].key.mesh_id = in[i].mesh;
+		v[i].key.vip_port = 80;
+		v[i].key.ep_port = 8080;
+		v[i].k = (struct ms_kstat){ .opened = in[i].opened, .failed = in[i].failed, .bytes_acked = in[i].acked };
+	}
+	n = steer_kstats_by_ep(v, 4, &ep);
+	assert_int_equal(n, 2);
+	assert_memory_equal(ep[0].addr.b, e1.b, 16);
+	assert_int_equal(ep[0].k.opened, 5);
+	assert_int_equal(ep[0].k.failed, 2);
+	assert_memory_equal(ep[1].addr.b, e2.b, 16);
+	assert_int_equal(ep[1].k.opened, 10);
+	assert_int_equal(ep[1].k.bytes_acked, 1000);
+	free(ep);
+	n = steer_kstats_by_svc(v, 4, &svc);
+	assert_int_equal(n, 3);
+	assert_int_equal(svc[0].mesh_id, 1);
+	assert_memory_equal(svc[0].vip.b, vip1.b, 16);
+	assert_int_equal(svc[0].k.opened, 3);
+	assert_int_equal(svc[0].k.failed, 1);
+	assert_memory_equal(svc[1].vip.b, vip2.b, 16);
+	assert_int_equal(svc[1].k.opened, 4);
+	assert_int_equal(svc[2].mesh_id, 2);
+	assert_int_equal(svc[2].k.opened, 8);
+	free(svc);
+	steer_kstats_total(v, 4, &t);
+	assert_int_equal(t.opened, 15);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.bytes_acked, 1500);
+	/* nothing in, nothing out */
+	assert_int_equal(steer_kstats_by_ep(v, 0, &ep), 0);
+	free(ep);
 }
 
 static void test_kernel_totals(void **state)
@@ -346,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_thresholds),
 		cmocka_unit_test(test_kernel_totals),
+		cmocka_unit_test(test_kstats_fold),
 		cmocka_unit_test(test_expire_and_sync),
 		cmocka_unit_test(test_sync_named_twice),
 		cmocka_unit_test(test_failover_skip),

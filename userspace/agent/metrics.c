@@ -325,7 +325,7 @@ static void prom_conns(struct agent *a, struct strbuf *b)
 	free(l.svcs);
 }
 
-/* The kernel path's counts per service port (sockops' ms_svc_stats),
+/* The kernel path's counts per service port (sockops' ms_kstats, folded by service port),
  * labelled as the proxy path's per-service gauge is. */
 static void prom_kernel_svcs(struct agent *a, struct strbuf *b)
 {

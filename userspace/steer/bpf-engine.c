@@ -283,10 +283,14 @@ int bpf_engine_open(const struct bpf_engine_opts *o, struct bpf_engine **ret)
 		goto fail;
 	}
 	e->node_proxy = o->node_proxy;
-	/* an earlier layout's services map, replaced by ms_services */
-	char *stale = xasprintf("%s/ms_svcs", o->bpffs_dir);
-	unlink(stale);
-	free(stale);
+	/* earlier layouts' maps: the services (now ms_services) and the kernel
+	 * path's counters per endpoint, pod and service (now ms_kstats) */
+	static const char *const stale_maps[] = { "ms_svcs", "ms_ep_stats", "ms_pod_stats", "ms_svc_stats" };
+	for (size_t i = 0; i < ARRAY_SIZE(stale_maps); i++) {
+		char *stale = xasprintf("%s/%s", o->bpffs_dir, stale_maps[i]);
+		unlink(stale);
+		free(stale);
+	}
 	if (!o->agent_cgroup_id) {
 		r = log_error_errno(ENOENT, "the agent's own cgroup v2 id is unknown: its sockets could not be told from a pod's");
 		goto fail;
@@ -970,22 +974,10 @@ static int kstats_walk(struct bpf_engine *e, struct bpf_map *m, size_t key_size,
 	return r;
 }
 
-int bpf_engine_ep_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
-			void *ctx)
+int bpf_engine_kstats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+		      void *ctx)
 {
-	return kstats_walk(e, e->skel->maps.ms_ep_stats, sizeof(struct ms_ep_stat_key), fn, ctx);
-}
-
-int bpf_engine_pod_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
-			 void *ctx)
-{
-	return kstats_walk(e, e->skel->maps.ms_pod_stats, sizeof(uint64_t), fn, ctx);
-}
-
-int bpf_engine_svc_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
-			 void *ctx)
-{
-	return kstats_walk(e, e->skel->maps.ms_svc_stats, sizeof(struct ms_svc_key), fn, ctx);
+	return kstats_walk(e, e->skel->maps.ms_kstats, sizeof(struct ms_kstat_key), fn, ctx);
 }
 
 static int iter_create(void *ctx)

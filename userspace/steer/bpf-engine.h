@@ -65,15 +65,11 @@ int bpf_engine_dns_origin(struct bpf_engine *e, uint64_t cookie, uint16_t client
 void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns);
 int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX]);
 const char *bpf_counter_name(int idx);
-/* The kernel path's counters, one call of fn per entry (key: a struct
- * ms_ep_stat_key, a netns cookie, a struct ms_svc_key), summed over CPUs. */
-int bpf_engine_ep_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
-			void *ctx);
-int bpf_engine_pod_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
-			 void *ctx);
+/* The kernel path's counters, one call of fn per (service port, endpoint)
+ * entry (key: a struct ms_kstat_key), summed over CPUs. */
+int bpf_engine_kstats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
+		      void *ctx);
 /* The live kernel-path connections of the netns netns_fd (a pod's), one
  * call of fn each, read through the TCP socket iterator: how many, or
  * -EOPNOTSUPP when this kernel could not load it, or -errno. */
 int bpf_engine_kconns(struct bpf_engine *e, int netns_fd, void (*fn)(const struct ms_kconn *k, void *ctx), void *ctx);
-int bpf_engine_svc_stats(struct bpf_engine *e, void (*fn)(const void *key, const struct ms_kstat *v, void *ctx),
-			 void *ctx);

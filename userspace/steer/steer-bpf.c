@@ -125,63 +125,49 @@ static void *grow_one(struct grow *g)
 	return (char *)g->v + g->n++ * g->size;
 }
 
-static void ep_one(const void *key, const struct ms_kstat *v, void *ctx)
+static void kstat_one(const void *key, const struct ms_kstat *v, void *ctx)
 {
-	const struct ms_ep_stat_key *k = key;
-	struct steer_ep_stat *x = grow_one(ctx);
+	struct steer_kstat *x = grow_one(ctx);
 
-	memset(x, 0, sizeof(*x));
-	memcpy(x->addr.b, k->addr, 16);
-	x->port = k->port;
+	memcpy(&x->key, key, sizeof(x->key));
 	x->k = *v;
+}
+
+/* Every (service port, endpoint) entry of the kernel's counters. */
+static size_t kstats(struct steer *s, struct steer_kstat **ret)
+{
+	struct grow g = { .size = sizeof(**ret) };
+
+	bpf_engine_kstats(eng(s), kstat_one, &g);
+	*ret = g.v;
+	return g.n;
 }
 
 static size_t sb_kernel_eps(struct steer *s, struct steer_ep_stat **ret)
 {
-	struct grow g = { .size = sizeof(**ret) };
+	struct steer_kstat *v;
+	size_t n = kstats(s, &v), r = steer_kstats_by_ep(v, n, ret);
 
-	bpf_engine_ep_stats(eng(s), ep_one, &g);
-	*ret = g.v;
-	return g.n;
-}
-
-static void svc_one(const void *key, const struct ms_kstat *v, void *ctx)
-{
-	const struct ms_svc_key *k = key;
-	struct steer_svc_stat *x = grow_one(ctx);
-
-	memset(x, 0, sizeof(*x));
-	x->mesh_id = k->mesh_id;
-	memcpy(x->vip.b, k->vip, 16);
-	x->port = k->port;
-	x->k = *v;
+	free(v);
+	return r;
 }
 
 static size_t sb_kernel_svcs(struct steer *s, struct steer_svc_stat **ret)
 {
-	struct grow g = { .size = sizeof(**ret) };
+	struct steer_kstat *v;
+	size_t n = kstats(s, &v), r = steer_kstats_by_svc(v, n, ret);
 
-	bpf_engine_svc_stats(eng(s), svc_one, &g);
-	*ret = g.v;
-	return g.n;
-}
-
-static void pod_one(const void *key, const struct ms_kstat *v, void *ctx)
-{
-	struct ms_kstat *t = ctx;
-
-	(void)key;
-	t->opened += v->opened;
-	t->failed += v->failed;
-	t->closed += v->closed;
-	t->bytes_acked += v->bytes_acked;
-	t->bytes_received += v->bytes_received;
+	free(v);
+	return r;
 }
 
 static void sb_kernel_total(struct steer *s, struct ms_kstat *ret)
 {
-	memset(ret, 0, sizeof(*ret));
-	bpf_engine_pod_stats(eng(s), pod_one, ret);
+	struct steer_kstat *v;
+	size_t n = kstats(s, &v);
+
+	steer_kstats_total(v, n, ret);
+	free(v);
 }
 
 static int sb_kernel_conns(struct steer *s, const struct steer_pod *p,

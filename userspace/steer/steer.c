@@ -2,6 +2,8 @@
 #include "steer.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -77,4 +79,87 @@ int steer_uninstall(const char *bpffs_dir, const char *const *netns, size_t n_ne
 		close(fd);
 	}
 	return bpf_engine_uninstall(bpffs_dir);
+}
+
+static void kstat_plus(struct ms_kstat *t, const struct ms_kstat *v)
+{
+	t->opened += v->opened;
+	t->failed += v->failed;
+	t->closed += v->closed;
+	t->bytes_acked += v->bytes_acked;
+	t->bytes_received += v->bytes_received;
+}
+
+static int ep_stat_cmp(const void *x, const void *y)
+{
+	const struct steer_ep_stat *a = x, *b = y;
+	int c = memcmp(a->addr.b, b->addr.b, 16);
+
+	return c ? c : (a->port > b->port) - (a->port < b->port);
+}
+
+static int svc_stat_cmp(const void *x, const void *y)
+{
+	const struct steer_svc_stat *a = x, *b = y;
+	int c = (a->mesh_id > b->mesh_id) - (a->mesh_id < b->mesh_id);
+
+	if (!c)
+		c = memcmp(a->vip.b, b->vip.b, 16);
+	return c ? c : (a->port > b->port) - (a->port < b->port);
+}
+
+/* Sort v (n entries of size bytes, a struct ms_kstat at k_off) by cmp and
+ * add up the entries cmp calls equal: the number left. */
+static size_t fold(void *v, size_t n, size_t size, size_t k_off, int (*cmp)(const void *, const void *))
+{
+	char *b = v;
+	size_t m = 0;
+
+	if (!n)
+		return 0;
+	qsort(v, n, size, cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (cmp(b + m * size, b + i * size) == 0) {
+			kstat_plus((struct ms_kstat *)(void *)(b + m * size + k_off),
+				   (const struct ms_kstat *)(const void *)(b + i * size + k_off));
+			continue;
+		}
+		if (++m != i)
+			memcpy(b + m * size, b + i * size, size);
+	}
+	return m + 1;
+}
+
+size_t steer_kstats_by_ep(const struct steer_kstat *v, size_t n, struct steer_ep_stat **ret)
+{
+	struct steer_ep_stat *x = n ? xcalloc(n, sizeof(*x)) : NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		memcpy(x[i].addr.b, v[i].key.ep, 16);
+		x[i].port = v[i].key.ep_port;
+		x[i].k = v[i].k;
+	}
+	*ret = x;
+	return fold(x, n, sizeof(*x), offsetof(struct steer_ep_stat, k), ep_stat_cmp);
+}
+
+size_t steer_kstats_by_svc(const struct steer_kstat *v, size_t n, struct steer_svc_stat **ret)
+{
+	struct steer_svc_stat *x = n ? xcalloc(n, sizeof(*x)) : NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		x[i].mesh_id = v[i].key.mesh_id;
+		memcpy(x[i].vip.b, v[i].key.vip, 16);
+		x[i].port = v[i].key.vip_port;
+		x[i].k = v[i].k;
+	}
+	*ret = x;
+	return fold(x, n, sizeof(*x), offsetof(struct steer_svc_stat, k), svc_stat_cmp);
+}
+
+void steer_kstats_total(const struct steer_kstat *v, size_t n, struct ms_kstat *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = 0; i < n; i++)
+		kstat_plus(ret, &v[i].k);
 }

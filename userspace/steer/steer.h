@@ -75,6 +75,19 @@ struct steer_svc_stat {
 	struct ms_kstat k;
 };
 
+/* One entry of the kernel's counters: a service port and an endpoint.
+ * The folds below turn them into the views the agent reads: per endpoint
+ * (health), per service port (metrics), a total; each a malloc'd array
+ * sorted by its key, one entry a key, and its length. */
+struct steer_kstat {
+	struct ms_kstat_key key;
+	struct ms_kstat k;
+};
+
+size_t steer_kstats_by_ep(const struct steer_kstat *v, size_t n, struct steer_ep_stat **ret);
+size_t steer_kstats_by_svc(const struct steer_kstat *v, size_t n, struct steer_svc_stat **ret);
+void steer_kstats_total(const struct steer_kstat *v, size_t n, struct ms_kstat *ret);
+
 struct steer_ops {
 	const char *name;
 	void (*close)(struct steer *s);
