@@ -263,6 +263,8 @@ conns_held() { # the two held connections' directories, the kernel one's local p
 		return
 	fi
 	echo "$out" | grep -q '"kernel_listed": *true' || return 1
+	# its record in the kernel (the control for the leak checks in test-faults)
+	[ "$(stat bpf.kpath_map_entries)" -ge 1 ] || return 1
 	[ "$(conn_field 242.0.0.10:80 kernel pod)" = test/a ] || return 1
 	[ "$(conn_field 242.0.0.10:80 kernel upstream)" = 198.18.3.2:8080 ] || return 1
 	[ "$(conn_field 242.0.0.10:80 kernel service)" = MeshExternalService/echo-ip ] || return 1
@@ -299,6 +301,20 @@ case_conns_paths() {
 	return $r
 }
 check "conns: a live kernel-path connection with its VIP, endpoint, pod and live bytes, gone once closed; a proxied one as proxy" case_conns_paths
+
+# A kernel-path socket's record (ms_kpath, by cookie) goes at its close:
+# none is left by a burst of them (the held connection above is the control:
+# its record was there).
+case_kpath_records_go() {
+	bpf_engine || { echo "iptables: DNAT keeps no record of ours (conntrack's)"; return 0; }
+	local before=$(stat bpf.kpath_map_entries) k0=$(stat bpf.kernel_path) n
+	in_pod "$NS_A" $PEER many 242.0.0.10 80 300 16 100 || return 1
+	wait_for 3 [ "$(stat bpf.kpath_map_entries)" -le "$before" ]
+	n=$(stat bpf.kpath_map_entries)
+	echo "$(($(stat bpf.kernel_path) - k0)) kernel-path connects, all closed: records $before before, $n after"
+	[ "$n" -le "$before" ] && [ $(($(stat bpf.kernel_path) - k0)) -ge 300 ]
+}
+check "kernel path: a closed connection leaves no record in the kernel (300 of them, none left)" case_kpath_records_go
 
 case_upstream_sees_pod() {
 	local before=$(records)

@@ -877,10 +877,11 @@ static size_t map_entries(struct bpf_map *m, size_t key_size)
 	return n;
 }
 
-void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns)
+void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns, size_t *ret_kpath)
 {
 	*ret_conns = map_entries(e->skel->maps.ms_conns, sizeof(struct ms_conn_key));
 	*ret_dns = map_entries(e->skel->maps.ms_dns, sizeof(struct ms_dns_key));
+	*ret_kpath = map_entries(e->skel->maps.ms_kpath, sizeof(uint64_t));
 }
 
 int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX])

@@ -61,8 +61,9 @@ int bpf_engine_conn_take(struct bpf_engine *e, uint64_t cookie, const struct ms_
 int bpf_engine_dns_origin(struct bpf_engine *e, uint64_t cookie, uint16_t client_port,
 			  struct ms_addr *ret_addr, uint16_t *ret_port);
 /* Entries now in the original-destination maps (TCP connections not yet
- * accepted or not yet closed; UDP DNS sockets). */
-void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns);
+ * accepted or not yet closed; UDP DNS sockets) and in the kernel path's
+ * socket records (its connections not yet closed). */
+void bpf_engine_map_sizes(struct bpf_engine *e, size_t *ret_conns, size_t *ret_dns, size_t *ret_kpath);
 int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX]);
 const char *bpf_counter_name(int idx);
 /* The kernel path's counters, one call of fn per (service port, endpoint)

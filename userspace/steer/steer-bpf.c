@@ -87,20 +87,21 @@ static int sb_dns_origin(struct steer *s, const struct steer_pod *p, const struc
 	return bpf_engine_dns_origin(eng(s), p->cookie, cport, ret, ret_port);
 }
 
-_Static_assert(STEER_MAX_COUNTERS >= MS_CNT__MAX + 2, "room for every BPF counter and the two map sizes");
+_Static_assert(STEER_MAX_COUNTERS >= MS_CNT__MAX + 3, "room for every BPF counter and the three map sizes");
 
 static size_t sb_counters(struct steer *s, struct steer_counter *ret, size_t max)
 {
 	uint64_t cnt[MS_CNT__MAX];
-	size_t n = 0, nc, nd;
+	size_t n = 0, nc, nd, nk;
 
 	bpf_engine_counters(eng(s), cnt);
 	for (int i = 0; i < MS_CNT__MAX && n < max; i++)
 		ret[n++] = (struct steer_counter){ bpf_counter_name(i), cnt[i], true };
-	bpf_engine_map_sizes(eng(s), &nc, &nd);
-	if (n + 2 <= max) {
+	bpf_engine_map_sizes(eng(s), &nc, &nd, &nk);
+	if (n + 3 <= max) {
 		ret[n++] = (struct steer_counter){ "conns_map_entries", nc, false };
 		ret[n++] = (struct steer_counter){ "dns_map_entries", nd, false };
+		ret[n++] = (struct steer_counter){ "kpath_map_entries", nk, false };
 	}
 	return n;
 }
