@@ -155,11 +155,12 @@ struct {
 } ms_counters SEC(".maps");
 
 /* Preallocated: connect4/6 record a kernel-path socket without allocating.
- * Per-CPU LRU lists: an insert takes no lock shared by every CPU. */
+ * One LRU list for all CPUs (BPF_F_NO_COMMON_LRU would give each CPU
+ * max_entries / possible CPUs of it: a node whose connects come from few
+ * CPUs would evict live records long before the map is full). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MS_MAX_KPATH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, __u64);
 	__type(value, struct ms_kpath);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
