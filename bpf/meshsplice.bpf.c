@@ -395,9 +395,9 @@ static __always_inline int kernel_path(struct bpf_sock_addr *ctx, const struct m
 	/* sockops hears of this socket's state changes (a failed connect, the
 	 * close) and of no other socket's: it needs no lookup to tell them apart */
 	int cb = BPF_SOCK_OPS_STATE_CB_FLAG;
-	if (bpf_setsockopt(ctx, SOL_TCP, MS_TCP_BPF_SOCK_OPS_CB_FLAGS, &cb, sizeof(cb)) < 0 &&
+	if (!ms_cb_flags_late && bpf_setsockopt(ctx, SOL_TCP, MS_TCP_BPF_SOCK_OPS_CB_FLAGS, &cb, sizeof(cb)) < 0 &&
 	    ctx->protocol == MS_IPPROTO_TCP)
-		ms_cb_flags_late = 1;
+		ms_cb_flags_late = 1; /* and no kernel-path connect asks again */
 	to->ep = *ep;
 	to->kernel = 1;
 	count(MS_CNT_KERNEL);
@@ -812,7 +812,7 @@ static __always_inline void kernel_sockops(struct bpf_sock_ops *ctx, const struc
 
 /* Only three callbacks matter, and of the state changes only the one to
  * CLOSE: everything else returns before a map is looked at (a connection
- * runs this program five to seven times). */
+ * runs this program five to eight times). */
 SEC("sockops")
 int ms_sockops(struct bpf_sock_ops *ctx)
 {

@@ -95,9 +95,9 @@ struct ms_ep {
 /* Per-socket original destination (sk_storage, dies with the socket). */
 enum ms_orig_flags {
 	/* kernel path, as agents before ms_kpath recorded it: such a socket is
-	 * left alone by sockops (its getpeername still reads the VIP here) */
+	 * left alone by sockops (its getpeername still reads the VIP here); bit
+	 * 1 (their start_ms is set) is no longer read */
 	MS_ORIG_KERNEL = 1 << 0,
-	MS_ORIG_STARTED = 1 << 1,
 };
 
 struct ms_orig {

@@ -904,13 +904,8 @@ int bpf_engine_counters(struct bpf_engine *e, uint64_t ret[MS_CNT__MAX])
 static void kstat_sum(const struct ms_kstat *v, int ncpu, struct ms_kstat *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	for (int c = 0; c < ncpu; c++) {
-		ret->opened += v[c].opened;
-		ret->failed += v[c].failed;
-		ret->closed += v[c].closed;
-		ret->bytes_acked += v[c].bytes_acked;
-		ret->bytes_received += v[c].bytes_received;
-	}
+	for (int c = 0; c < ncpu; c++)
+		steer_kstat_add(ret, &v[c]);
 }
 
 /* Every entry of a kernel-path stats map (key_size bytes of key), summed

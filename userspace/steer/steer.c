@@ -81,7 +81,7 @@ int steer_uninstall(const char *bpffs_dir, const char *const *netns, size_t n_ne
 	return bpf_engine_uninstall(bpffs_dir);
 }
 
-static void kstat_plus(struct ms_kstat *t, const struct ms_kstat *v)
+void steer_kstat_add(struct ms_kstat *t, const struct ms_kstat *v)
 {
 	t->opened += v->opened;
 	t->failed += v->failed;
@@ -120,7 +120,7 @@ static size_t fold(void *v, size_t n, size_t size, size_t k_off, int (*cmp)(cons
 	qsort(v, n, size, cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (cmp(b + m * size, b + i * size) == 0) {
-			kstat_plus((struct ms_kstat *)(void *)(b + m * size + k_off),
+			steer_kstat_add((struct ms_kstat *)(void *)(b + m * size + k_off),
 				   (const struct ms_kstat *)(const void *)(b + i * size + k_off));
 			continue;
 		}
@@ -161,5 +161,5 @@ void steer_kstats_total(const struct steer_kstat *v, size_t n, struct ms_kstat *
 {
 	memset(ret, 0, sizeof(*ret));
 	for (size_t i = 0; i < n; i++)
-		kstat_plus(ret, &v[i].k);
+		steer_kstat_add(ret, &v[i].k);
 }

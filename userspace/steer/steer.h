@@ -84,6 +84,8 @@ struct steer_kstat {
 	struct ms_kstat k;
 };
 
+/* t += v, field by field. */
+void steer_kstat_add(struct ms_kstat *t, const struct ms_kstat *v);
 size_t steer_kstats_by_ep(const struct steer_kstat *v, size_t n, struct steer_ep_stat **ret);
 size_t steer_kstats_by_svc(const struct steer_kstat *v, size_t n, struct steer_svc_stat **ret);
 void steer_kstats_total(const struct steer_kstat *v, size_t n, struct ms_kstat *ret);
